@@ -1,0 +1,107 @@
+// The message composer: Enter sends, Shift+Enter inserts a newline, the box
+// grows with its content, and typing notifications are throttled.
+
+import { h, icon } from '../dom.js';
+
+const MAX_BODY = 4000;
+const TYPING_EVERY_MS = 3000;
+const MAX_HEIGHT_PX = 200;
+
+/**
+ * @param roomName  used in the label and placeholder
+ * @param onSend    (body) => void
+ * @param onTyping  () => void, at most every few seconds while typing
+ * @returns { el, focus(), setDisabled(reason|null) }
+ */
+export function createComposer(roomName, onSend, onTyping) {
+  const label = `Message #${roomName}`;
+  const input = h('textarea', {
+    id: 'composer-input',
+    class: 'composer-input',
+    rows: 1,
+    maxlength: MAX_BODY,
+    placeholder: label,
+    'aria-label': label,
+    enterkeyhint: 'send',
+  });
+  const send = h(
+    'button',
+    { class: 'send-btn', type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)', disabled: true },
+    icon('send'),
+  );
+  const counter = h('span', { class: 'composer-counter', hidden: true });
+  const hint = h(
+    'p',
+    { class: 'composer-hint', id: 'composer-hint' },
+    h('kbd', {}, 'Enter'),
+    ' to send · ',
+    h('kbd', {}, 'Shift'),
+    ' + ',
+    h('kbd', {}, 'Enter'),
+    ' for a new line',
+    counter,
+  );
+  input.setAttribute('aria-describedby', 'composer-hint');
+
+  let lastTyping = 0;
+  const autosize = () => {
+    // CSSOM writes are allowed under the CSP (only style attributes in markup are not).
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, MAX_HEIGHT_PX)}px`;
+  };
+  const update = () => {
+    const length = input.value.length;
+    send.disabled = input.disabled || input.value.trim() === '';
+    counter.hidden = length < MAX_BODY - 500;
+    counter.textContent = ` · ${MAX_BODY - length} characters left`;
+    autosize();
+  };
+  const submit = () => {
+    const body = input.value;
+    if (input.disabled || body.trim() === '') return;
+    onSend(body);
+    input.value = '';
+    lastTyping = 0;
+    update();
+    input.focus();
+  };
+
+  input.addEventListener('input', () => {
+    update();
+    const now = Date.now();
+    if (input.value.trim() !== '' && now - lastTyping > TYPING_EVERY_MS) {
+      lastTyping = now;
+      onTyping();
+    }
+  });
+  input.addEventListener('keydown', (event) => {
+    // isComposing: Enter confirms an IME candidate and must not send.
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+
+  const form = h(
+    'form',
+    { class: 'composer', 'aria-label': 'Send a message' },
+    h('div', { class: 'composer-box' }, input, send),
+    hint,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submit();
+  });
+
+  return {
+    el: form,
+    focus: () => input.focus(),
+    /** Disables the composer with a reason shown as placeholder; null re-enables it. */
+    setDisabled(reason) {
+      input.disabled = Boolean(reason);
+      input.placeholder = reason ?? label;
+      form.classList.toggle('disabled', Boolean(reason));
+      update();
+    },
+  };
+}

@@ -1,0 +1,284 @@
+// The scrolling message history of one room.
+//
+// Holds the messages sorted by id (ids sort in send order) and a set of ids,
+// so a message that arrives twice (REST page + WebSocket backlog, a replay
+// after reconnect, an ack of a retried send) is shown once. Consecutive
+// messages by one author within a few minutes share a header, as in most chat
+// apps; day dividers separate days. The view sticks to the bottom while the
+// reader is there; when they have scrolled up, new messages raise a
+// "New messages" button instead of yanking the view.
+
+import { avatar, h, icon } from '../dom.js';
+import { formatDay, formatFull, formatMessageTime, formatTime, linkify, parseDate, sameLocalDay } from '../format.js';
+
+const GROUP_WINDOW_MS = 5 * 60_000;
+/** Within this many pixels of the bottom counts as "at the bottom". */
+const STICK_SLACK_PX = 48;
+/** Start fetching older messages this close to the top. */
+const LOAD_OLDER_PX = 240;
+
+export class MessageList {
+  /** Messages in id order. */
+  #messages = [];
+  #ids = new Set();
+  #stuck = true;
+  #unseen = 0;
+  #lastGroup = null;
+  #reachedStart = false;
+  #loadingOlder = false;
+  #onLoadOlder;
+  #resizeObserver;
+  #roomName;
+
+  /**
+   * @param roomName     shown in the "beginning of the room" marker
+   * @param onLoadOlder  async () => void, called when the reader nears the top
+   */
+  constructor(roomName, onLoadOlder) {
+    this.#roomName = roomName;
+    this.#onLoadOlder = onLoadOlder;
+    this.list = h('div', { class: 'message-list' });
+    this.top = h('div', { class: 'history-top' });
+    /** Pending (not yet acknowledged) sends render here, below the history. */
+    this.pending = h('div', { class: 'pending-list' });
+    this.scroller = h(
+      'div',
+      { class: 'messages', role: 'log', 'aria-label': 'Messages', 'aria-live': 'polite', tabindex: '0' },
+      this.top,
+      this.list,
+      this.pending,
+    );
+    this.unseenLabel = h('span', {}, 'New messages');
+    this.jump = h(
+      'button',
+      { class: 'jump-new', type: 'button', hidden: true, 'aria-label': 'Jump to new messages' },
+      icon('arrowDown'),
+      this.unseenLabel,
+    );
+    this.jump.addEventListener('click', () => this.scrollToBottom({ smooth: true }));
+    this.el = h('div', { class: 'messages-wrap' }, this.scroller, this.jump);
+
+    this.scroller.addEventListener('scroll', () => this.#onScroll(), { passive: true });
+    // Keep the newest message in view when the viewport shrinks (phone keyboard,
+    // composer growing) or content reflows.
+    this.#resizeObserver = new ResizeObserver(() => {
+      if (this.#stuck) this.#pinBottom();
+    });
+    this.#resizeObserver.observe(this.scroller);
+    this.#resizeObserver.observe(this.list);
+    this.#renderTop();
+  }
+
+  get lastId() {
+    return this.#messages.at(-1)?.id;
+  }
+
+  get firstId() {
+    return this.#messages[0]?.id;
+  }
+
+  get isAtBottom() {
+    return this.#stuck;
+  }
+
+  setRoomName(name) {
+    this.#roomName = name;
+    this.#renderTop();
+  }
+
+  /** Replaces the history with the newest page. */
+  setHistory(messages, reachedStart) {
+    this.#messages = [];
+    this.#ids.clear();
+    for (const m of messages) this.#insertSorted(m);
+    this.#reachedStart = reachedStart;
+    this.#renderAll();
+    this.#renderTop();
+    this.scrollToBottom();
+    this.#fillViewport();
+  }
+
+  /**
+   * Adds one message (live or replayed). Returns false for a duplicate.
+   * @param own true when the current user sent it: always scroll to it
+   */
+  add(message, { own = false } = {}) {
+    if (this.#ids.has(message.id)) return false;
+    const wasStuck = this.#stuck;
+    const appended = this.#insertSorted(message);
+    if (appended) this.#appendRow(message);
+    else this.#rerenderKeepingOffset();
+    if (wasStuck || own) this.scrollToBottom();
+    else {
+      this.#unseen += 1;
+      this.unseenLabel.textContent = this.#unseen === 1 ? '1 new message' : `${this.#unseen} new messages`;
+      this.jump.hidden = false;
+    }
+    return true;
+  }
+
+  /** Scrolls to the newest message and clears the "new messages" marker. */
+  scrollToBottom({ smooth = false } = {}) {
+    this.#stuck = true;
+    this.#unseen = 0;
+    this.jump.hidden = true;
+    if (smooth) this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: 'smooth' });
+    else this.#pinBottom();
+  }
+
+  destroy() {
+    this.#resizeObserver.disconnect();
+  }
+
+  #pinBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  #onScroll() {
+    const s = this.scroller;
+    const fromBottom = s.scrollHeight - s.scrollTop - s.clientHeight;
+    this.#stuck = fromBottom <= STICK_SLACK_PX;
+    if (this.#stuck && !this.jump.hidden) {
+      this.#unseen = 0;
+      this.jump.hidden = true;
+    }
+    if (s.scrollTop < LOAD_OLDER_PX) this.#loadOlder();
+  }
+
+  /** Fetches older pages until the history fills the viewport (or the start is reached). */
+  async #fillViewport() {
+    while (!this.#reachedStart && this.scroller.scrollHeight <= this.scroller.clientHeight + LOAD_OLDER_PX) {
+      const before = this.#messages.length;
+      await this.#loadOlder();
+      if (this.#messages.length === before) break;
+    }
+  }
+
+  async #loadOlder() {
+    if (this.#reachedStart || this.#loadingOlder || !this.firstId) return;
+    this.#loadingOlder = true;
+    this.#renderTop();
+    try {
+      const { messages, reachedStart } = await this.#onLoadOlder(this.firstId);
+      for (const m of messages) this.#insertSorted(m);
+      this.#reachedStart = reachedStart;
+      this.#rerenderKeepingOffset();
+    } catch {
+      // Shown in the top marker; scrolling up again retries.
+      this.#loadingOlder = false;
+      this.#renderTop('Could not load older messages. Scroll up to retry.');
+      return;
+    }
+    this.#loadingOlder = false;
+    this.#renderTop();
+  }
+
+  /** Inserts into the sorted array; returns true when it went at the end. */
+  #insertSorted(message) {
+    if (this.#ids.has(message.id)) return true;
+    this.#ids.add(message.id);
+    const msgs = this.#messages;
+    if (msgs.length === 0 || msgs.at(-1).id < message.id) {
+      msgs.push(message);
+      return true;
+    }
+    let i = msgs.length - 1;
+    while (i >= 0 && msgs[i].id > message.id) i -= 1;
+    msgs.splice(i + 1, 0, message);
+    return false;
+  }
+
+  /** Re-renders everything, keeping what the reader sees in place (older pages arrive above). */
+  #rerenderKeepingOffset() {
+    const s = this.scroller;
+    const fromBottom = s.scrollHeight - s.scrollTop;
+    this.#renderAll();
+    if (this.#stuck) this.#pinBottom();
+    else s.scrollTop = s.scrollHeight - fromBottom;
+  }
+
+  #renderAll() {
+    this.list.replaceChildren();
+    this.#lastGroup = null;
+    for (const m of this.#messages) this.#appendRow(m);
+  }
+
+  #appendRow(message) {
+    const sentAt = parseDate(message.sent_at);
+    const last = this.#lastGroup;
+    const sameDay = last && sameLocalDay(last.at, sentAt);
+    if (!sameDay) {
+      this.list.append(
+        h(
+          'div',
+          { class: 'day-divider', role: 'separator', 'aria-label': formatDay(sentAt) },
+          h('span', {}, formatDay(sentAt)),
+        ),
+      );
+    }
+    const continues =
+      sameDay && last.author === message.author && sentAt.getTime() - last.at.getTime() < GROUP_WINDOW_MS;
+    const row = messageRow(message, sentAt, continues);
+    if (continues) {
+      last.rows.append(row);
+      last.at = sentAt;
+      return;
+    }
+    const rows = h('div', { class: 'msg-rows' }, row);
+    const group = h(
+      'article',
+      { class: 'msg-group', dataset: { author: message.author } },
+      avatar(message.author),
+      h(
+        'div',
+        { class: 'msg-group-main' },
+        h(
+          'header',
+          { class: 'msg-head' },
+          h('span', { class: 'msg-author' }, message.author),
+          h(
+            'time',
+            { class: 'msg-time', datetime: message.sent_at, title: formatFull(sentAt) },
+            formatMessageTime(sentAt),
+          ),
+        ),
+        rows,
+      ),
+    );
+    this.list.append(group);
+    this.#lastGroup = { author: message.author, at: sentAt, rows };
+  }
+
+  #renderTop(errorText) {
+    if (errorText) {
+      this.top.replaceChildren(h('p', { class: 'history-note error' }, errorText));
+    } else if (this.#loadingOlder) {
+      this.top.replaceChildren(h('p', { class: 'history-note' }, h('span', { class: 'spinner' }), 'Loading older messages…'));
+    } else if (this.#reachedStart) {
+      this.top.replaceChildren(
+        h(
+          'div',
+          { class: 'history-start' },
+          h('div', { class: 'history-start-icon', 'aria-hidden': 'true' }, '#'),
+          h('h2', {}, `Welcome to #${this.#roomName}`),
+          h('p', {}, 'This is the very beginning of the room. Say hello!'),
+        ),
+      );
+    } else {
+      this.top.replaceChildren();
+    }
+  }
+}
+
+/** One message: its text, plus a compact time shown beside follow-up messages. */
+function messageRow(message, sentAt, continues) {
+  return h(
+    'div',
+    { class: `msg${continues ? ' msg-cont' : ''}`, dataset: { id: message.id } },
+    continues
+      ? h('time', { class: 'msg-gutter-time', datetime: message.sent_at, title: formatFull(sentAt) }, formatTime(sentAt))
+      : null,
+    continues ? h('span', { class: 'sr-only' }, `${message.author}: `) : null,
+    h('div', { class: 'msg-body' }, linkify(message.body)),
+  );
+}

@@ -1,0 +1,100 @@
+// Tiny DOM helpers. Every piece of the UI is built with createElement and
+// text nodes, never from HTML strings: data from the server (message bodies,
+// room and user names) can therefore never become markup, and the strict
+// Content-Security-Policy needs no exceptions.
+
+/**
+ * Creates an element.
+ *
+ * `props` keys:
+ * - `class`: className; `text`: textContent;
+ * - `on<event>`: an event listener (e.g. `onclick`);
+ * - `dataset`: an object copied into `el.dataset`;
+ * - anything else: an attribute (`true` sets it empty, `false`/null skips it).
+ *
+ * Children may be nodes, strings (become text nodes), arrays, or null.
+ */
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  applyProps(el, props);
+  append(el, children);
+  return el;
+}
+
+function applyProps(el, props) {
+  if (!props) return;
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'text') el.textContent = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value);
+    } else el.setAttribute(key, value === true ? '' : String(value));
+  }
+}
+
+/** Appends children (nodes, strings, nested arrays; null is skipped). */
+export function append(parent, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return parent;
+}
+
+/** Replaces all children of `parent`. */
+export function replaceChildren(parent, ...children) {
+  parent.replaceChildren();
+  return append(parent, children);
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// Icon outlines (24x24, stroke based). Constant path data only.
+const ICONS = {
+  send: ['M22 2 11 13', 'M22 2 15 22 11 13 2 9 22 2z'],
+  hash: ['M4 9h16', 'M4 15h16', 'M10 3 8 21', 'M16 3l-2 18'],
+  back: ['M15 18l-6-6 6-6'],
+  users: [
+    'M17 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2',
+    'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8z',
+    'M23 21v-2a4 4 0 0 0-3-3.87',
+    'M16 3.13a4 4 0 0 1 0 7.75',
+  ],
+  logout: ['M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4', 'M16 17l5-5-5-5', 'M21 12H9'],
+  trash: ['M3 6h18', 'M19 6l-1 14a2 2 0 0 1-2 2H8a2 2 0 0 1-2-2L5 6', 'M10 11v6', 'M14 11v6', 'M9 6V4h6v2'],
+  plus: ['M12 5v14', 'M5 12h14'],
+  clock: ['M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z', 'M12 6v6l4 2'],
+  arrowDown: ['M12 5v14', 'M19 12l-7 7-7-7'],
+  close: ['M18 6 6 18', 'M6 6l12 12'],
+  alert: ['M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z', 'M12 8v4', 'M12 16h.01'],
+  chat: ['M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z'],
+};
+
+/** An inline SVG icon, hidden from assistive technology (pair it with a label). */
+export function icon(name, cls = '') {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  svg.setAttribute('class', `icon ${cls}`.trim());
+  for (const d of ICONS[name] ?? []) {
+    const path = document.createElementNS(SVG_NS, 'path');
+    path.setAttribute('d', d);
+    svg.append(path);
+  }
+  return svg;
+}
+
+/** A round avatar with the user's initial; the colour is derived from the name. */
+export function avatar(username, size = '') {
+  const initial = (username || '?').charAt(0).toUpperCase();
+  return h('span', { class: `avatar ${size} hue-${hueIndex(username)}`, 'aria-hidden': 'true' }, initial);
+}
+
+function hueIndex(name) {
+  let hash = 0;
+  for (const ch of String(name)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return hash % 8;
+}

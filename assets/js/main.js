@@ -1,0 +1,130 @@
+// Entry point: finds out who is signed in, then routes by location.hash.
+//
+// Routes (one page, because the server serves index.html only at `/`):
+//   #/login, #/signup   when signed out
+//   #/rooms             landing: join by name, live rooms
+//   #/room/<id>         chat
+
+import { api, setUnauthorizedHandler } from './api.js';
+import { h } from './dom.js';
+import { RoomsStore } from './rooms-store.js';
+import { ChatSocket, socketUrl } from './socket.js';
+import { mountAuth } from './views/auth.js';
+import { mountChat } from './views/chat.js';
+import { mountRooms } from './views/rooms.js';
+import { createShell } from './views/shell.js';
+
+const root = document.getElementById('app');
+
+/** The signed-in session, or null. */
+let session = null;
+/** The mounted routed view ({ destroy }). */
+let current = null;
+/** Where to go after logging in (a room link opened while signed out). */
+let afterLogin = null;
+
+function parseRoute(hash) {
+  const room = /^#\/room\/([^/?#]+)$/.exec(hash);
+  if (room) return { view: 'chat', roomId: decodeURIComponent(room[1]) };
+  if (hash === '#/signup') return { view: 'signup' };
+  if (hash === '#/login') return { view: 'login' };
+  return { view: 'rooms' };
+}
+
+function navigate(hash, { replace = false } = {}) {
+  if (location.hash === hash) {
+    route();
+    return;
+  }
+  if (replace) {
+    history.replaceState(null, '', hash);
+    route();
+  } else location.hash = hash; // hashchange calls route()
+}
+
+function route() {
+  const target = parseRoute(location.hash);
+  current?.destroy();
+  current = null;
+
+  if (!session) {
+    if (target.view === 'chat') afterLogin = location.hash;
+    const mode = target.view === 'signup' ? 'signup' : 'login';
+    if (target.view !== mode) history.replaceState(null, '', `#/${mode}`);
+    current = mountAuth(root, mode, signedIn);
+    return;
+  }
+  if (target.view === 'login' || target.view === 'signup') {
+    history.replaceState(null, '', '#/rooms');
+    target.view = 'rooms';
+  }
+  session.shell.setActive(target.view, target.roomId);
+  const ctx = { user: session.user, socket: session.socket, rooms: session.rooms, navigate };
+  current =
+    target.view === 'chat'
+      ? mountChat(session.shell.outlet, ctx, target.roomId)
+      : mountRooms(session.shell.outlet, ctx);
+  session.shell.outlet.scrollTop = 0;
+}
+
+function signedIn(user) {
+  const socket = new ChatSocket(socketUrl(), async () => (await api.me()) !== null || signedOut());
+  const rooms = new RoomsStore();
+  session = { user, socket, rooms, shell: null };
+  session.shell = createShell({ user, socket, rooms, signOut });
+  current?.destroy();
+  current = null;
+  root.replaceChildren(session.shell.el);
+  socket.start();
+  rooms.start();
+  const next = afterLogin ?? (parseRoute(location.hash).view === 'chat' ? location.hash : '#/rooms');
+  afterLogin = null;
+  navigate(next, { replace: true });
+}
+
+/** Tears the signed-in UI down and shows the login screen. Returns false (for the socket's session check). */
+function signedOut() {
+  if (!session) return false;
+  current?.destroy();
+  current = null;
+  session.socket.stop();
+  session.rooms.stop();
+  session.shell.destroy();
+  session = null;
+  history.replaceState(null, '', '#/login');
+  route();
+  return false;
+}
+
+async function signOut() {
+  try {
+    await api.logout();
+  } catch {
+    // Even if the server is unreachable, forget the session locally.
+  }
+  signedOut();
+}
+
+async function boot() {
+  setUnauthorizedHandler(() => signedOut());
+  window.addEventListener('hashchange', route);
+  let user;
+  try {
+    user = await api.me();
+  } catch (error) {
+    const retry = h('button', { class: 'btn btn-primary', type: 'button' }, 'Try again');
+    retry.addEventListener('click', () => location.reload());
+    root.replaceChildren(
+      h(
+        'main',
+        { class: 'auth-screen' },
+        h('div', { class: 'auth-card', role: 'alert' }, h('h1', {}, 'confab is not reachable'), h('p', {}, error.message), retry),
+      ),
+    );
+    return;
+  }
+  if (user) signedIn(user);
+  else route();
+}
+
+boot();

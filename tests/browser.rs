@@ -1,0 +1,158 @@
+//! Real-browser end-to-end test of the embedded web UI.
+//!
+//! Starts the real `confab` binary on an ephemeral port with a temporary data
+//! directory, then runs `tests/browser/e2e.mjs` (Node + playwright-core
+//! driving the system's headless Chromium) against it. Screenshots of every
+//! screen land in `target/screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` (Debian package `chromium`), Node 20 and
+//! `npm ci` in `tests/browser`. Without them the test fails when `CI` is set,
+//! and otherwise prints a loud SKIPPED notice and passes, so a developer
+//! without a browser can still run `cargo test`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The server process; killed when the test ends, also on panic.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on 127.0.0.1: bind port 0, read it back, release it.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// One raw `GET /healthz`; true on a 200 answer.
+fn healthz_ok(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 32];
+    let mut read = 0;
+    while read < 12 {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200")
+}
+
+fn start_server() -> Server {
+    let data = tempfile::tempdir().expect("temp data dir");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("socket addr");
+    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["serve", "--listen", &addr.to_string(), "--data"])
+        .arg(data.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the confab binary");
+    let mut server = Server {
+        child,
+        addr,
+        _data: data,
+    };
+    let deadline = Instant::now() + SERVER_START_TIMEOUT;
+    while !healthz_ok(addr) {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("confab exited before answering /healthz: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "confab did not answer GET /healthz with 200 within {SERVER_START_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+/// What is missing to run the browser test, if anything.
+fn missing_prerequisites(browser_dir: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    if !Path::new(CHROMIUM).exists() {
+        missing.push(format!("{CHROMIUM} (apt-get install -y chromium)"));
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        missing.push(format!(
+            "{}/node_modules/playwright-core (cd tests/browser && npm ci)",
+            browser_dir.display()
+        ));
+    }
+    if Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        missing.push("node (Node.js 20 or later)".to_owned());
+    }
+    missing
+}
+
+#[test]
+fn web_ui_end_to_end_in_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let browser_dir = root.join("tests/browser");
+    let missing = missing_prerequisites(&browser_dir);
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        if std::env::var_os("CI").is_some() {
+            panic!("browser tests cannot run in CI: missing {list}");
+        }
+        eprintln!();
+        eprintln!("**********************************************************************");
+        eprintln!("SKIPPED: browser tests need chromium + npm install in tests/browser");
+        eprintln!("missing: {list}");
+        eprintln!("**********************************************************************");
+        eprintln!();
+        return;
+    }
+
+    let screenshots = root.join("target/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
+    let server = start_server();
+    let base_url = format!("http://{}", server.addr);
+
+    let output = Command::new("node")
+        .arg(browser_dir.join("e2e.mjs"))
+        .arg(&base_url)
+        .arg(&screenshots)
+        .current_dir(&browser_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node tests/browser/e2e.mjs");
+    drop(server);
+
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser end-to-end test failed ({}); see its output above",
+        output.status
+    );
+}

@@ -1,0 +1,469 @@
+// End-to-end test of the confab web UI in a real headless Chromium.
+//
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir>
+//
+// Run by tests/browser.rs against the real server binary. Two browser
+// contexts (two users) sign up, create and join a room and chat both ways;
+// the test checks what a person would: authors and times, scrolling, history
+// after reload, XSS as text, links, reconnect with replay, room deletion,
+// log out. Screenshots of every screen go to <screenshot_dir>.
+// Exits 0 on success, 1 on a failed check (with the reason on stderr).
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [baseUrl, shotDir] = process.argv.slice(2);
+if (!baseUrl || !shotDir) {
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir>');
+  process.exit(2);
+}
+mkdirSync(shotDir, { recursive: true });
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const STEP_TIMEOUT_MS = 10_000;
+const WHOLE_RUN_TIMEOUT_MS = 240_000;
+
+setTimeout(() => {
+  console.error(`e2e: FAILED: the whole run took longer than ${WHOLE_RUN_TIMEOUT_MS / 1000}s`);
+  process.exit(1);
+}, WHOLE_RUN_TIMEOUT_MS).unref();
+
+const run = Date.now().toString(36).slice(-5);
+const ALICE = `alice_${run}`;
+const BOB = `bob_${run}`;
+const PASSWORD = 'correct horse battery staple';
+const ROOM = `general-${run}`;
+const XSS = '<img src=x onerror=alert(1)>';
+const URL_IN_TEXT = 'https://example.com/docs?page=1';
+
+/** Things that must never happen on any page: JS dialogs, uncaught errors, CSP violations. */
+const problems = [];
+let stepCount = 0;
+
+async function step(name, fn) {
+  const started = Date.now();
+  stepCount += 1;
+  try {
+    await fn();
+  } catch (error) {
+    error.message = `step "${name}": ${error.message}`;
+    throw error;
+  }
+  console.log(`  ok ${String(stepCount).padStart(2)} ${name} (${Date.now() - started} ms)`);
+}
+
+/** Polls `fn` until it returns a truthy value. */
+async function until(description, fn, timeout = STEP_TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (error) {
+      last = error.message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function shot(page, name) {
+  // Let transitions settle so the picture shows the resting state.
+  await page.waitForTimeout(350);
+  await page.screenshot({ path: path.join(shotDir, `${name}.png`) });
+  console.log(`     screenshot ${name}.png`);
+}
+
+function watch(page, who) {
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.on('dialog', async (dialog) => {
+    problems.push(`${who}: a JavaScript ${dialog.type()} fired: ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
+  page.on('pageerror', (error) => problems.push(`${who}: uncaught error: ${error.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content.Security.Policy|Refused to/i.test(text)) problems.push(`${who}: CSP violation: ${text}`);
+  });
+}
+
+async function newUser(browser, who, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'Europe/Berlin' });
+  const page = await context.newPage();
+  watch(page, who);
+  return { context, page };
+}
+
+const messageBodies = (page, text) => page.locator('.message-list .msg-body').filter({ hasText: text });
+const scroller = (page) => page.locator('.messages');
+
+/** Waits until the message is shown, then checks its author and time. */
+async function expectMessage(page, author, text) {
+  const body = messageBodies(page, text);
+  await body.first().waitFor();
+  assert.equal(await body.count(), 1, `"${text}" is shown exactly once`);
+  const group = page
+    .locator('.message-list .msg-group')
+    .filter({ has: page.locator('.msg-body').filter({ hasText: text }) });
+  assert.equal((await group.locator('.msg-author').textContent()).trim(), author, `author of "${text}"`);
+  const time = group.locator('time.msg-time');
+  const shown = await time.textContent();
+  assert.match(shown, /^(Today|Yesterday) at \d{1,2}:\d{2}/, `time of "${text}"`);
+  const iso = await time.getAttribute('datetime');
+  assert.ok(!Number.isNaN(Date.parse(iso)), `datetime attribute "${iso}" is a date`);
+}
+
+async function send(page, text) {
+  const box = page.getByRole('textbox', { name: `Message #${ROOM}` });
+  await box.fill(text);
+  await box.press('Enter');
+  await until('the composer to clear', async () => (await box.inputValue()) === '');
+}
+
+async function bottomGap(page) {
+  return scroller(page).evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+}
+
+async function noDuplicateMessages(page) {
+  const ids = await page.locator('.message-list .msg[data-id]').evaluateAll((els) => els.map((e) => e.dataset.id));
+  assert.equal(new Set(ids).size, ids.length, 'no message id is rendered twice');
+  const sorted = [...ids].sort();
+  assert.deepEqual(ids, sorted, 'messages are rendered in id order');
+}
+
+/** POSTs messages through the REST API from inside the page (same cookie session). */
+async function postViaApi(page, roomId, bodies) {
+  await page.evaluate(
+    async ({ roomId, bodies }) => {
+      for (const body of bodies) {
+        const res = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/messages`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ body }),
+        });
+        if (res.status !== 201) throw new Error(`POST message: ${res.status} ${await res.text()}`);
+      }
+    },
+    { roomId, bodies },
+  );
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  try {
+    await scenario(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+async function scenario(browser) {
+  const a = await newUser(browser, 'alice');
+  const b = await newUser(browser, 'bob');
+  let roomId;
+
+  // B's WebSocket goes through a route we control, to cut the connection later.
+  const wsControl = { blocked: false, routes: [] };
+  await b.page.routeWebSocket(/\/api\/ws$/, (ws) => {
+    if (wsControl.blocked) {
+      ws.close({ code: 1011, reason: 'blocked by test' });
+      return;
+    }
+    ws.connectToServer();
+    wsControl.routes.push(ws);
+  });
+
+  await step('login screen shows for a signed-out visitor', async () => {
+    await a.page.goto(baseUrl);
+    await a.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+    await a.page.getByLabel('Username').waitFor();
+    await a.page.getByLabel('Password').waitFor();
+    await a.page.getByRole('button', { name: 'Log in' }).waitFor();
+    await shot(a.page, '01-login');
+  });
+
+  await step('sign-up validates inline, then registers alice', async () => {
+    await a.page.getByRole('link', { name: 'Create an account' }).click();
+    await a.page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    await a.page.getByLabel('Username').fill(ALICE);
+    await a.page.getByLabel('Password').fill('short');
+    await a.page.getByRole('button', { name: 'Sign up' }).click();
+    await a.page.getByText('Use at least 8 characters.').first().waitFor();
+    await a.page.getByLabel('Password').fill(PASSWORD);
+    await a.page.getByRole('button', { name: 'Sign up' }).click();
+    await a.page.getByRole('heading', { name: `Hi ${ALICE}` }).waitFor();
+    assert.match(a.page.url(), /#\/rooms$/);
+  });
+
+  await step('a taken username is reported inline; bob registers', async () => {
+    await b.page.goto(`${baseUrl}/#/signup`);
+    await b.page.getByLabel('Username').fill(ALICE);
+    await b.page.getByLabel('Password').fill(PASSWORD);
+    await b.page.getByRole('button', { name: 'Sign up' }).click();
+    await b.page.getByText('That username is already taken').waitFor();
+    await shot(b.page, '02-signup-error');
+    await b.page.getByLabel('Username').fill(BOB);
+    await b.page.getByRole('button', { name: 'Sign up' }).click();
+    await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();
+  });
+
+  await step('alice creates a room from the "join a room by name" field', async () => {
+    const field = a.page.getByLabel('Join a room by name');
+    await field.fill(ROOM);
+    await a.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await a.page.getByText(`There is no live room called`).waitFor();
+    await a.page.getByRole('button', { name: `Create “${ROOM}”` }).click();
+    await a.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
+    roomId = decodeURIComponent(/#\/room\/(.+)$/.exec(a.page.url())[1]);
+    await a.page.getByText(`Welcome to #${ROOM}`).waitFor();
+    await a.page.locator('.chat-expiry', { hasText: /expires in \d+ days?/ }).waitFor();
+  });
+
+  await step('the rooms list shows the room with creator, age and expiry', async () => {
+    // Two more rooms so the list has something to sort.
+    await a.page.evaluate(async (names) => {
+      for (const name of names) {
+        const res = await fetch('/api/rooms', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name }),
+        });
+        if (res.status !== 201) throw new Error(`create room: ${res.status}`);
+      }
+    }, [`design-review-${run}`, `random-${run}`]);
+    await b.page.reload();
+    const card = b.page.locator('.room-card', { hasText: ROOM });
+    await card.waitFor();
+    const text = await card.innerText();
+    assert.match(text, new RegExp(`by ${ALICE}`), 'creator shown');
+    assert.match(text, /created (just now|\d+ minutes? ago)/, 'age shown');
+    assert.match(text, /expires in \d+ days?/, 'expiry shown');
+    await shot(b.page, '03-rooms');
+  });
+
+  await step('bob joins the existing room by name (case-insensitive)', async () => {
+    await b.page.getByLabel('Join a room by name').fill(ROOM.toUpperCase());
+    await b.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
+    assert.equal(decodeURIComponent(/#\/room\/(.+)$/.exec(b.page.url())[1]), roomId, 'joined the same room');
+  });
+
+  await step('both see each other online', async () => {
+    await a.page.locator('.members-panel .member-name', { hasText: BOB }).waitFor();
+    await b.page.locator('.members-panel .member-name', { hasText: ALICE }).waitFor();
+    await a.page.locator('.connection[data-state="open"]').waitFor();
+  });
+
+  await step('messages cross live both ways with author and time', async () => {
+    await send(a.page, 'Hello from alice 👋');
+    await expectMessage(b.page, ALICE, 'Hello from alice 👋');
+    await expectMessage(a.page, ALICE, 'Hello from alice 👋');
+    await b.page.getByRole('textbox', { name: `Message #${ROOM}` }).pressSequentially('Hi al', { delay: 20 });
+    await a.page.getByText(`${BOB} is typing…`).waitFor();
+    await b.page.getByRole('textbox', { name: `Message #${ROOM}` }).fill('');
+    await send(b.page, 'Hi alice, bob here');
+    await expectMessage(a.page, BOB, 'Hi alice, bob here');
+    await expectMessage(b.page, BOB, 'Hi alice, bob here');
+  });
+
+  await step('Shift+Enter makes a new line, Enter sends', async () => {
+    const box = a.page.getByRole('textbox', { name: `Message #${ROOM}` });
+    await box.fill('line one');
+    await box.press('Shift+Enter');
+    await box.pressSequentially('line two');
+    assert.equal(await box.inputValue(), 'line one\nline two');
+    await box.press('Enter');
+    const body = messageBodies(b.page, 'line one');
+    await body.waitFor();
+    assert.equal(await body.innerText(), 'line one\nline two');
+  });
+
+  await step('the view follows new messages to the bottom', async () => {
+    const bulk = Array.from({ length: 60 }, (_, i) => `bulk message ${i + 1} of 60`);
+    await postViaApi(a.page, roomId, bulk);
+    await messageBodies(b.page, 'bulk message 60 of 60').waitFor();
+    await messageBodies(a.page, 'bulk message 60 of 60').waitFor();
+    for (const p of [a.page, b.page]) {
+      await until('the newest message to be scrolled into view', async () => (await bottomGap(p)) < 5);
+    }
+    await noDuplicateMessages(b.page);
+  });
+
+  await step('scrolled up, a new message shows a marker instead of jumping', async () => {
+    await scroller(b.page).evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await b.page.waitForTimeout(200);
+    await send(a.page, 'while you were reading');
+    const jump = b.page.getByRole('button', { name: 'Jump to new messages' });
+    await jump.waitFor();
+    assert.ok((await bottomGap(b.page)) > 100, 'the reader was not yanked to the bottom');
+    await jump.click();
+    await until('the jump to the bottom', async () => (await bottomGap(b.page)) < 5);
+    await jump.waitFor({ state: 'hidden' });
+  });
+
+  await step('an XSS attempt shows as literal text', async () => {
+    await send(a.page, XSS);
+    const body = messageBodies(b.page, XSS);
+    await body.waitFor();
+    assert.equal(await body.textContent(), XSS);
+    assert.equal(await b.page.locator('.message-list img').count(), 0, 'no <img> was injected');
+    await b.page.waitForTimeout(300); // an onerror would have fired by now
+  });
+
+  await step('a URL becomes a safe link', async () => {
+    await send(a.page, `The docs are at ${URL_IN_TEXT}.`);
+    const link = b.page.locator('.message-list').getByRole('link', { name: URL_IN_TEXT });
+    await link.waitFor();
+    assert.equal(await link.getAttribute('href'), URL_IN_TEXT);
+    assert.equal(await link.getAttribute('target'), '_blank');
+    const rel = (await link.getAttribute('rel')).split(/\s+/);
+    assert.ok(rel.includes('noopener') && rel.includes('noreferrer'), `rel is "${rel.join(' ')}"`);
+  });
+
+  await step('screenshots of the chat (desktop)', async () => {
+    await shot(a.page, '04-chat');
+  });
+
+  await step('a reload keeps the history; scrolling up loads older pages', async () => {
+    await b.page.reload();
+    await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
+    await messageBodies(b.page, XSS).waitFor();
+    await b.page.locator('.message-list').getByRole('link', { name: URL_IN_TEXT }).waitFor();
+    await until('the reloaded view to sit at the bottom', async () => (await bottomGap(b.page)) < 5);
+    // "Hello from alice" is older than the newest page: scroll up until it loads.
+    await until(
+      'older pages to load on scroll up',
+      async () => {
+        await scroller(b.page).evaluate((el) => {
+          el.scrollTop = 0;
+        });
+        return (await messageBodies(b.page, 'Hello from alice').count()) === 1;
+      },
+      15_000,
+    );
+    await expectMessage(b.page, ALICE, 'Hello from alice 👋');
+    await b.page.getByText(`Welcome to #${ROOM}`).waitFor();
+    await noDuplicateMessages(b.page);
+    await b.page.locator('.members-panel .member-name', { hasText: ALICE }).waitFor();
+  });
+
+  await step('after a dropped connection bob reconnects and replays without gaps or duplicates', async () => {
+    await scroller(b.page).evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await b.page.locator('.connection[data-state="open"]').waitFor();
+    wsControl.blocked = true;
+    for (const ws of wsControl.routes.splice(0)) await ws.close({ code: 4008, reason: 'lagged' });
+    await b.page.locator('.connection', { hasText: /Reconnecting/ }).waitFor();
+    // Missed while away: sent by alice, and one bob writes while offline.
+    await postViaApi(a.page, roomId, ['missed 1', 'missed 2', 'missed 3']);
+    await send(b.page, 'written while offline');
+    await b.page.getByText('Waiting for connection…').waitFor();
+    await shot(b.page, '05-reconnecting');
+    wsControl.blocked = false;
+    const retry = b.page.getByRole('button', { name: 'Retry now' });
+    await until('the reconnect', async () => {
+      if ((await b.page.locator('.connection').getAttribute('data-state')) === 'open') return true;
+      if (await retry.isVisible()) await retry.click().catch(() => {});
+      return false;
+    }, 20_000);
+    for (const text of ['missed 1', 'missed 2', 'missed 3']) await expectMessage(b.page, ALICE, text);
+    await expectMessage(a.page, BOB, 'written while offline');
+    await expectMessage(b.page, BOB, 'written while offline');
+    await b.page.locator('.msg.pending').waitFor({ state: 'detached' });
+    await noDuplicateMessages(b.page);
+    await noDuplicateMessages(a.page);
+  });
+
+  await step('phone-sized layout', async () => {
+    await b.page.setViewportSize({ width: 390, height: 844 });
+    await b.page.getByRole('link', { name: 'Back to rooms' }).waitFor();
+    assert.equal(await b.page.locator('.sidebar').isVisible(), false, 'sidebar hidden on a phone');
+    await until('the bottom after resizing', async () => (await bottomGap(b.page)) < 5);
+    await shot(b.page, '06-chat-mobile');
+    await b.page.getByRole('button', { name: /People online/ }).click();
+    await b.page.locator('.members-panel').waitFor();
+    await shot(b.page, '07-members-mobile');
+    await b.page.getByRole('button', { name: 'Close people online' }).click();
+    await b.page.getByRole('link', { name: 'Back to rooms' }).click();
+    await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();
+    await shot(b.page, '08-rooms-mobile');
+    await b.page.getByRole('link', { name: new RegExp(ROOM) }).first().click();
+    await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
+  });
+
+  await step('dark mode follows the system setting', async () => {
+    await a.page.emulateMedia({ colorScheme: 'dark' });
+    const bg = await a.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, bl] = bg.match(/\d+/g).map(Number);
+    assert.ok(r + g + bl < 120, `dark background, got ${bg}`);
+    await shot(a.page, '09-chat-dark');
+    await b.page.emulateMedia({ colorScheme: 'dark' });
+    await shot(b.page, '10-chat-mobile-dark');
+  });
+
+  await step('deleting the room tells the other member clearly', async () => {
+    await a.page.getByRole('button', { name: 'Delete room' }).click();
+    await a.page.getByRole('dialog').getByRole('button', { name: 'Delete room' }).click();
+    await a.page.getByRole('heading', { name: `Hi ${ALICE}` }).waitFor();
+    await b.page.getByText('This room was deleted.').waitFor();
+    assert.ok(await b.page.getByRole('textbox', { name: `Message #${ROOM}` }).isDisabled(), 'composer disabled');
+    await shot(b.page, '11-room-deleted-mobile-dark');
+    await shot(a.page, '12-rooms-dark');
+  });
+
+  await step('log out returns to the login screen and ends the session', async () => {
+    await b.page.getByRole('button', { name: 'Log out' }).click();
+    await b.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+    const status = await b.page.evaluate(async () => (await fetch('/api/auth/me')).status);
+    assert.equal(status, 401, '/api/auth/me after log out');
+    await shot(b.page, '13-login-mobile-dark');
+  });
+
+  await step('log in: a wrong password is reported inline, the right one gets in', async () => {
+    await b.page.setViewportSize({ width: 1280, height: 800 });
+    await b.page.emulateMedia({ colorScheme: 'light' });
+    await b.page.getByLabel('Username').fill(BOB);
+    await b.page.getByLabel('Password').fill('not the password');
+    await b.page.getByRole('button', { name: 'Log in' }).click();
+    await b.page.getByText('Wrong username or password.').waitFor();
+    await shot(b.page, '14-login-error');
+    await b.page.getByLabel('Password').fill(PASSWORD);
+    await b.page.getByRole('button', { name: 'Log in' }).click();
+    await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();
+    const status = await b.page.evaluate(async () => (await fetch('/api/auth/me')).status);
+    assert.equal(status, 200);
+  });
+
+  await step('no dialogs, page errors or CSP violations happened', async () => {
+    assert.deepEqual(problems, []);
+  });
+
+  await a.context.close();
+  await b.context.close();
+}
+
+try {
+  await main();
+  console.log(`e2e: all ${stepCount} steps ok; screenshots in ${shotDir}`);
+  process.exit(0);
+} catch (error) {
+  console.error(`e2e: FAILED: ${error.stack ?? error}`);
+  if (problems.length) console.error(`also seen:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
