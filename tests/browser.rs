@@ -63,7 +63,9 @@ fn healthz_ok(addr: SocketAddr) -> bool {
 
 fn start_server() -> Server {
     let data = tempfile::tempdir().expect("temp data dir");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("socket addr");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
+        .parse()
+        .expect("socket addr");
     let child = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args(["serve", "--listen", &addr.to_string(), "--data"])
         .arg(data.path())

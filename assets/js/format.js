@@ -33,9 +33,19 @@ function daysAgo(date, now) {
   return Math.round((startOfDay(now) - startOfDay(date)) / DAY);
 }
 
-/** "14:32" in the viewer's locale. */
+/** "14:32" (or "2:32 PM") in the viewer's locale. */
 export function formatTime(date) {
   return timeFmt.format(date);
+}
+
+/** The time without AM/PM ("2:32"), for the narrow gutter beside follow-up messages. */
+export function formatCompactTime(date) {
+  return timeFmt
+    .formatToParts(date)
+    .filter((part) => part.type !== 'dayPeriod')
+    .map((part) => part.value)
+    .join('')
+    .trim();
 }
 
 /** "Today at 14:32", "Yesterday at 09:10", "Nov 24 at 14:32" (year added when not this year). */
@@ -70,12 +80,14 @@ export function sameLocalDay(a, b) {
 export function formatDuration(ms) {
   const abs = Math.abs(ms);
   const plural = (n, unit) => `${n} ${unit}${n === 1 ? '' : 's'}`;
-  if (abs >= 2 * DAY) return plural(Math.floor(abs / DAY), 'day');
+  // Whole days and hours round to the nearest: a 7-day room created a minute
+  // ago "expires in 7 days", not 6.
+  if (abs >= 2 * DAY) return plural(Math.round(abs / DAY), 'day');
   if (abs >= DAY) {
     const hours = Math.floor((abs - DAY) / HOUR);
     return hours ? `1 day ${plural(hours, 'hour')}` : '1 day';
   }
-  if (abs >= 2 * HOUR) return plural(Math.floor(abs / HOUR), 'hour');
+  if (abs >= 2 * HOUR) return plural(Math.round(abs / HOUR), 'hour');
   if (abs >= HOUR) {
     const minutes = Math.floor((abs - HOUR) / MINUTE);
     return minutes ? `1 hour ${plural(minutes, 'minute')}` : '1 hour';

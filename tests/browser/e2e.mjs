@@ -289,6 +289,10 @@ async function scenario(browser) {
     const body = messageBodies(b.page, 'line one');
     await body.waitFor();
     assert.equal(await body.innerText(), 'line one\nline two');
+    await send(b.page, 'Did the deploy go out?');
+    await send(a.page, 'Yes, release notes are at https://example.com/releases/42 if you want the details.');
+    await messageBodies(b.page, 'release notes').waitFor();
+    await shot(a.page, '04-chat');
   });
 
   await step('the view follows new messages to the bottom', async () => {
@@ -311,6 +315,7 @@ async function scenario(browser) {
     const jump = b.page.getByRole('button', { name: 'Jump to new messages' });
     await jump.waitFor();
     assert.ok((await bottomGap(b.page)) > 100, 'the reader was not yanked to the bottom');
+    await shot(b.page, '05-new-messages-marker');
     await jump.click();
     await until('the jump to the bottom', async () => (await bottomGap(b.page)) < 5);
     await jump.waitFor({ state: 'hidden' });
@@ -333,10 +338,6 @@ async function scenario(browser) {
     assert.equal(await link.getAttribute('target'), '_blank');
     const rel = (await link.getAttribute('rel')).split(/\s+/);
     assert.ok(rel.includes('noopener') && rel.includes('noreferrer'), `rel is "${rel.join(' ')}"`);
-  });
-
-  await step('screenshots of the chat (desktop)', async () => {
-    await shot(a.page, '04-chat');
   });
 
   await step('a reload keeps the history; scrolling up loads older pages', async () => {
@@ -374,7 +375,7 @@ async function scenario(browser) {
     await postViaApi(a.page, roomId, ['missed 1', 'missed 2', 'missed 3']);
     await send(b.page, 'written while offline');
     await b.page.getByText('Waiting for connection…').waitFor();
-    await shot(b.page, '05-reconnecting');
+    await shot(b.page, '06-reconnecting');
     wsControl.blocked = false;
     const retry = b.page.getByRole('button', { name: 'Retry now' });
     await until('the reconnect', async () => {
@@ -395,14 +396,14 @@ async function scenario(browser) {
     await b.page.getByRole('link', { name: 'Back to rooms' }).waitFor();
     assert.equal(await b.page.locator('.sidebar').isVisible(), false, 'sidebar hidden on a phone');
     await until('the bottom after resizing', async () => (await bottomGap(b.page)) < 5);
-    await shot(b.page, '06-chat-mobile');
+    await shot(b.page, '07-chat-mobile');
     await b.page.getByRole('button', { name: /People online/ }).click();
     await b.page.locator('.members-panel').waitFor();
-    await shot(b.page, '07-members-mobile');
+    await shot(b.page, '08-members-mobile');
     await b.page.getByRole('button', { name: 'Close people online' }).click();
     await b.page.getByRole('link', { name: 'Back to rooms' }).click();
     await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();
-    await shot(b.page, '08-rooms-mobile');
+    await shot(b.page, '09-rooms-mobile');
     await b.page.getByRole('link', { name: new RegExp(ROOM) }).first().click();
     await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
   });
@@ -412,9 +413,9 @@ async function scenario(browser) {
     const bg = await a.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const [r, g, bl] = bg.match(/\d+/g).map(Number);
     assert.ok(r + g + bl < 120, `dark background, got ${bg}`);
-    await shot(a.page, '09-chat-dark');
+    await shot(a.page, '10-chat-dark');
     await b.page.emulateMedia({ colorScheme: 'dark' });
-    await shot(b.page, '10-chat-mobile-dark');
+    await shot(b.page, '11-chat-mobile-dark');
   });
 
   await step('deleting the room tells the other member clearly', async () => {
@@ -423,8 +424,8 @@ async function scenario(browser) {
     await a.page.getByRole('heading', { name: `Hi ${ALICE}` }).waitFor();
     await b.page.getByText('This room was deleted.').waitFor();
     assert.ok(await b.page.getByRole('textbox', { name: `Message #${ROOM}` }).isDisabled(), 'composer disabled');
-    await shot(b.page, '11-room-deleted-mobile-dark');
-    await shot(a.page, '12-rooms-dark');
+    await shot(b.page, '12-room-deleted-mobile-dark');
+    await shot(a.page, '13-rooms-dark');
   });
 
   await step('log out returns to the login screen and ends the session', async () => {
@@ -432,7 +433,7 @@ async function scenario(browser) {
     await b.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
     const status = await b.page.evaluate(async () => (await fetch('/api/auth/me')).status);
     assert.equal(status, 401, '/api/auth/me after log out');
-    await shot(b.page, '13-login-mobile-dark');
+    await shot(b.page, '14-login-mobile-dark');
   });
 
   await step('log in: a wrong password is reported inline, the right one gets in', async () => {
@@ -442,7 +443,7 @@ async function scenario(browser) {
     await b.page.getByLabel('Password').fill('not the password');
     await b.page.getByRole('button', { name: 'Log in' }).click();
     await b.page.getByText('Wrong username or password.').waitFor();
-    await shot(b.page, '14-login-error');
+    await shot(b.page, '15-login-error');
     await b.page.getByLabel('Password').fill(PASSWORD);
     await b.page.getByRole('button', { name: 'Log in' }).click();
     await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();

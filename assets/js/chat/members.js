@@ -5,6 +5,7 @@ import { avatar, h } from '../dom.js';
 export class Members extends EventTarget {
   #online = new Set();
   #me;
+  #stale = false;
 
   constructor(me) {
     super();
@@ -29,6 +30,13 @@ export class Members extends EventTarget {
     this.#render();
   }
 
+  /** While disconnected the list may be out of date: show it dimmed. */
+  setStale(stale) {
+    if (stale === this.#stale) return;
+    this.#stale = stale;
+    this.#render();
+  }
+
   setOnline(user, online) {
     if (online === this.#online.has(user)) return;
     if (online) this.#online.add(user);
@@ -42,7 +50,8 @@ export class Members extends EventTarget {
       if (b === this.#me) return 1;
       return a.localeCompare(b);
     });
-    this.heading.textContent = `Online — ${names.length}`;
+    this.heading.textContent = this.#stale ? 'Reconnecting…' : `Online — ${names.length}`;
+    this.el.classList.toggle('stale', this.#stale);
     this.list.replaceChildren(
       ...names.map((name) =>
         h(

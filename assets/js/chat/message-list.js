@@ -9,7 +9,15 @@
 // "New messages" button instead of yanking the view.
 
 import { avatar, h, icon } from '../dom.js';
-import { formatDay, formatFull, formatMessageTime, formatTime, linkify, parseDate, sameLocalDay } from '../format.js';
+import {
+  formatCompactTime,
+  formatDay,
+  formatFull,
+  formatMessageTime,
+  linkify,
+  parseDate,
+  sameLocalDay,
+} from '../format.js';
 
 const GROUP_WINDOW_MS = 5 * 60_000;
 /** Within this many pixels of the bottom counts as "at the bottom". */
@@ -276,7 +284,11 @@ function messageRow(message, sentAt, continues) {
     'div',
     { class: `msg${continues ? ' msg-cont' : ''}`, dataset: { id: message.id } },
     continues
-      ? h('time', { class: 'msg-gutter-time', datetime: message.sent_at, title: formatFull(sentAt) }, formatTime(sentAt))
+      ? h(
+          'time',
+          { class: 'msg-gutter-time', datetime: message.sent_at, title: formatFull(sentAt) },
+          formatCompactTime(sentAt),
+        )
       : null,
     continues ? h('span', { class: 'sr-only' }, `${message.author}: `) : null,
     h('div', { class: 'msg-body' }, linkify(message.body)),

@@ -125,6 +125,7 @@ function chatView(page, ctx, initialRoom, history) {
     },
   );
   const banner = h('div', { class: 'banner', role: 'alert', hidden: true });
+  const offline = h('div', { class: 'chat-offline', hidden: true });
   const closeMembers = h(
     'button',
     { class: 'icon-btn members-close', type: 'button', 'aria-label': 'Close people online' },
@@ -145,7 +146,7 @@ function chatView(page, ctx, initialRoom, history) {
     { class: 'chat', 'aria-label': `Room ${room.name}` },
     header.el,
     banner,
-    h('div', { class: 'chat-body' }, h('div', { class: 'chat-main' }, list.el, typing.el, composer.el), panel),
+    h('div', { class: 'chat-body' }, h('div', { class: 'chat-main' }, list.el, typing.el, offline, composer.el), panel),
   );
 
   function membersVisible() {
@@ -181,13 +182,14 @@ function chatView(page, ctx, initialRoom, history) {
     members.set([]);
     composer.setDisabled('This room is no longer available');
     const expired = reason === 'expired' || parseDate(room.expires_at).getTime() <= Date.now();
+    offline.hidden = true;
     banner.replaceChildren(
       icon('alert'),
       h(
         'div',
         { class: 'banner-text' },
         h('strong', {}, expired ? 'This room has expired.' : 'This room was deleted.'),
-        ' Its messages are gone from the server and nobody can post here any more.',
+        ' Nobody can post here any more.',
       ),
       h('a', { class: 'btn btn-small btn-primary', href: '#/rooms' }, 'Back to rooms'),
     );
@@ -281,10 +283,18 @@ function chatView(page, ctx, initialRoom, history) {
   }
 
   const onState = () => {
-    if (socket.state !== 'open') {
+    const connected = socket.state === 'open';
+    if (!connected) {
       joined = false;
       outbox.markDisconnected();
     }
+    members.setStale(hasJoinedOnce && !connected);
+    // A first "connecting" is normal page start; say "lost" only once a retry is pending.
+    offline.hidden = connected || gone || socket.state === 'connecting';
+    offline.replaceChildren(
+      icon('alert'),
+      h('span', {}, h('strong', {}, 'Connection lost.'), ' Messages you write now are sent when it is back.'),
+    );
   };
   const onVisibility = () => {
     if (document.visibilityState === 'visible' && unread) {
@@ -298,6 +308,7 @@ function chatView(page, ctx, initialRoom, history) {
 
   socket.addEventListener('frame', onFrame);
   socket.addEventListener('state', onState);
+  onState();
   document.addEventListener('visibilitychange', onVisibility);
   wide.addEventListener('change', onLayoutChange);
   // Join after the REST page: `after` = its newest id, so nothing falls in between.
