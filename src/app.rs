@@ -1,0 +1,175 @@
+//! The application: its shared state, and a running server with an orderly shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::TcpAcceptor;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Accounts, AuthSettings, LoginThrottle, PasswordHasher};
+use crate::chat::{sweeper, Chat, ChatSettings};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Everything a request handler needs. Cheap to clone; no globals anywhere.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub chat: Arc<Chat>,
+    pub accounts: Arc<Accounts>,
+    /// Cancelled at shutdown: every WebSocket session closes with 1001.
+    pub shutdown: CancellationToken,
+    connections_open: Arc<AtomicI64>,
+}
+
+impl AppState {
+    pub fn metrics_connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn metrics_connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn connections_open(&self) -> i64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop_http: CancellationToken,
+    stop_background: CancellationToken,
+    http: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+    store: Store,
+}
+
+/// How long in-flight HTTP requests and WebSocket sessions get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl RunningServer {
+    /// Opens the database, starts the background tasks and binds the listener.
+    pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let data = config.data.clone();
+        let cache_mb = config.storage.cache_mb;
+        std::fs::create_dir_all(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+        let store = tokio::task::spawn_blocking(move || Store::open(&data, cache_mb)).await??;
+        let stop_background = CancellationToken::new();
+        let chat_settings = ChatSettings {
+            room_ttl: config.rooms.ttl,
+            max_message_chars: config.limits.max_message_chars,
+        };
+        let (chat, committer) = Chat::start(
+            store.clone(),
+            clock.clone(),
+            chat_settings,
+            stop_background.clone(),
+        );
+        let auth = &config.auth;
+        let accounts = Accounts::new(
+            store.clone(),
+            clock,
+            PasswordHasher::new(auth.hash_concurrency, auth.hash_queue),
+            LoginThrottle::new(
+                auth.login_max_failures,
+                auth.login_window.as_millis() as u64,
+            ),
+            AuthSettings {
+                registration_open: auth.registration_open,
+                session_idle_timeout: auth.session_idle_timeout,
+                session_lifetime: auth.session_lifetime,
+            },
+        );
+        let sweeper = tokio::spawn(sweeper::run(
+            chat.clone(),
+            config.rooms.sweep_interval,
+            stop_background.clone(),
+        ));
+        let listener =
+            bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            config: Arc::new(config),
+            chat,
+            accounts: Arc::new(accounts),
+            shutdown: CancellationToken::new(),
+            connections_open: Arc::new(AtomicI64::new(0)),
+        };
+        let stop_http = CancellationToken::new();
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let routes = crate::http::routes(state.clone());
+        let signal = stop_http.clone().cancelled_owned();
+        let http = tokio::spawn(async move {
+            poem::Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(routes, signal, Some(DRAIN_TIMEOUT))
+                .await
+        });
+        tracing::info!(%addr, "confab is listening");
+        Ok(Self {
+            addr,
+            state,
+            stop_http,
+            stop_background,
+            http,
+            background: vec![committer, sweeper],
+            store,
+        })
+    }
+
+    /// Stops in order: no new connections, WebSockets closed with 1001, every accepted message
+    /// committed, the database flushed. Nothing acknowledged is lost.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down");
+        self.stop_http.cancel();
+        self.state.shutdown.cancel();
+        let drained = async {
+            while self.state.connections_open() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
+            tracing::warn!(
+                open = self.state.connections_open(),
+                "some WebSocket sessions did not close in time"
+            );
+        }
+        match self.http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "HTTP server stopped with an error"),
+            Err(err) => tracing::error!(error = %err, "HTTP server task failed"),
+        }
+        self.stop_background.cancel();
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.store
+            .flush()
+            .await
+            .context("final flush of the database failed")?;
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}
+
+/// Binds with TCP_NODELAY on the listener, which accepted sockets inherit on Linux: chat frames
+/// are small and must not wait for Nagle's algorithm.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}

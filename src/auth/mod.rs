@@ -1,0 +1,220 @@
+//! Accounts and sessions: sign-up, login, logout, and turning a token into a user.
+
+mod passwords;
+mod throttle;
+pub mod tokens;
+
+use std::time::Duration;
+
+pub use passwords::{hash_now, validate_password, PasswordHasher};
+pub use throttle::LoginThrottle;
+
+use crate::chat::model::User;
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::store::{SessionRecord, Store, UserRecord};
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub registration_open: bool,
+    pub session_idle_timeout: Duration,
+    pub session_lifetime: Duration,
+}
+
+/// A successful sign-up or login: the user and their new session token (shown once).
+pub struct NewSession {
+    pub user: User,
+    pub token: String,
+}
+
+/// How often a session's last-seen time is written: often enough for the idle timeout,
+/// rarely enough that a busy client does not write on every request.
+const TOUCH_EVERY_MS: u64 = 60_000;
+
+pub struct Accounts {
+    store: Store,
+    clock: SharedClock,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    settings: AuthSettings,
+}
+
+/// Usernames: 3..=32 characters of `[a-z0-9_.-]`, compared case-insensitively.
+pub fn validate_username(raw: &str) -> Result<String> {
+    let name = raw.trim().to_ascii_lowercase();
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if !(3..=32).contains(&name.len()) || !valid_chars {
+        return Err(Error::invalid(
+            "invalid_username",
+            "a username has 3 to 32 characters: letters a-z, digits, '_', '.' or '-'",
+        ));
+    }
+    Ok(name)
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            hasher,
+            throttle,
+            settings,
+        }
+    }
+
+    /// Creates an account and logs it in. The very first account becomes an admin, so a new
+    /// server can be managed from the web before anyone touches the CLI.
+    pub async fn register(&self, username: &str, password: String) -> Result<NewSession> {
+        if !self.settings.registration_open {
+            return Err(Error::RegistrationClosed);
+        }
+        let username = validate_username(username)?;
+        validate_password(&password)?;
+        if self.store.user(&username)?.is_some() {
+            return Err(taken(&username));
+        }
+        let password_hash = self.hasher.hash(password).await?;
+        let record = UserRecord {
+            is_admin: self.store.user_count() == 0,
+            username: username.clone(),
+            password_hash,
+            locked: false,
+            created_at_ms: self.clock.now_ms(),
+        };
+        if !self.store.insert_user_if_absent(&record)? {
+            return Err(taken(&username));
+        }
+        tracing::info!(user = %username, admin = record.is_admin, "account registered");
+        self.open_session(&record).await
+    }
+
+    /// Checks a password. Unknown users and wrong passwords get the same answer after the same
+    /// work; repeated failures per client address and per username are throttled.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: String,
+        client: &str,
+    ) -> Result<NewSession> {
+        let now = self.clock.now_ms();
+        let name = username.trim().to_ascii_lowercase();
+        let keys = [format!("ip:{client}"), format!("user:{name}")];
+        if let Some(wait) = keys
+            .iter()
+            .filter_map(|key| self.throttle.retry_after(key, now))
+            .max()
+        {
+            return Err(Error::RateLimited {
+                retry_after_secs: wait,
+            });
+        }
+        if password.len() > passwords::PASSWORD_MAX_BYTES {
+            return Err(Error::InvalidCredentials);
+        }
+        let record = match validate_username(&name) {
+            Ok(name) => self.store.user(&name)?,
+            Err(_) => None,
+        };
+        let valid = self
+            .hasher
+            .verify(password, record.as_ref().map(|r| r.password_hash.clone()))
+            .await?;
+        let record = match record {
+            Some(record) if valid => record,
+            _ => {
+                for key in &keys {
+                    self.throttle.record_failure(key, now);
+                }
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        if record.locked {
+            return Err(Error::AccountLocked);
+        }
+        self.throttle.clear(&keys[1]);
+        self.open_session(&record).await
+    }
+
+    async fn open_session(&self, record: &UserRecord) -> Result<NewSession> {
+        let token = tokens::generate();
+        let now = self.clock.now_ms();
+        let session = SessionRecord {
+            username: record.username.clone(),
+            created_at_ms: now,
+            last_seen_ms: now,
+        };
+        self.store.insert_session(&tokens::hash(&token), &session)?;
+        self.store.flush().await?;
+        Ok(NewSession {
+            user: User::from(record),
+            token,
+        })
+    }
+
+    /// Ends the session of `token` at once.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        self.store.delete_session(&tokens::hash(token))?;
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// The user a token belongs to, if the session is valid, unexpired and the user unlocked.
+    pub fn authenticate(&self, token: &str) -> Result<User> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::Unauthorized);
+        }
+        let hash = tokens::hash(token);
+        let Some(mut session) = self.store.session(&hash)? else {
+            return Err(Error::Unauthorized);
+        };
+        let now = self.clock.now_ms();
+        let idle_ms = self.settings.session_idle_timeout.as_millis() as u64;
+        let lifetime_ms = self.settings.session_lifetime.as_millis() as u64;
+        if now >= session.last_seen_ms.saturating_add(idle_ms)
+            || now >= session.created_at_ms.saturating_add(lifetime_ms)
+        {
+            self.store.delete_session(&hash)?;
+            return Err(Error::Unauthorized);
+        }
+        let user = match self.store.user(&session.username)? {
+            Some(user) if !user.locked => user,
+            _ => return Err(Error::Unauthorized),
+        };
+        if now >= session.last_seen_ms + TOUCH_EVERY_MS {
+            session.last_seen_ms = now;
+            self.store.touch_session(&hash, &session)?;
+        }
+        Ok(User::from(&user))
+    }
+}
+
+fn taken(username: &str) -> Error {
+    Error::Conflict {
+        code: "username_taken",
+        message: format!("the username {username:?} is taken"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_checked() {
+        assert_eq!(validate_username("Alice_1").expect("valid"), "alice_1");
+        assert!(validate_username("ab").is_err());
+        assert!(validate_username(&"a".repeat(33)).is_err());
+        assert!(validate_username("bad name").is_err());
+        assert!(validate_username("émile").is_err());
+        assert!(validate_username("a.b-c_d").is_ok());
+    }
+}

@@ -1,0 +1,83 @@
+//! Login throttling: a fixed window of failures per key (a client address, a username).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub struct LoginThrottle {
+    max_failures: u32,
+    window_ms: u64,
+    failures: Mutex<HashMap<String, Window>>,
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    started_ms: u64,
+    count: u32,
+}
+
+/// Entries kept before old windows are pruned, so spraying usernames cannot grow memory forever.
+const PRUNE_ABOVE: usize = 10_000;
+
+impl LoginThrottle {
+    pub fn new(max_failures: u32, window_ms: u64) -> Self {
+        Self {
+            max_failures,
+            window_ms,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds until `key` may try again, or None if it may try now.
+    pub fn retry_after(&self, key: &str, now_ms: u64) -> Option<u64> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let window = failures.get(key)?;
+        let ends = window.started_ms + self.window_ms;
+        (window.count >= self.max_failures && now_ms < ends)
+            .then(|| (ends - now_ms).div_ceil(1000).max(1))
+    }
+
+    pub fn record_failure(&self, key: &str, now_ms: u64) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() > PRUNE_ABOVE {
+            let window = self.window_ms;
+            failures.retain(|_, w| now_ms < w.started_ms + window);
+        }
+        let entry = failures.entry(key.to_string()).or_insert(Window {
+            started_ms: now_ms,
+            count: 0,
+        });
+        if now_ms >= entry.started_ms + self.window_ms {
+            *entry = Window {
+                started_ms: now_ms,
+                count: 0,
+            };
+        }
+        entry.count += 1;
+    }
+
+    pub fn clear(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_after_max_failures_until_the_window_ends() {
+        let throttle = LoginThrottle::new(3, 60_000);
+        for _ in 0..3 {
+            assert!(throttle.retry_after("ip:1", 1_000).is_none());
+            throttle.record_failure("ip:1", 1_000);
+        }
+        assert_eq!(throttle.retry_after("ip:1", 1_000), Some(60));
+        assert!(throttle.retry_after("ip:2", 1_000).is_none());
+        assert!(throttle.retry_after("ip:1", 61_000).is_none());
+        throttle.clear("ip:1");
+        assert!(throttle.retry_after("ip:1", 2_000).is_none());
+    }
+}

@@ -1,0 +1,67 @@
+//! What the hub delivers to connections. An event is built once per room and shared by every
+//! recipient through an `Arc`; its wire encoding is computed once, by the first recipient that
+//! needs it, and reused by all others.
+
+use std::sync::{Arc, OnceLock};
+
+use super::model::{Message, Room};
+use crate::ids::RoomId;
+
+#[derive(Debug)]
+pub enum EventKind {
+    /// A new message; `nonce` is set only on the copy sent to the sender's own connection.
+    Message {
+        message: Arc<Message>,
+        nonce: Option<String>,
+    },
+    Presence {
+        room: RoomId,
+        user: String,
+        online: bool,
+    },
+    Typing {
+        room: RoomId,
+        user: String,
+    },
+    RoomDeleted {
+        room: RoomId,
+    },
+    /// A send from this connection failed after it was accepted (e.g. the disk failed).
+    SendFailed {
+        code: &'static str,
+        message: String,
+        nonce: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+pub struct Event {
+    pub kind: EventKind,
+    encoded: OnceLock<Arc<str>>,
+}
+
+impl Event {
+    pub fn new(kind: EventKind) -> Arc<Self> {
+        Arc::new(Self {
+            kind,
+            encoded: OnceLock::new(),
+        })
+    }
+
+    /// The event's wire form, encoded by `encode` on first use and shared afterwards.
+    pub fn encoded(&self, encode: impl FnOnce(&EventKind) -> String) -> Arc<str> {
+        self.encoded
+            .get_or_init(|| Arc::from(encode(&self.kind)))
+            .clone()
+    }
+}
+
+/// What a `join` hands back to the connection: the room, who is online, and the last message
+/// already delivered live, so the backlog (up to it) and the live stream (after it) neither
+/// overlap nor leave a gap.
+#[derive(Debug)]
+pub struct Joined {
+    pub room: Room,
+    pub online: Vec<String>,
+    pub delivered_up_to: u64,
+}

@@ -1,0 +1,301 @@
+//! The hub: which connections are joined to which room, and delivery of events to them.
+//!
+//! Each room has its own lock, held only for short, non-async work (a sled point write, a
+//! `try_send` per subscriber), so rooms never wait on each other. A subscriber whose queue is
+//! full is cut off (`kick`) instead of slowing the room down.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{Event, EventKind, Joined};
+use super::model::{Message, Room};
+use crate::error::{Error, Result};
+use crate::ids::RoomId;
+use crate::store::Store;
+
+/// One live WebSocket connection as the hub sees it.
+#[derive(Debug)]
+pub struct Connection {
+    pub id: u64,
+    pub username: String,
+    tx: mpsc::Sender<Arc<Event>>,
+    /// Cancelled when the connection fell too far behind and must close with 4008 "lagged".
+    pub lagged: CancellationToken,
+}
+
+impl Connection {
+    pub fn new(id: u64, username: String, queue: usize) -> (Arc<Self>, mpsc::Receiver<Arc<Event>>) {
+        let (tx, rx) = mpsc::channel(queue);
+        (
+            Arc::new(Self {
+                id,
+                username,
+                tx,
+                lagged: CancellationToken::new(),
+            }),
+            rx,
+        )
+    }
+
+    /// Queues `event`; false when the connection is gone or lagging (and now kicked).
+    fn offer(&self, event: &Arc<Event>) -> bool {
+        match self.tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.cancel();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// The state of one room that lives in memory.
+pub(super) struct Channel {
+    /// `None` once the room was deleted or swept: the channel stays as a tombstone so that no
+    /// late send can recreate it from a stale read.
+    room: Option<Room>,
+    pub(super) next_seq: u64,
+    /// The highest sequence number handed to subscribers (or on disk at load time).
+    delivered_up_to: u64,
+    subscribers: HashMap<u64, Arc<Connection>>,
+    /// Connections per user, for presence: online when the first joins, offline when the last leaves.
+    online: HashMap<String, usize>,
+}
+
+impl Channel {
+    /// The live room, or `NotFound` if it never existed, was deleted or has expired.
+    pub(super) fn live_room(&self, now_ms: u64) -> Result<&Room> {
+        match &self.room {
+            Some(room) if room.is_live(now_ms) => Ok(room),
+            _ => Err(Error::NotFound("room")),
+        }
+    }
+
+    pub(super) fn is_subscribed(&self, connection_id: u64) -> bool {
+        self.subscribers.contains_key(&connection_id)
+    }
+
+    fn broadcast(&mut self, event: &Arc<Event>, skip: impl Fn(&Connection) -> bool) {
+        self.subscribers
+            .retain(|_, conn| skip(conn) || conn.offer(event));
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    channels: Mutex<HashMap<RoomId, Arc<Mutex<Channel>>>>,
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical section
+/// here leaves the state consistent between statements, so the data is still good.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// Locks the channel of `room`, loading its record and last sequence number on first use.
+    /// Unknown rooms get no channel, so requests for random ids cannot grow the map.
+    pub(super) fn with_channel<T>(
+        &self,
+        store: &Store,
+        room: RoomId,
+        f: impl FnOnce(&mut Channel) -> Result<T>,
+    ) -> Result<T> {
+        let existing = lock(&self.channels).get(&room).cloned();
+        let channel = match existing {
+            Some(channel) => channel,
+            None => {
+                let record = store.room(room)?.ok_or(Error::NotFound("room"))?;
+                let last = store.last_message(room)?;
+                let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
+                let loaded = Channel {
+                    room: Some(Room::from_record(
+                        room,
+                        &record,
+                        last.map(|(_, m)| m.sent_at_ms),
+                    )),
+                    next_seq: last_seq + 1,
+                    delivered_up_to: last_seq,
+                    subscribers: HashMap::new(),
+                    online: HashMap::new(),
+                };
+                // A concurrent loader or a tombstone may have won the race: keep theirs.
+                lock(&self.channels)
+                    .entry(room)
+                    .or_insert_with(|| Arc::new(Mutex::new(loaded)))
+                    .clone()
+            }
+        };
+        let mut guard = lock(&channel);
+        f(&mut guard)
+    }
+
+    /// Subscribes `conn` to `room` and announces the user if this is their first connection there.
+    pub fn join(
+        &self,
+        store: &Store,
+        room: RoomId,
+        conn: &Arc<Connection>,
+        now_ms: u64,
+    ) -> Result<Joined> {
+        self.with_channel(store, room, |channel| {
+            let live = channel.live_room(now_ms)?.clone();
+            if channel.subscribers.insert(conn.id, conn.clone()).is_none() {
+                let count = channel.online.entry(conn.username.clone()).or_insert(0);
+                *count += 1;
+                if *count == 1 {
+                    let event = Event::new(EventKind::Presence {
+                        room,
+                        user: conn.username.clone(),
+                        online: true,
+                    });
+                    channel.broadcast(&event, |c| c.id == conn.id);
+                }
+            }
+            let mut online: Vec<String> = channel.online.keys().cloned().collect();
+            online.sort();
+            Ok(Joined {
+                room: live,
+                online,
+                delivered_up_to: channel.delivered_up_to,
+            })
+        })
+    }
+
+    /// Unsubscribes a connection; returns whether it was joined.
+    pub fn leave(&self, room: RoomId, conn: &Connection) -> bool {
+        let Some(channel) = lock(&self.channels).get(&room).cloned() else {
+            return false;
+        };
+        let mut channel = lock(&channel);
+        if channel.subscribers.remove(&conn.id).is_none() {
+            return false;
+        }
+        if let Some(count) = channel.online.get_mut(&conn.username) {
+            *count -= 1;
+            if *count == 0 {
+                channel.online.remove(&conn.username);
+                let event = Event::new(EventKind::Presence {
+                    room,
+                    user: conn.username.clone(),
+                    online: false,
+                });
+                channel.broadcast(&event, |_| false);
+            }
+        }
+        true
+    }
+
+    /// Tells the room's other users that `conn`'s user is typing.
+    pub fn typing(
+        &self,
+        store: &Store,
+        room: RoomId,
+        conn: &Connection,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.with_channel(store, room, |channel| {
+            channel.live_room(now_ms)?;
+            if !channel.is_subscribed(conn.id) {
+                return Err(Error::NotJoined);
+            }
+            let event = Event::new(EventKind::Typing {
+                room,
+                user: conn.username.clone(),
+            });
+            channel.broadcast(&event, |c| c.username == conn.username);
+            Ok(())
+        })
+    }
+
+    /// Hands a durable message to every subscriber, in sequence order (the committer calls this
+    /// from one task, in commit order). The sender's connection gets its copy with the nonce.
+    pub(super) fn deliver(
+        &self,
+        message: &Arc<Message>,
+        origin: Option<(&Arc<Connection>, &Option<String>)>,
+    ) {
+        let Some(channel) = lock(&self.channels).get(&message.room).cloned() else {
+            return;
+        };
+        let mut channel = lock(&channel);
+        channel.delivered_up_to = channel.delivered_up_to.max(message.id.0);
+        if let Some(room) = &mut channel.room {
+            room.last_active_at_ms = room.last_active_at_ms.max(message.sent_at_ms);
+        }
+        let shared = Event::new(EventKind::Message {
+            message: message.clone(),
+            nonce: None,
+        });
+        match origin {
+            Some((conn, nonce)) if nonce.is_some() => {
+                let own = Event::new(EventKind::Message {
+                    message: message.clone(),
+                    nonce: nonce.clone(),
+                });
+                let origin_id = conn.id;
+                channel.broadcast(&shared, |c| c.id == origin_id);
+                // Acknowledge on the sender's connection even if it left the room meanwhile.
+                if !conn.offer(&own) {
+                    channel.subscribers.remove(&origin_id);
+                }
+            }
+            _ => channel.broadcast(&shared, |_| false),
+        }
+    }
+
+    /// Sends an event to one connection only (acknowledging a retried send, reporting a failure).
+    pub(super) fn send_to(&self, conn: &Connection, kind: EventKind) {
+        conn.offer(&Event::new(kind));
+    }
+
+    /// The last message id handed out live in `room`, if the room is loaded: reads must not show
+    /// messages that are stored but not yet durable.
+    pub fn delivered_up_to(&self, room: RoomId) -> Option<u64> {
+        let channel = lock(&self.channels).get(&room).cloned()?;
+        let channel = lock(&channel);
+        Some(channel.delivered_up_to)
+    }
+
+    /// The live activity time of a loaded room, fresher than the store for messages in flight.
+    pub fn last_active_at(&self, room: RoomId) -> Option<u64> {
+        let channel = lock(&self.channels).get(&room).cloned()?;
+        let channel = lock(&channel);
+        channel.room.as_ref().map(|room| room.last_active_at_ms)
+    }
+
+    /// Closes a deleted or expired room before its data is deleted: every subscriber is told,
+    /// and the channel becomes a tombstone that refuses further sends.
+    pub fn close_room(&self, room: RoomId) {
+        let channel = lock(&self.channels)
+            .entry(room)
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Channel {
+                    room: None,
+                    next_seq: 1,
+                    delivered_up_to: 0,
+                    subscribers: HashMap::new(),
+                    online: HashMap::new(),
+                }))
+            })
+            .clone();
+        let mut channel = lock(&channel);
+        let event = Event::new(EventKind::RoomDeleted { room });
+        channel.broadcast(&event, |_| false);
+        channel.subscribers.clear();
+        channel.online.clear();
+        channel.room = None;
+    }
+
+    /// Open subscriptions across all rooms (for metrics and tests).
+    pub fn subscription_count(&self) -> usize {
+        let channels: Vec<_> = lock(&self.channels).values().cloned().collect();
+        channels.iter().map(|c| lock(c).subscribers.len()).sum()
+    }
+}

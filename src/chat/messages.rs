@@ -1,0 +1,189 @@
+//! Sending and reading messages.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::commit::{Pending, Reply};
+use super::events::Joined;
+use super::hub::Connection;
+use super::model::{validate_body, validate_nonce, Message};
+use super::Chat;
+use crate::error::{Error, Result};
+use crate::ids::{MessageId, RoomId};
+use crate::store::{MessageRecord, Page};
+
+/// A history request: at most one of `before` / `after`, and a limit already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryPage {
+    pub before: Option<MessageId>,
+    pub after: Option<MessageId>,
+    pub limit: usize,
+}
+
+impl Chat {
+    /// Sends from a WebSocket connection, which must be joined to the room. The acknowledgement
+    /// (the sender's copy, with its nonce) arrives on the connection once the message is durable.
+    pub fn send_from_socket(
+        &self,
+        connection: &Arc<Connection>,
+        room: RoomId,
+        body: String,
+        nonce: Option<String>,
+    ) -> Result<()> {
+        let reply = Reply::Socket {
+            connection: connection.clone(),
+            nonce: nonce.clone(),
+        };
+        self.submit(
+            room,
+            &connection.username,
+            body,
+            nonce,
+            reply,
+            Some(connection.id),
+        )
+    }
+
+    /// Sends over REST; returns once the message is durable (or the original, for a retried nonce).
+    pub async fn send_from_http(
+        &self,
+        author: &str,
+        room: RoomId,
+        body: String,
+        nonce: Option<String>,
+    ) -> Result<Arc<Message>> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(room, author, body, nonce, Reply::Http(tx), None)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Validates, assigns the next sequence number and writes the message, all under the room's
+    /// lock so that sequence order, storage order and commit-queue order are the same.
+    fn submit(
+        &self,
+        room: RoomId,
+        author: &str,
+        body: String,
+        nonce: Option<String>,
+        reply: Reply,
+        joined_connection: Option<u64>,
+    ) -> Result<()> {
+        validate_body(&body, self.settings.max_message_chars)?;
+        if let Some(nonce) = &nonce {
+            validate_nonce(nonce)?;
+        }
+        let now = self.now_ms();
+        self.hub.with_channel(&self.store, room, |channel| {
+            channel.live_room(now)?;
+            if let Some(id) = joined_connection {
+                if !channel.is_subscribed(id) {
+                    return Err(Error::NotJoined);
+                }
+            }
+            if let Some(nonce) = &nonce {
+                if let Some(seq) = self.store.nonce_seq(room, author, nonce)? {
+                    if let Some(original) = self.store.message(room, seq)? {
+                        let message = Message::from_record(room, seq, original);
+                        return self.enqueue(Pending {
+                            message,
+                            fresh: false,
+                            reply,
+                        });
+                    }
+                }
+            }
+            let seq = channel.next_seq;
+            let record = MessageRecord {
+                author: author.to_string(),
+                body,
+                sent_at_ms: now,
+                nonce,
+            };
+            self.store.insert_message(room, seq, &record)?;
+            channel.next_seq += 1;
+            self.enqueue(Pending {
+                message: Message::from_record(room, seq, record),
+                fresh: true,
+                reply,
+            })
+        })
+    }
+
+    fn enqueue(&self, pending: Pending) -> Result<()> {
+        self.commits.send(pending).map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Subscribes a connection to a room; the caller then sends the backlog up to
+    /// `Joined::delivered_up_to` and everything after arrives live.
+    pub fn join(&self, connection: &Arc<Connection>, room: RoomId) -> Result<Joined> {
+        self.hub.join(&self.store, room, connection, self.now_ms())
+    }
+
+    pub fn leave(&self, connection: &Connection, room: RoomId) -> bool {
+        self.hub.leave(room, connection)
+    }
+
+    pub fn typing(&self, connection: &Connection, room: RoomId) -> Result<()> {
+        self.hub
+            .typing(&self.store, room, connection, self.now_ms())
+    }
+
+    /// Up to `limit` messages after `after` and no later than `up_to`, oldest first.
+    pub fn backlog_after(
+        &self,
+        room: RoomId,
+        after: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Message>>> {
+        let page = Page {
+            after: Some(after),
+            before: Some(up_to.saturating_add(1)),
+            limit,
+        };
+        self.read(room, page)
+    }
+
+    /// The newest `limit` messages no later than `up_to`, oldest first.
+    pub fn newest_up_to(
+        &self,
+        room: RoomId,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Message>>> {
+        let page = Page {
+            after: None,
+            before: Some(up_to.saturating_add(1)),
+            limit,
+        };
+        self.read(room, page)
+    }
+
+    /// A page of a live room's history, oldest first. Messages not yet durable are left out.
+    pub fn history(&self, room: RoomId, request: HistoryPage) -> Result<Vec<Arc<Message>>> {
+        self.room(room)?;
+        let durable_end = self
+            .hub
+            .delivered_up_to(room)
+            .map(|seq| seq.saturating_add(1));
+        let before = match (request.before.map(|id| id.0), durable_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let page = Page {
+            after: request.after.map(|id| id.0),
+            before,
+            limit: request.limit,
+        };
+        self.read(room, page)
+    }
+
+    fn read(&self, room: RoomId, page: Page) -> Result<Vec<Arc<Message>>> {
+        let records = self.store.messages(room, page)?;
+        Ok(records
+            .into_iter()
+            .map(|(seq, record)| Message::from_record(room, seq, record))
+            .collect())
+    }
+}

@@ -1,0 +1,77 @@
+//! The chat domain: rooms, messages, the hub that fans them out, the group committer that makes
+//! them durable, and the sweeper that expires rooms. It knows nothing of HTTP or sled's API.
+
+mod commit;
+pub mod events;
+pub mod hub;
+mod messages;
+pub mod model;
+mod rooms;
+pub mod sweeper;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use commit::Pending;
+pub use hub::{Connection, Hub};
+pub use messages::HistoryPage;
+
+use crate::clock::SharedClock;
+use crate::store::Store;
+
+/// The rules the domain enforces, taken from the config.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    pub room_ttl: Duration,
+    pub max_message_chars: usize,
+}
+
+/// The chat service: every operation on rooms and messages goes through it.
+pub struct Chat {
+    store: Store,
+    hub: Arc<Hub>,
+    clock: SharedClock,
+    settings: ChatSettings,
+    commits: mpsc::UnboundedSender<Pending>,
+}
+
+impl Chat {
+    /// Builds the service and starts its group committer, which runs until `shutdown` is
+    /// cancelled and then makes every accepted message durable before it returns.
+    pub fn start(
+        store: Store,
+        clock: SharedClock,
+        settings: ChatSettings,
+        shutdown: CancellationToken,
+    ) -> (Arc<Self>, JoinHandle<()>) {
+        let hub = Arc::new(Hub::default());
+        let (commits, queue) = mpsc::unbounded_channel();
+        let committer = tokio::spawn(commit::run(store.clone(), hub.clone(), queue, shutdown));
+        (
+            Arc::new(Self {
+                store,
+                hub,
+                clock,
+                settings,
+                commits,
+            }),
+            committer,
+        )
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+}

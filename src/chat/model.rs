@@ -1,0 +1,154 @@
+//! The chat domain's values and the rules on their inputs.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::ids::{MessageId, RoomId};
+use crate::store::{MessageRecord, RoomRecord, UserRecord};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: String,
+    pub is_admin: bool,
+    pub created_at_ms: u64,
+}
+
+impl From<&UserRecord> for User {
+    fn from(record: &UserRecord) -> Self {
+        Self {
+            username: record.username.clone(),
+            is_admin: record.is_admin,
+            created_at_ms: record.created_at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub id: RoomId,
+    pub name: String,
+    pub created_by: String,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    /// When its newest message was sent, or its creation time for a room without messages.
+    pub last_active_at_ms: u64,
+}
+
+impl Room {
+    pub fn from_record(id: RoomId, record: &RoomRecord, last_active_at_ms: Option<u64>) -> Self {
+        Self {
+            id,
+            name: record.name.clone(),
+            created_by: record.created_by.clone(),
+            created_at_ms: record.created_at_ms,
+            expires_at_ms: record.expires_at_ms,
+            last_active_at_ms: last_active_at_ms.unwrap_or(record.created_at_ms),
+        }
+    }
+
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        now_ms < self.expires_at_ms
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: MessageId,
+    pub room: RoomId,
+    pub author: String,
+    pub body: String,
+    pub sent_at_ms: u64,
+}
+
+impl Message {
+    pub fn from_record(room: RoomId, seq: u64, record: MessageRecord) -> Arc<Self> {
+        Arc::new(Self {
+            id: MessageId(seq),
+            room,
+            author: record.author,
+            body: record.body,
+            sent_at_ms: record.sent_at_ms,
+        })
+    }
+}
+
+pub const ROOM_NAME_MAX_CHARS: usize = 64;
+pub const NONCE_MAX_CHARS: usize = 128;
+
+/// Trims a room name and checks it: 1..=64 characters, no control characters.
+pub fn validate_room_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(Error::invalid(
+            "invalid_room_name",
+            "a room name cannot be empty",
+        ));
+    }
+    if name.chars().count() > ROOM_NAME_MAX_CHARS {
+        return Err(Error::invalid(
+            "invalid_room_name",
+            "a room name has at most 64 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_room_name",
+            "a room name cannot contain control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a message body: not blank, at most `max_chars` characters, and no NUL.
+pub fn validate_body(body: &str, max_chars: usize) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(Error::invalid("invalid_body", "a message cannot be empty"));
+    }
+    if body.chars().count() > max_chars {
+        return Err(Error::TooLarge(format!(
+            "a message has at most {max_chars} characters"
+        )));
+    }
+    if body.contains('\0') {
+        return Err(Error::invalid(
+            "invalid_body",
+            "a message cannot contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_nonce(nonce: &str) -> Result<()> {
+    if nonce.is_empty() || nonce.chars().count() > NONCE_MAX_CHARS || nonce.contains('\0') {
+        return Err(Error::invalid(
+            "invalid_nonce",
+            "a nonce has 1 to 128 characters and no NUL",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(validate_room_name("  general ").expect("valid"), "general");
+        assert!(validate_room_name("   ").is_err());
+        assert!(validate_room_name(&"x".repeat(65)).is_err());
+        assert!(validate_room_name(&"é".repeat(64)).is_ok());
+        assert!(validate_room_name("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn bodies_must_have_text_and_fit() {
+        assert!(validate_body("hi", 10).is_ok());
+        assert!(validate_body(" \n\t", 10).is_err());
+        assert_eq!(
+            validate_body(&"x".repeat(11), 10).expect_err("long").code(),
+            "too_large"
+        );
+        assert!(validate_body("a\0b", 10).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Deletes expired rooms. Reads already hide expired rooms, so the sweeper only reclaims space
+//! and tells subscribers; its schedule lives in the persistent expiry index, so a restart loses
+//! nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Chat;
+use crate::error::Result;
+
+const BATCH: usize = 256;
+
+impl Chat {
+    /// Deletes every room expired by now; returns how many.
+    pub async fn sweep_expired(&self) -> Result<usize> {
+        let mut removed = 0;
+        loop {
+            let expired = self.store.expired_rooms(self.now_ms(), BATCH)?;
+            if expired.is_empty() {
+                break;
+            }
+            for id in expired {
+                self.remove_room(id).await?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(rooms = removed, "swept expired rooms");
+        }
+        Ok(removed)
+    }
+}
+
+/// Runs a sweep now and then every `interval` until `shutdown` is cancelled.
+pub async fn run(chat: Arc<Chat>, interval: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => {
+                if let Err(err) = chat.sweep_expired().await {
+                    tracing::error!(error = %err, "expiry sweep failed; retrying next interval");
+                }
+            }
+        }
+    }
+    tracing::debug!("sweeper stopped");
+}

@@ -1,0 +1,61 @@
+//! The command line: one file per subcommand group.
+
+mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "Self-hosted team chat in one binary"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the chat server.
+    ///
+    /// With no config it listens on 127.0.0.1:8080 and keeps its data in ./confab-data.
+    /// Example: confab serve --config /etc/confab/confab.toml
+    Serve(ConfigArgs),
+}
+
+/// Where the configuration comes from: a TOML file, then CONFAB_* variables, then these flags.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArgs {
+    /// TOML config file (see config.example.toml).
+    #[arg(long, short = 'c', env = "CONFAB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:8080 (overrides `listen`).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (overrides `data`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            listen: self.listen,
+            data: self.data.clone(),
+        };
+        Ok(Config::load(self.config.as_deref(), &overrides)?)
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(&args),
+    }
+}

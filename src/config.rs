@@ -1,0 +1,335 @@
+//! Configuration: one struct, read from an optional TOML file, then overridden by `CONFAB_*`
+//! environment variables, then by command-line flags. Unknown keys are rejected so a typo in a
+//! config file is an error, not a silently ignored setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every setting of a confab server, with the defaults that make `confab serve` work with no file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory holding the sled database (created if missing).
+    pub data: PathBuf,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub rooms: RoomsConfig,
+    pub limits: LimitsConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human readable) or `json` (one object per line).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `confab=debug,poem=info`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Whether anyone may sign up through `POST /api/auth/register`.
+    pub registration_open: bool,
+    /// Mark the session cookie `Secure`: set this when TLS terminates in front of confab.
+    pub secure_cookies: bool,
+    /// A session unused for this long is logged out.
+    #[serde(with = "humantime_serde_compat")]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after login, however active.
+    #[serde(with = "humantime_serde_compat")]
+    pub session_lifetime: Duration,
+    /// Failed logins allowed per client address, and per username, within `login_window`.
+    pub login_max_failures: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub login_window: Duration,
+    /// Password hashes computed at once; each argon2id hash holds 19 MiB and a core for ~20 ms.
+    pub hash_concurrency: usize,
+    /// Password hashes allowed to wait for a slot before new ones are refused with 503.
+    pub hash_queue: usize,
+    /// Origins (e.g. `https://chat.example.org`) allowed besides the server's own, for browsers.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomsConfig {
+    /// How long a room lives after it is created.
+    #[serde(with = "humantime_serde_compat")]
+    pub ttl: Duration,
+    /// How often the sweeper deletes expired rooms and their messages.
+    #[serde(with = "humantime_serde_compat")]
+    pub sweep_interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest HTTP request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest WebSocket text frame handled; larger ones get a `too_large` error.
+    pub max_frame_bytes: usize,
+    /// Longest message body, in characters.
+    pub max_message_chars: usize,
+    /// Sustained WebSocket sends per second per connection, and the burst allowed above it.
+    pub sends_per_second: u32,
+    pub send_burst: u32,
+    /// Rooms one WebSocket connection may be joined to at once.
+    pub rooms_per_connection: usize,
+    /// Frames queued for one connection before it is closed as too slow (4008 "lagged").
+    pub outbound_queue: usize,
+    /// A WebSocket connection silent this long is closed (clients ping every ~30 s).
+    #[serde(with = "humantime_serde_compat")]
+    pub ws_idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// sled page cache size in MiB (sled's own default of 1 GiB is far too much for a small VM).
+    pub cache_mb: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./confab-data"),
+            log: LogConfig::default(),
+            auth: AuthConfig::default(),
+            rooms: RoomsConfig::default(),
+            limits: LimitsConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration_open: true,
+            secure_cookies: false,
+            session_idle_timeout: Duration::from_secs(30 * 24 * 3600),
+            session_lifetime: Duration::from_secs(90 * 24 * 3600),
+            login_max_failures: 10,
+            login_window: Duration::from_secs(15 * 60),
+            hash_concurrency: 2,
+            hash_queue: 64,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(7 * 24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_frame_bytes: 16 * 1024,
+            max_message_chars: 4000,
+            sends_per_second: 20,
+            send_burst: 40,
+            rooms_per_connection: 100,
+            outbound_queue: 1024,
+            ws_idle_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { cache_mb: 128 }
+    }
+}
+
+/// Values given on the command line; they win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `CONFAB_*` variables, then `overrides`.
+    ///
+    /// Nested keys use a double underscore in the environment: `CONFAB_ROOMS__TTL=12h`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Missing(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("CONFAB_").split("__").lowercase(true));
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(data) = &overrides.data {
+            config.data = data.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects values that parse but cannot work, with a message naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        if self.rooms.ttl < Duration::from_secs(1) {
+            return invalid("rooms.ttl must be at least 1s");
+        }
+        if self.rooms.sweep_interval < Duration::from_millis(100) {
+            return invalid("rooms.sweep_interval must be at least 100ms");
+        }
+        if self.auth.hash_concurrency == 0 {
+            return invalid("auth.hash_concurrency must be at least 1");
+        }
+        if self.auth.login_max_failures == 0 {
+            return invalid("auth.login_max_failures must be at least 1");
+        }
+        if self.auth.session_idle_timeout.is_zero() || self.auth.session_lifetime.is_zero() {
+            return invalid("auth.session_idle_timeout and auth.session_lifetime must be positive");
+        }
+        if self.limits.max_message_chars == 0 || self.limits.max_message_chars > 100_000 {
+            return invalid("limits.max_message_chars must be between 1 and 100000");
+        }
+        if self.limits.max_frame_bytes < 1024 {
+            return invalid("limits.max_frame_bytes must be at least 1024");
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return invalid("limits.max_body_bytes must be at least 1024");
+        }
+        if self.limits.sends_per_second == 0 || self.limits.send_burst == 0 {
+            return invalid("limits.sends_per_second and limits.send_burst must be at least 1");
+        }
+        if self.limits.rooms_per_connection == 0 || self.limits.outbound_queue < 16 {
+            return invalid(
+                "limits.rooms_per_connection must be >= 1 and limits.outbound_queue >= 16",
+            );
+        }
+        if self.limits.ws_idle_timeout < Duration::from_secs(1) {
+            return invalid("limits.ws_idle_timeout must be at least 1s");
+        }
+        if self.storage.cache_mb == 0 {
+            return invalid("storage.cache_mb must be at least 1");
+        }
+        for origin in &self.auth.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.allowed_origins: {origin:?} must start with http:// or https://"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Durations are written the human way in config files and the environment: `7d`, `12h`, `90s`.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim()).map_err(|err| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like 90s, 12h or 7d ({err})"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_readme() {
+        let config = Config::default();
+        config.validate().expect("defaults validate");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data, PathBuf::from("./confab-data"));
+        assert_eq!(config.rooms.ttl, Duration::from_secs(604_800));
+    }
+
+    #[test]
+    fn file_values_and_durations_are_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("confab.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\n[rooms]\nttl = \"12h\"\n")
+            .expect("write");
+        let config = Config::load(Some(&path), &Overrides::default()).expect("load");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.rooms.ttl, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("confab.toml");
+        std::fs::write(&path, "lisen = \"0.0.0.0:9000\"\n").expect("write");
+        let err = Config::load(Some(&path), &Overrides::default()).expect_err("typo rejected");
+        assert!(err.to_string().contains("lisen"), "{err}");
+        std::fs::write(&path, "[rooms]\nttl = \"forever\"\n").expect("write");
+        let err = Config::load(Some(&path), &Overrides::default()).expect_err("bad duration");
+        assert!(err.to_string().contains("forever"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/confab.toml")),
+            &Overrides::default(),
+        )
+        .expect_err("missing");
+        assert!(err.to_string().contains("does not exist"));
+    }
+}

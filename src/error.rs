@@ -1,0 +1,79 @@
+//! The domain's one error type. Transports turn it into an answer in exactly one place each:
+//! `http::error` for REST, `ws::protocol` for WebSocket error frames. Both use `code()`.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule; `code` is specific (`invalid_username`, ...).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("this account is locked; ask an administrator")]
+    AccountLocked,
+    #[error("registration is closed on this server")]
+    RegistrationClosed,
+    #[error("join the room before sending to it")]
+    NotJoined,
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the server is busy; try again shortly")]
+    Busy,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The disk refused a write or flush; nothing was acknowledged, so a retry is safe.
+    #[error("the message could not be saved; try again")]
+    SaveFailed,
+    #[error("storage failure")]
+    Storage(#[from] StoreError),
+}
+
+impl Error {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable, snake_case code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
+            Self::TooLarge(_) => "too_large",
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountLocked => "account_locked",
+            Self::RegistrationClosed => "registration_closed",
+            Self::NotJoined => "not_joined",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Busy => "busy",
+            Self::ShuttingDown => "shutting_down",
+            Self::SaveFailed => "storage_failed",
+            Self::Storage(_) => "internal",
+        }
+    }
+
+    /// The message shown to clients: never the internals of a storage failure.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Storage(_) => "internal error; the server log has details".to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

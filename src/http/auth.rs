@@ -1,0 +1,140 @@
+//! `/api/auth/*`: sign up, log in, log out, and who am I.
+
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::error::ApiResult;
+use super::security::{Auth, SESSION_COOKIE};
+use super::ApiTags;
+use crate::app::AppState;
+use crate::auth::NewSession;
+use crate::wire::UserView;
+
+/// A username and password. Not `Debug`: a password must never reach a log line.
+#[derive(Object)]
+pub struct Credentials {
+    /// 3-32 characters of `[a-z0-9_.-]` (upper case is folded to lower case).
+    pub username: String,
+    /// 8 to 1024 bytes.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionView {
+    pub user: UserView,
+    /// Session token for `Authorization: Bearer <token>`; browsers use the cookie instead.
+    pub token: String,
+}
+
+#[derive(Debug, Object)]
+pub struct MeView {
+    pub user: UserView,
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// The account exists and is logged in.
+    #[oai(status = 201)]
+    Created(Json<SessionView>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    #[oai(status = 200)]
+    Ok(Json<SessionView>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// The session is over; the cookie is cleared.
+    #[oai(status = 204)]
+    LoggedOut(#[oai(header = "Set-Cookie")] String),
+}
+
+pub struct AuthApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account (the first account on a server becomes its admin) and log in.
+    #[oai(path = "/register", method = "post")]
+    async fn register(&self, body: Json<Credentials>) -> ApiResult<RegisterResponse> {
+        let Credentials { username, password } = body.0;
+        let session = self.state.accounts.register(&username, password).await?;
+        let cookie = self.session_cookie(&session.token);
+        Ok(RegisterResponse::Created(
+            Json(session_view(session)),
+            cookie,
+        ))
+    }
+
+    /// Log in with a username and password. Wrong passwords and unknown users get the same 401.
+    #[oai(path = "/login", method = "post")]
+    async fn login(&self, req: &Request, body: Json<Credentials>) -> ApiResult<LoginResponse> {
+        let Credentials { username, password } = body.0;
+        let client = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let session = match self
+            .state
+            .accounts
+            .login(&username, password, &client)
+            .await
+        {
+            Ok(session) => session,
+            Err(err) => {
+                tracing::info!(user = %username.trim().to_ascii_lowercase(), %client, reason = err.code(), "login refused");
+                return Err(err.into());
+            }
+        };
+        let cookie = self.session_cookie(&session.token);
+        Ok(LoginResponse::Ok(Json(session_view(session)), cookie))
+    }
+
+    /// End the current session: its token and cookie stop working at once.
+    #[oai(path = "/logout", method = "post")]
+    async fn logout(&self, auth: Auth) -> ApiResult<LogoutResponse> {
+        self.state.accounts.logout(&auth.caller().token).await?;
+        Ok(LogoutResponse::LoggedOut(
+            self.cookie_with(String::new(), 0),
+        ))
+    }
+
+    /// The logged-in user.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, auth: Auth) -> Json<MeView> {
+        Json(MeView {
+            user: UserView::from(&auth.caller().user),
+        })
+    }
+}
+
+impl AuthApi {
+    fn session_cookie(&self, token: &str) -> String {
+        self.cookie_with(
+            token.to_string(),
+            self.state.config.auth.session_lifetime.as_secs(),
+        )
+    }
+
+    fn cookie_with(&self, value: String, max_age_secs: u64) -> String {
+        let secure = if self.state.config.auth.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age_secs}{secure}")
+    }
+}
+
+fn session_view(session: NewSession) -> SessionView {
+    SessionView {
+        user: UserView::from(&session.user),
+        token: session.token,
+    }
+}

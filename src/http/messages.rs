@@ -1,0 +1,110 @@
+//! `/api/rooms/{id}/messages`: read history and post messages.
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::error::ApiResult;
+use super::rooms::parse_room_id;
+use super::security::Auth;
+use super::ApiTags;
+use crate::app::AppState;
+use crate::chat::HistoryPage;
+use crate::error::Error;
+use crate::ids::MessageId;
+use crate::wire::MessageView;
+
+#[derive(Debug, Object)]
+pub struct MessageList {
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+}
+
+#[derive(Debug, Object)]
+pub struct NewMessage {
+    /// 1-4000 characters, not only whitespace.
+    pub body: String,
+    /// Optional client-chosen id (1-128 characters): the same nonce sent again by the same user
+    /// in the same room is stored once, and the retry answers with the original message.
+    pub nonce: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum PostedMessage {
+    /// Stored durably and delivered to the room's WebSocket subscribers.
+    #[oai(status = 201)]
+    Created(Json<MessageView>),
+}
+
+pub struct MessagesApi {
+    pub state: AppState,
+}
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+fn parse_cursor(name: &str, value: Option<String>) -> Result<Option<MessageId>, Error> {
+    value
+        .map(|v| {
+            v.parse::<MessageId>()
+                .map_err(|e| Error::invalid("bad_request", format!("{name}: {e}")))
+        })
+        .transpose()
+}
+
+#[OpenApi(prefix_path = "/api/rooms", tag = "ApiTags::Messages")]
+impl MessagesApi {
+    /// A page of a room's messages, oldest first. With `after`: the oldest `limit` after it.
+    /// Otherwise the newest `limit` (before `before`, when given).
+    #[oai(path = "/:id/messages", method = "get")]
+    async fn list(
+        &self,
+        _auth: Auth,
+        id: Path<String>,
+        /// Only messages older than this message id.
+        before: Query<Option<String>>,
+        /// Only messages newer than this message id.
+        after: Query<Option<String>>,
+        /// 1 to 200, default 50.
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<MessageList>> {
+        let room = parse_room_id(&id.0)?;
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Error::invalid("bad_request", "limit must be between 1 and 200").into());
+        }
+        let page = HistoryPage {
+            before: parse_cursor("before", before.0)?,
+            after: parse_cursor("after", after.0)?,
+            limit: limit as usize,
+        };
+        let messages = self.state.chat.history(room, page)?;
+        Ok(Json(MessageList {
+            messages: messages
+                .iter()
+                .map(|m| MessageView::from(m.as_ref()))
+                .collect(),
+        }))
+    }
+
+    /// Post a message; answered once it is durable, and delivered to WebSocket subscribers
+    /// exactly as if it had been sent there.
+    #[oai(path = "/:id/messages", method = "post")]
+    async fn post(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        body: Json<NewMessage>,
+    ) -> ApiResult<PostedMessage> {
+        let room = parse_room_id(&id.0)?;
+        let NewMessage { body, nonce } = body.0;
+        let message = self
+            .state
+            .chat
+            .send_from_http(&auth.caller().user.username, room, body, nonce)
+            .await?;
+        Ok(PostedMessage::Created(Json(MessageView::from(
+            message.as_ref(),
+        ))))
+    }
+}

@@ -1,0 +1,76 @@
+//! The REST API (poem-openapi), its documentation, and the HTTP plumbing around it.
+
+mod auth;
+pub mod error;
+mod health;
+mod messages;
+pub mod middleware;
+mod rooms;
+pub mod security;
+
+use poem::endpoint::EmbeddedFilesEndpoint;
+use poem::middleware::Compression;
+use poem::{EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::app::AppState;
+use crate::assets::Assets;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts and sessions.
+    Auth,
+    /// Rooms: live for `rooms.ttl` after creation.
+    Rooms,
+    /// A room's messages.
+    Messages,
+}
+
+/// The REST API as an OpenAPI service, served under `/api`.
+pub fn api_service(
+    state: &AppState,
+) -> OpenApiService<(auth::AuthApi, rooms::RoomsApi, messages::MessagesApi), ()> {
+    let apis = (
+        auth::AuthApi {
+            state: state.clone(),
+        },
+        rooms::RoomsApi {
+            state: state.clone(),
+        },
+        messages::MessagesApi {
+            state: state.clone(),
+        },
+    );
+    OpenApiService::new(apis, "confab", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Team chat REST API. Authenticate with the `confab_session` cookie (browsers) or \
+             `Authorization: Bearer <token>` from register/login. Real-time chat is the WebSocket \
+             at `/api/ws`, described in docs/protocol.md.",
+        )
+        .server("/api")
+}
+
+/// Every route of the server, with its middleware.
+pub fn routes(state: AppState) -> impl poem::Endpoint {
+    let service = api_service(&state);
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui().with(Compression::new());
+    let api = Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/ws", crate::ws::upgrade)
+        .nest("/", service)
+        .with(middleware::BodyLimit {
+            max: state.config.limits.max_body_bytes,
+        });
+    Route::new()
+        .nest("/api", api)
+        .at("/healthz", health::healthz)
+        .nest(
+            "/",
+            EmbeddedFilesEndpoint::<Assets>::new().with(Compression::new()),
+        )
+        .data(state)
+        .around(middleware::security_headers)
+        .around(middleware::log_requests)
+}

@@ -1,0 +1,104 @@
+//! Typed identifiers, so a room id can never be passed where a message id is meant.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A room's id: a ULID, so ids sort by creation time and reveal nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId(ulid::Ulid);
+
+impl RoomId {
+    /// A new id stamped with `now_ms` and 80 random bits from the OS.
+    pub fn generate(now_ms: u64) -> Self {
+        let mut random = [0u8; 16];
+        getrandom_fill(&mut random);
+        Self(ulid::Ulid::from_parts(now_ms, u128::from_be_bytes(random)))
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(ulid::Ulid::from_bytes(bytes))
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for RoomId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        ulid::Ulid::from_string(text).map(Self)
+    }
+}
+
+/// A message's id: its sequence number within its room, written as 16 hex digits so that
+/// string order is send order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub u64);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for MessageId {
+    type Err = InvalidMessageId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidMessageId);
+        }
+        u64::from_str_radix(text, 16)
+            .map(MessageId)
+            .map_err(|_| InvalidMessageId)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a message id is 16 hexadecimal digits")]
+pub struct InvalidMessageId;
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub fn getrandom_fill(buf: &mut [u8]) {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    OsRng.fill_bytes(buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_sort_as_strings_in_sequence_order() {
+        let ids: Vec<String> = [1u64, 9, 10, 255, 4096, u64::MAX]
+            .iter()
+            .map(|&n| MessageId(n).to_string())
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert_eq!(
+            "00000000000000ff".parse::<MessageId>().expect("parse"),
+            MessageId(255)
+        );
+        assert!("ff".parse::<MessageId>().is_err());
+        assert!("zz000000000000ff".parse::<MessageId>().is_err());
+    }
+
+    #[test]
+    fn room_ids_round_trip_through_text_and_bytes() {
+        let id = RoomId::generate(1_700_000_000_000);
+        assert_eq!(id.to_string().parse::<RoomId>().expect("parse"), id);
+        assert_eq!(RoomId::from_bytes(id.to_bytes()), id);
+        assert_ne!(RoomId::generate(1), RoomId::generate(1));
+        assert!("not-a-room".parse::<RoomId>().is_err());
+    }
+}

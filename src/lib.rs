@@ -1,0 +1,18 @@
+//! confab: a self-hosted team chat in one binary.
+//!
+//! Layers, from the edge inwards: `http` and `ws` (transport) → `chat` and `auth` (domain) →
+//! `store` (sled, the only module that touches bytes). `app` wires them together.
+
+pub mod app;
+pub mod assets;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod store;
+pub mod wire;
+pub mod ws;

@@ -1,0 +1,144 @@
+//! Every byte layout of every sled key lives here, and nowhere else.
+//!
+//! Numbers are big-endian so that sled's byte order is numeric order: a range scan over
+//! `room_expiry` walks rooms by expiry time, one over `messages` walks a room in send order.
+//!
+//! | tree            | key                                        | value            |
+//! |-----------------|--------------------------------------------|------------------|
+//! | `users`         | lowercase username                         | `UserRecord`     |
+//! | `sessions`      | sha256(token) (32 bytes)                   | `SessionRecord`  |
+//! | `user_sessions` | username 0x00 sha256(token)                | empty            |
+//! | `rooms`         | room id (16 bytes, ULID)                   | `RoomRecord`     |
+//! | `room_names`    | lowercase room name                        | room id          |
+//! | `room_expiry`   | expires_at ms (u64 BE) room id             | empty            |
+//! | `messages`      | room id, seq (u64 BE)                      | `MessageRecord`  |
+//! | `nonces`        | room id, username 0x00 nonce               | seq (u64 BE)     |
+
+use super::StoreError;
+use crate::ids::RoomId;
+
+pub const ROOM_ID_LEN: usize = 16;
+pub const TOKEN_HASH_LEN: usize = 32;
+
+pub fn user(username: &str) -> Vec<u8> {
+    username.to_ascii_lowercase().into_bytes()
+}
+
+/// Prefix of all sessions of one user; usernames never contain 0x00, so prefixes cannot overlap.
+pub fn user_sessions_prefix(username: &str) -> Vec<u8> {
+    let mut key = user(username);
+    key.push(0);
+    key
+}
+
+pub fn user_session(username: &str, token_hash: &[u8; TOKEN_HASH_LEN]) -> Vec<u8> {
+    let mut key = user_sessions_prefix(username);
+    key.extend_from_slice(token_hash);
+    key
+}
+
+pub fn room(id: RoomId) -> [u8; ROOM_ID_LEN] {
+    id.to_bytes()
+}
+
+pub fn room_name(name: &str) -> Vec<u8> {
+    name.to_lowercase().into_bytes()
+}
+
+pub fn room_expiry(expires_at_ms: u64, id: RoomId) -> [u8; 8 + ROOM_ID_LEN] {
+    let mut key = [0u8; 8 + ROOM_ID_LEN];
+    key[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+    key[8..].copy_from_slice(&id.to_bytes());
+    key
+}
+
+/// Splits a `room_expiry` key back into its expiry time and room.
+pub fn parse_room_expiry(key: &[u8]) -> Result<(u64, RoomId), StoreError> {
+    if key.len() != 8 + ROOM_ID_LEN {
+        return Err(StoreError::Corrupt(format!(
+            "room_expiry key of {} bytes",
+            key.len()
+        )));
+    }
+    let at = u64::from_be_bytes(key[..8].try_into().map_err(|_| corrupt("room_expiry"))?);
+    Ok((at, parse_room_id(&key[8..])?))
+}
+
+pub fn parse_room_id(bytes: &[u8]) -> Result<RoomId, StoreError> {
+    let array: [u8; ROOM_ID_LEN] = bytes.try_into().map_err(|_| corrupt("room id"))?;
+    Ok(RoomId::from_bytes(array))
+}
+
+pub fn message(room: RoomId, seq: u64) -> [u8; ROOM_ID_LEN + 8] {
+    let mut key = [0u8; ROOM_ID_LEN + 8];
+    key[..ROOM_ID_LEN].copy_from_slice(&room.to_bytes());
+    key[ROOM_ID_LEN..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn parse_message_seq(key: &[u8]) -> Result<u64, StoreError> {
+    let tail: [u8; 8] = key
+        .get(ROOM_ID_LEN..)
+        .and_then(|tail| tail.try_into().ok())
+        .ok_or_else(|| corrupt("message key"))?;
+    Ok(u64::from_be_bytes(tail))
+}
+
+pub fn nonce(room: RoomId, username: &str, nonce: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(ROOM_ID_LEN + username.len() + 1 + nonce.len());
+    key.extend_from_slice(&room.to_bytes());
+    key.extend_from_slice(username.as_bytes());
+    key.push(0);
+    key.extend_from_slice(nonce.as_bytes());
+    key
+}
+
+pub fn seq_value(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub fn parse_seq_value(bytes: &[u8]) -> Result<u64, StoreError> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| corrupt("sequence value"))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("malformed {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_in_sequence_order() {
+        let room = RoomId::from_bytes([7; 16]);
+        let seqs = [1u64, 2, 255, 256, 65_536, u64::MAX - 1];
+        let keys: Vec<_> = seqs.iter().map(|&s| message(room, s)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        for (key, seq) in keys.iter().zip(seqs) {
+            assert_eq!(parse_message_seq(key).expect("parse"), seq);
+        }
+    }
+
+    #[test]
+    fn expiry_keys_sort_by_time_then_room_and_round_trip() {
+        let a = RoomId::from_bytes([9; 16]);
+        let b = RoomId::from_bytes([1; 16]);
+        assert!(room_expiry(1_000, a) < room_expiry(1_001, b));
+        assert_eq!(
+            parse_room_expiry(&room_expiry(42, a)).expect("parse"),
+            (42, a)
+        );
+        assert!(parse_room_expiry(b"short").is_err());
+    }
+
+    #[test]
+    fn session_prefixes_do_not_overlap_between_users() {
+        let hash = [0xAB; 32];
+        assert!(!user_session("ann", &hash).starts_with(&user_sessions_prefix("an")));
+        assert!(user_session("ann", &hash).starts_with(&user_sessions_prefix("ann")));
+    }
+}

@@ -1,0 +1,56 @@
+//! The WebSocket chat endpoint, `GET /api/ws`: authentication and origin checks before the
+//! upgrade, then one session task per connection.
+
+pub mod protocol;
+mod rate;
+mod session;
+
+use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::Data;
+use poem::{handler, IntoResponse, Request};
+
+pub use session::CLOSE_LAGGED;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::http::security::{origin_allowed, request_token};
+
+/// Upgrades to a chat session. 401 without a valid session, 403 for a foreign `Origin`.
+#[handler]
+pub async fn upgrade(
+    req: &Request,
+    ws: poem::Result<WebSocket>,
+    Data(state): Data<&AppState>,
+) -> poem::Result<impl IntoResponse> {
+    if !origin_allowed(req, &state.config.auth.allowed_origins) {
+        return Err(
+            Error::Forbidden("WebSocket connections from other sites are refused".into()).into(),
+        );
+    }
+    let token = request_token(req).ok_or(Error::Unauthorized)?;
+    let user = state.accounts.authenticate(&token)?;
+    if state.shutdown.is_cancelled() {
+        return Err(Error::ShuttingDown.into());
+    }
+    let ws =
+        ws.map_err(|_| Error::invalid("bad_request", "this endpoint expects a WebSocket upgrade"))?;
+    let state = state.clone();
+    let config = socket_config(&state);
+    Ok(ws
+        .config(config)
+        .on_upgrade(move |socket| session::run(socket, state, user)))
+}
+
+/// Small buffers: tungstenite's defaults (128 KiB read buffer) would cost ~145 KiB per idle
+/// connection. Messages above the hard cap end the connection; those above `max_frame_bytes`
+/// but under the cap get a `too_large` error frame and the connection stays open.
+fn socket_config(state: &AppState) -> WebSocketConfig {
+    let frame = state.config.limits.max_frame_bytes;
+    let hard_cap = (frame * 4).max(64 * 1024);
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(Some(hard_cap))
+        .max_frame_size(Some(hard_cap))
+}

@@ -1,0 +1,168 @@
+//! The WebSocket protocol's frames (documented in docs/protocol.md) and their encoding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chat::events::{EventKind, Joined};
+use crate::error::Error;
+use crate::wire::{MessageView, RoomView};
+
+/// A frame from the client. Unknown types and fields are rejected with `bad_request`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    Join {
+        room: String,
+        #[serde(default)]
+        after: Option<String>,
+    },
+    Leave {
+        room: String,
+    },
+    Send {
+        room: String,
+        body: String,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    Typing {
+        room: String,
+    },
+    Ping {},
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame<'a> {
+    Joined {
+        room: RoomView,
+        online: &'a [String],
+    },
+    Message {
+        message: MessageView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<&'a str>,
+    },
+    Presence {
+        room: String,
+        user: &'a str,
+        online: bool,
+    },
+    Typing {
+        room: String,
+        user: &'a str,
+    },
+    RoomDeleted {
+        room: String,
+    },
+    Pong,
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<&'a str>,
+    },
+}
+
+fn encode(frame: &ServerFrame<'_>) -> String {
+    // These frames hold only strings, bools and lists: serialization cannot fail.
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
+/// Encodes a hub event; the hub calls this once per event, whatever the number of recipients.
+pub fn encode_event(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Message { message, nonce } => encode(&ServerFrame::Message {
+            message: MessageView::from(message.as_ref()),
+            nonce: nonce.as_deref(),
+        }),
+        EventKind::Presence { room, user, online } => encode(&ServerFrame::Presence {
+            room: room.to_string(),
+            user,
+            online: *online,
+        }),
+        EventKind::Typing { room, user } => encode(&ServerFrame::Typing {
+            room: room.to_string(),
+            user,
+        }),
+        EventKind::RoomDeleted { room } => encode(&ServerFrame::RoomDeleted {
+            room: room.to_string(),
+        }),
+        EventKind::SendFailed {
+            code,
+            message,
+            nonce,
+        } => encode(&ServerFrame::Error {
+            code,
+            message,
+            nonce: nonce.as_deref(),
+        }),
+    }
+}
+
+pub fn joined(joined: &Joined) -> String {
+    encode(&ServerFrame::Joined {
+        room: RoomView::from(&joined.room),
+        online: &joined.online,
+    })
+}
+
+pub fn message(message: &crate::chat::model::Message) -> String {
+    encode(&ServerFrame::Message {
+        message: MessageView::from(message),
+        nonce: None,
+    })
+}
+
+pub fn pong() -> String {
+    encode(&ServerFrame::Pong)
+}
+
+/// The one place a domain error becomes a WebSocket error frame.
+pub fn error(err: &Error, nonce: Option<&str>) -> String {
+    if let Error::Storage(inner) = err {
+        tracing::error!(error = %inner, "storage failure while serving a WebSocket frame");
+    }
+    encode(&ServerFrame::Error {
+        code: err.code(),
+        message: &err.public_message(),
+        nonce,
+    })
+}
+
+pub fn bad_request(message: &str) -> String {
+    encode(&ServerFrame::Error {
+        code: "bad_request",
+        message,
+        nonce: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_parse_by_type_and_reject_unknowns() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"send","room":"r","body":"hi","nonce":"n1"}"#)
+                .expect("send");
+        assert!(matches!(frame, ClientFrame::Send { nonce: Some(_), .. }));
+        assert!(matches!(
+            serde_json::from_str(r#"{"type":"ping"}"#).expect("ping"),
+            ClientFrame::Ping {}
+        ));
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"explode"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"join"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"join","room":5}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
+    }
+
+    #[test]
+    fn error_frames_carry_code_message_and_nonce() {
+        let text = error(&Error::NotJoined, Some("n1"));
+        let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["code"], "not_joined");
+        assert_eq!(value["nonce"], "n1");
+    }
+}

@@ -1,0 +1,57 @@
+//! A token bucket for per-connection send rates.
+
+use std::time::Instant;
+
+pub struct TokenBucket {
+    rate_per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate_per_sec: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            rate_per_sec: f64::from(rate_per_sec),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        self.try_take_at(Instant::now())
+    }
+
+    fn try_take_at(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate_per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn allows_a_burst_then_the_sustained_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10, 3);
+        bucket.last = start;
+        assert!((0..3).all(|_| bucket.try_take_at(start)));
+        assert!(!bucket.try_take_at(start));
+        assert!(bucket.try_take_at(start + Duration::from_millis(100)));
+        assert!(!bucket.try_take_at(start + Duration::from_millis(100)));
+    }
+}

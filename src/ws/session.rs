@@ -1,0 +1,299 @@
+//! One WebSocket connection: reads client frames, writes hub events, and closes cleanly on
+//! lag (4008), idle timeout, server shutdown (1001) or the client going away.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use poem::web::websocket::{CloseCode, Message, WebSocketStream};
+use tokio::time::{sleep_until, Instant};
+
+use super::protocol::{self, ClientFrame};
+use super::rate::TokenBucket;
+use crate::app::AppState;
+use crate::chat::events::{Event, EventKind};
+use crate::chat::model::User;
+use crate::chat::Connection;
+use crate::error::Error;
+use crate::ids::{MessageId, RoomId};
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Frames written per backlog page while replaying a join.
+const BACKLOG_PAGE: usize = 200;
+/// Messages replayed on a join without `after`.
+const JOIN_BACKLOG: usize = 50;
+/// Close code for a connection that could not keep up with its rooms.
+pub const CLOSE_LAGGED: u16 = 4008;
+
+type Sink = futures_util::stream::SplitSink<WebSocketStream, Message>;
+
+/// Why a session ended, for the log.
+enum End {
+    ClientClosed,
+    Lagged,
+    Idle,
+    Shutdown,
+    WriteFailed,
+}
+
+pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
+    let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+    let limits = &state.config.limits;
+    let (connection, mut events) =
+        Connection::new(id, user.username.clone(), limits.outbound_queue);
+    let (mut sink, mut stream) = socket.split();
+    let mut session = Session {
+        state: state.clone(),
+        connection,
+        joined: HashSet::new(),
+        sends: TokenBucket::new(limits.sends_per_second, limits.send_burst),
+    };
+    state.metrics_connection_opened();
+    let idle = limits.ws_idle_timeout;
+    let mut deadline = Instant::now() + idle;
+    let mut keepalive = tokio::time::interval(idle / 3);
+    keepalive.reset();
+    let shutdown = state.shutdown.clone();
+    let lagged = session.connection.lagged.clone();
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break End::Shutdown,
+            () = lagged.cancelled() => break End::Lagged,
+            event = events.recv() => {
+                let Some(event) = event else { break End::Lagged };
+                if write_events(&mut sink, &mut events, event, &mut session.joined).await.is_err() {
+                    break End::WriteFailed;
+                }
+            }
+            frame = stream.next() => {
+                deadline = Instant::now() + idle;
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if session.handle_text(&text, &mut sink).await.is_err() {
+                            break End::WriteFailed;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if send(&mut sink, protocol::bad_request("frames must be JSON text")).await.is_err() {
+                            break End::WriteFailed;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::ClientClosed,
+                    Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
+                }
+            }
+            _ = keepalive.tick() => {
+                if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                    break End::WriteFailed;
+                }
+            }
+            () = sleep_until(deadline) => break End::Idle,
+        }
+    };
+
+    let close = match end {
+        End::Lagged => Some((CloseCode::from(CLOSE_LAGGED), "lagged")),
+        End::Shutdown => Some((CloseCode::Away, "server shutting down")),
+        End::Idle => Some((CloseCode::Away, "idle timeout")),
+        End::ClientClosed | End::WriteFailed => None,
+    };
+    if let Some((code, reason)) = close {
+        // Bounded: a client that stopped reading must not hold this task forever.
+        let closing = sink.send(Message::Close(Some((code, reason.to_string()))));
+        let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+    }
+    for room in session.joined.drain() {
+        state.chat.leave(&session.connection, room);
+    }
+    state.metrics_connection_closed();
+    tracing::debug!(connection = id, user = %user.username, reason = end.describe(), "websocket closed");
+}
+
+impl End {
+    fn describe(&self) -> &'static str {
+        match self {
+            End::ClientClosed => "client closed",
+            End::Lagged => "lagged",
+            End::Idle => "idle",
+            End::Shutdown => "shutdown",
+            End::WriteFailed => "write failed",
+        }
+    }
+}
+
+async fn send(sink: &mut Sink, text: String) -> Result<(), ()> {
+    sink.send(Message::Text(text)).await.map_err(|_| ())
+}
+
+/// Writes `first` and every other event already queued, then flushes once: a busy connection
+/// pays one syscall for many frames.
+async fn write_events(
+    sink: &mut Sink,
+    events: &mut tokio::sync::mpsc::Receiver<Arc<Event>>,
+    first: Arc<Event>,
+    joined: &mut HashSet<RoomId>,
+) -> Result<(), ()> {
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(event) = next {
+        if let EventKind::RoomDeleted { room } = &event.kind {
+            joined.remove(room);
+        }
+        let text = event.encoded(protocol::encode_event);
+        sink.feed(Message::Text(text.to_string()))
+            .await
+            .map_err(|_| ())?;
+        written += 1;
+        next = if written < 256 {
+            events.try_recv().ok()
+        } else {
+            None
+        };
+    }
+    sink.flush().await.map_err(|_| ())
+}
+
+struct Session {
+    state: AppState,
+    connection: Arc<Connection>,
+    joined: HashSet<RoomId>,
+    sends: TokenBucket,
+}
+
+impl Session {
+    /// Handles one client frame. Errors that are the client's fault become error frames and the
+    /// connection stays open; only a failed write ends it.
+    async fn handle_text(&mut self, text: &str, sink: &mut Sink) -> Result<(), ()> {
+        if text.len() > self.state.config.limits.max_frame_bytes {
+            let err = Error::TooLarge(format!(
+                "frames have at most {} bytes",
+                self.state.config.limits.max_frame_bytes
+            ));
+            return send(sink, protocol::error(&err, None)).await;
+        }
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                return send(
+                    sink,
+                    protocol::bad_request(&format!("invalid frame: {err}")),
+                )
+                .await
+            }
+        };
+        match frame {
+            ClientFrame::Ping {} => send(sink, protocol::pong()).await,
+            ClientFrame::Join { room, after } => self.join(&room, after.as_deref(), sink).await,
+            ClientFrame::Leave { room } => {
+                if let Ok(room) = room.parse::<RoomId>() {
+                    self.joined.remove(&room);
+                    self.state.chat.leave(&self.connection, room);
+                }
+                Ok(())
+            }
+            ClientFrame::Typing { room } => {
+                match parse_room(&room).and_then(|r| self.state.chat.typing(&self.connection, r)) {
+                    Ok(()) => Ok(()),
+                    Err(err) => send(sink, protocol::error(&err, None)).await,
+                }
+            }
+            ClientFrame::Send { room, body, nonce } => {
+                let result = if self.sends.try_take() {
+                    parse_room(&room).and_then(|room| {
+                        self.state.chat.send_from_socket(
+                            &self.connection,
+                            room,
+                            body,
+                            nonce.clone(),
+                        )
+                    })
+                } else {
+                    Err(Error::RateLimited {
+                        retry_after_secs: 1,
+                    })
+                };
+                match result {
+                    Ok(()) => Ok(()),
+                    Err(err) => send(sink, protocol::error(&err, nonce.as_deref())).await,
+                }
+            }
+        }
+    }
+
+    /// Joins a room: `joined`, then the backlog up to the point where live delivery starts.
+    /// Live events queue meanwhile and are written after, so there is no gap and no duplicate.
+    async fn join(&mut self, room: &str, after: Option<&str>, sink: &mut Sink) -> Result<(), ()> {
+        let prepared = parse_room(room).and_then(|room| {
+            let after = after
+                .map(|a| {
+                    a.parse::<MessageId>()
+                        .map_err(|e| Error::invalid("bad_request", e.to_string()))
+                })
+                .transpose()?;
+            if !self.joined.contains(&room)
+                && self.joined.len() >= self.state.config.limits.rooms_per_connection
+            {
+                return Err(Error::invalid(
+                    "too_many_rooms",
+                    "this connection has joined too many rooms; leave one first",
+                ));
+            }
+            Ok((room, after))
+        });
+        let (room, after) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => return send(sink, protocol::error(&err, None)).await,
+        };
+        let joined = match self.state.chat.join(&self.connection, room) {
+            Ok(joined) => joined,
+            Err(err) => return send(sink, protocol::error(&err, None)).await,
+        };
+        self.joined.insert(room);
+        sink.feed(Message::Text(protocol::joined(&joined)))
+            .await
+            .map_err(|_| ())?;
+        let chat = &self.state.chat;
+        let up_to = joined.delivered_up_to;
+        match after {
+            None => {
+                let backlog = chat
+                    .newest_up_to(room, up_to, JOIN_BACKLOG)
+                    .unwrap_or_default();
+                for message in backlog {
+                    sink.feed(Message::Text(protocol::message(&message)))
+                        .await
+                        .map_err(|_| ())?;
+                }
+            }
+            Some(MessageId(mut cursor)) => loop {
+                let page = match chat.backlog_after(room, cursor, up_to, BACKLOG_PAGE) {
+                    Ok(page) => page,
+                    Err(err) => {
+                        sink.feed(Message::Text(protocol::error(&err, None)))
+                            .await
+                            .map_err(|_| ())?;
+                        break;
+                    }
+                };
+                let Some(last) = page.last() else { break };
+                cursor = last.id.0;
+                for message in &page {
+                    sink.feed(Message::Text(protocol::message(message)))
+                        .await
+                        .map_err(|_| ())?;
+                }
+                sink.flush().await.map_err(|_| ())?;
+            },
+        }
+        sink.flush().await.map_err(|_| ())
+    }
+}
+
+fn parse_room(room: &str) -> Result<RoomId, Error> {
+    room.parse::<RoomId>().map_err(|_| Error::NotFound("room"))
+}
