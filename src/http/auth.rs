@@ -57,7 +57,7 @@ pub struct AuthApi {
     pub state: AppState,
 }
 
-#[OpenApi(prefix_path = "/api/auth", tag = "ApiTags::Auth")]
+#[OpenApi(prefix_path = "/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Create an account (the first account on a server becomes its admin) and log in.
     #[oai(path = "/register", method = "post")]

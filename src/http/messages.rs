@@ -52,7 +52,7 @@ fn parse_cursor(name: &str, value: Option<String>) -> Result<Option<MessageId>, 
         .transpose()
 }
 
-#[OpenApi(prefix_path = "/api/rooms", tag = "ApiTags::Messages")]
+#[OpenApi(prefix_path = "/rooms", tag = "ApiTags::Messages")]
 impl MessagesApi {
     /// A page of a room's messages, oldest first. With `after`: the oldest `limit` after it.
     /// Otherwise the newest `limit` (before `before`, when given).

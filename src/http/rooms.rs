@@ -48,7 +48,7 @@ pub fn parse_room_id(text: &str) -> Result<RoomId, ErrorResponse> {
         .map_err(|_| Error::NotFound("room").into())
 }
 
-#[OpenApi(prefix_path = "/api/rooms", tag = "ApiTags::Rooms")]
+#[OpenApi(prefix_path = "/rooms", tag = "ApiTags::Rooms")]
 impl RoomsApi {
     /// List live rooms (expired rooms never appear, even before they are swept).
     #[oai(path = "/", method = "get")]
