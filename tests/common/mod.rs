@@ -1,0 +1,388 @@
+//! Test harness: a real confab server on an ephemeral port with a temporary data directory,
+//! and real HTTP and WebSocket clients to talk to it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab::app::RunningServer;
+use confab::clock::SystemClock;
+use confab::config::Config;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Settings that keep tests fast: the real hashing, but no throttling surprises.
+pub fn test_config(data: &Path) -> Config {
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.data = data.to_path_buf();
+    config.storage.cache_mb = 16;
+    config
+}
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    server: Option<RunningServer>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        Self::start_config(config, Some(dir)).await
+    }
+
+    /// Starts on an existing data directory (owned by the caller).
+    pub async fn start_in(data: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(data);
+        adjust(&mut config);
+        Self::start_config(config, None).await
+    }
+
+    async fn start_config(config: Config, dir: Option<tempfile::TempDir>) -> Self {
+        let data = config.data.clone();
+        let server = RunningServer::start(config, Arc::new(SystemClock))
+            .await
+            .expect("server starts");
+        let addr = server.addr;
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            data,
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub fn state(&self) -> &confab::app::AppState {
+        &self.server.as_ref().expect("running").state
+    }
+
+    /// Graceful shutdown, as on SIGTERM.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: None,
+            username: String::new(),
+        }
+    }
+
+    /// Registers `username` and returns a client authenticated as them.
+    pub async fn user(&self, username: &str) -> Client {
+        let mut client = self.client();
+        let (status, body) = client
+            .post(
+                "/api/auth/register",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        client.token = Some(body["token"].as_str().expect("token").to_string());
+        client.username = username.to_string();
+        client
+    }
+}
+
+/// An HTTP client that may hold a bearer token.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+    pub username: String,
+}
+
+impl Client {
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = self.authorize(request).send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// Creates a room and returns its id.
+    pub async fn create_room(&self, name: &str) -> String {
+        let (status, body) = self.post("/api/rooms", json!({ "name": name })).await;
+        assert_eq!(status, StatusCode::CREATED, "create room {name}: {body}");
+        body["id"].as_str().expect("room id").to_string()
+    }
+
+    pub async fn post_message(&self, room: &str, body: &str) -> Value {
+        let (status, message) = self
+            .post(
+                &format!("/api/rooms/{room}/messages"),
+                json!({ "body": body }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "post message: {message}");
+        message
+    }
+
+    pub async fn ws(&self) -> Ws {
+        Ws::connect(&self.base, self.token.as_deref()).await
+    }
+}
+
+/// Asserts the JSON error shape and returns its code.
+pub fn error_code(body: &Value) -> &str {
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error without message: {body}"
+    );
+    code
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client speaking confab's JSON protocol.
+pub struct Ws {
+    pub socket: Socket,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn connect(base: &str, token: Option<&str>) -> Self {
+        let mut request = ws_url(base).into_client_request().expect("request");
+        if let Some(token) = token {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        Self { socket }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.socket
+            .send(Message::text(value.to_string()))
+            .await
+            .expect("ws send");
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.socket
+            .send(Message::text(text))
+            .await
+            .expect("ws send");
+    }
+
+    /// The next JSON frame (skipping pings), or a panic after `WAIT`.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("a frame within the wait")
+                .expect("socket open")
+                .expect("frame ok");
+            match frame {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("json frame")
+                }
+                Message::Close(close) => panic!("socket closed: {close:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one of `kind` arrives.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Asserts no text frame arrives within `within`.
+    pub async fn expect_silence(&mut self, within: Duration) {
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(within, self.socket.next()).await
+        {
+            panic!("unexpected frame: {text}");
+        }
+    }
+
+    /// Joins and returns the `joined` frame and the backlog that follows it (read until `expect` messages).
+    pub async fn join(
+        &mut self,
+        room: &str,
+        after: Option<&str>,
+        expect: usize,
+    ) -> (Value, Vec<Value>) {
+        let mut frame = json!({"type": "join", "room": room});
+        if let Some(after) = after {
+            frame["after"] = json!(after);
+        }
+        self.send_json(frame).await;
+        let joined = self.recv_type("joined").await;
+        let mut backlog = Vec::new();
+        while backlog.len() < expect {
+            let frame = self.recv().await;
+            if frame["type"] == "message" {
+                backlog.push(frame["message"].clone());
+            }
+        }
+        (joined, backlog)
+    }
+
+    /// Waits for the server to close the socket and returns the close code.
+    pub async fn closed_with(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("closes in time")
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
+
+pub fn ws_url(base: &str) -> String {
+    format!("{}/api/ws", base.replacen("http://", "ws://", 1))
+}
+
+pub fn close_code(code: u16) -> CloseCode {
+    CloseCode::from(code)
+}
+
+/// A confab process started from the built binary, for tests that kill it.
+pub struct BinaryServer {
+    pub base: String,
+    pub child: Child,
+}
+
+impl BinaryServer {
+    pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("binary starts");
+        let server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let addr: SocketAddr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        while std::time::Instant::now() < deadline {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server at {} did not come up", self.base);
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: None,
+            username: String::new(),
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, like a power cut for the process.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
