@@ -3,11 +3,13 @@
 
 /** An error answer from the server (`{"error":{"code","message"}}`) or a network failure (status 0). */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    /** Seconds from a 429's Retry-After header, or null. */
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -39,7 +41,13 @@ async function request(method, path, body, { expect401 = false } = {}) {
   }
   if (!res.ok) {
     const err = data?.error ?? {};
-    const apiError = new ApiError(res.status, err.code ?? `http_${res.status}`, err.message ?? res.statusText);
+    const retryAfter = Number.parseInt(res.headers.get('Retry-After') ?? '', 10);
+    const apiError = new ApiError(
+      res.status,
+      err.code ?? `http_${res.status}`,
+      err.message ?? res.statusText,
+      Number.isFinite(retryAfter) ? retryAfter : null,
+    );
     if (res.status === 401 && !expect401) onUnauthorized(apiError);
     throw apiError;
   }

@@ -293,6 +293,9 @@ async function scenario(browser) {
     await send(a.page, 'Yes, release notes are at https://example.com/releases/42 if you want the details.');
     await messageBodies(b.page, 'release notes').waitFor();
     await shot(a.page, '04-chat');
+    await b.page.setViewportSize({ width: 390, height: 844 });
+    await shot(b.page, '04-chat-mobile');
+    await b.page.setViewportSize({ width: 1280, height: 800 });
   });
 
   await step('the view follows new messages to the bottom', async () => {
@@ -449,6 +452,22 @@ async function scenario(browser) {
     await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();
     const status = await b.page.evaluate(async () => (await fetch('/api/auth/me')).status);
     assert.equal(status, 200);
+  });
+
+  // Last: it locks this client address out of logging in for the throttle window.
+  await step('too many failed logins are reported inline', async () => {
+    await b.page.getByRole('button', { name: 'Log out' }).click();
+    await b.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+    const limited = b.page.getByText('Too many attempts.');
+    for (let attempt = 1; attempt <= 20 && !(await limited.isVisible()); attempt += 1) {
+      await b.page.getByLabel('Username').fill(BOB);
+      await b.page.getByLabel('Password').fill(`wrong password ${attempt}`);
+      await b.page.getByRole('button', { name: 'Log in' }).click();
+      await b.page.getByRole('button', { name: 'Log in' }).and(b.page.locator(':enabled')).waitFor();
+    }
+    await limited.waitFor();
+    assert.match(await limited.textContent(), /try again in \d+ minutes?/);
+    await shot(b.page, '16-login-rate-limited');
   });
 
   await step('no dialogs, page errors or CSP violations happened', async () => {

@@ -3,6 +3,7 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
+import { formatDuration } from '../format.js';
 
 const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
 
@@ -40,8 +41,10 @@ function describeError(mode, error) {
       return { field: 'password', text: error.message || 'Use at least 8 characters.' };
     case 'invalid_credentials':
       return { field: null, text: 'Wrong username or password.' };
-    case 'rate_limited':
-      return { field: null, text: 'Too many attempts. Wait a minute, then try again.' };
+    case 'rate_limited': {
+      const wait = error.retryAfter ? `in ${formatDuration(error.retryAfter * 1000)}` : 'in a few minutes';
+      return { field: null, text: `Too many attempts. For your security, try again ${wait}.` };
+    }
     case 'registration_closed':
       return { field: null, text: 'Sign-up is closed on this server. Ask an admin for an account.' };
     default:

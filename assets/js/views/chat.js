@@ -15,8 +15,6 @@ import { parseDate } from '../format.js';
 import { toast } from '../toast.js';
 
 const PAGE = 50;
-/** The largest page the API serves; used to catch up after a reconnect. */
-const MAX_PAGE = 200;
 const WIDE_LAYOUT = '(min-width: 1100px)';
 const EXPIRY_CHECK_MS = 10_000;
 
@@ -214,31 +212,19 @@ function chatView(page, ctx, initialRoom, history) {
     }
   }
 
-  /** After a reconnect, fetch anything the WebSocket backlog might not have covered. */
-  async function catchUp(after) {
-    let cursor = after;
-    while (cursor && !gone) {
-      const batch = await api.messages(roomId, { after: cursor, limit: MAX_PAGE });
-      for (const m of batch) list.add(m);
-      if (batch.length < MAX_PAGE) break;
-      cursor = batch.at(-1).id;
-    }
-  }
-
   const onFrame = ({ detail: frame }) => {
     if (gone) return;
     switch (frame.type) {
       case 'joined': {
         if (frame.room?.id !== roomId) return;
-        const rejoin = hasJoinedOnce;
-        const cursor = list.lastId;
+        // The server replays everything after our `after` cursor, in pages,
+        // before live delivery resumes: no catch-up request is needed.
         joined = true;
         hasJoinedOnce = true;
         room = frame.room;
         header.setRoom(room);
         members.set(frame.online ?? []);
         outbox.flush();
-        if (rejoin) catchUp(cursor).catch(() => {});
         break;
       }
       case 'message': {

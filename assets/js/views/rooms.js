@@ -220,7 +220,11 @@ function roomItem(room, now) {
           icon('clock'),
           formatExpiresIn(room.expires_at, now),
         ),
-        h('span', { class: 'room-active' }, `active ${formatAgo(activeAt, now)}`),
+        h(
+          'span',
+          { class: 'room-active' },
+          activeAt === room.created_at ? 'no messages yet' : `active ${formatAgo(activeAt, now)}`,
+        ),
       ),
     ),
   );
