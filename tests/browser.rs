@@ -1,9 +1,9 @@
 //! Real-browser end-to-end test of the embedded web UI.
 //!
-//! Starts the real `confab` binary on an ephemeral port with a temporary data
-//! directory, then runs `tests/browser/e2e.mjs` (Node + playwright-core
-//! driving the system's headless Chromium) against it. Screenshots of every
-//! screen land in `target/screenshots/`.
+//! Each test starts the real `confab` binary on an ephemeral port with a
+//! temporary data directory, then runs one scenario of `tests/browser/e2e.mjs`
+//! (Node + playwright-core driving the system's headless Chromium) against it.
+//! Screenshots of every screen land in `target/screenshots/`.
 //!
 //! Needs `/usr/bin/chromium` (Debian package `chromium`), Node 20 and
 //! `npm ci` in `tests/browser`. Without them the test fails when `CI` is set,
@@ -14,10 +14,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One browser at a time: two Chromiums on a small CI machine make timing flaky.
+static BROWSER: Mutex<()> = Mutex::new(());
 
 /// The server process; killed when the test ends, also on panic.
 struct Server {
@@ -61,7 +65,8 @@ fn healthz_ok(addr: SocketAddr) -> bool {
     status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200")
 }
 
-fn start_server() -> Server {
+/// Starts the server with extra `CONFAB_*` environment overrides.
+fn start_server(env: &[(&str, &str)]) -> Server {
     let data = tempfile::tempdir().expect("temp data dir");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
         .parse()
@@ -70,6 +75,7 @@ fn start_server() -> Server {
         .args(["serve", "--listen", &addr.to_string(), "--data"])
         .arg(data.path())
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()
         .expect("start the confab binary");
@@ -116,8 +122,9 @@ fn missing_prerequisites(browser_dir: &Path) -> Vec<String> {
     missing
 }
 
-#[test]
-fn web_ui_end_to_end_in_chromium() {
+/// Runs one e2e.mjs scenario against a fresh server; skips (or fails in CI)
+/// when the browser prerequisites are missing.
+fn run_scenario(scenario: &str, env: &[(&str, &str)]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let browser_dir = root.join("tests/browser");
     let missing = missing_prerequisites(&browser_dir);
@@ -135,15 +142,19 @@ fn web_ui_end_to_end_in_chromium() {
         return;
     }
 
+    let _one_browser = BROWSER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
-    let server = start_server();
+    let server = start_server(env);
     let base_url = format!("http://{}", server.addr);
 
     let output = Command::new("node")
         .arg(browser_dir.join("e2e.mjs"))
         .arg(&base_url)
         .arg(&screenshots)
+        .arg(scenario)
         .current_dir(&browser_dir)
         .stdin(Stdio::null())
         .output()
@@ -154,7 +165,26 @@ fn web_ui_end_to_end_in_chromium() {
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
-        "the browser end-to-end test failed ({}); see its output above",
+        "the browser scenario `{scenario}` failed ({}); see its output above",
         output.status
+    );
+}
+
+/// Two users sign up, create and join a room, chat live both ways, reload,
+/// reconnect, delete the room and log out; XSS stays text, links are safe.
+#[test]
+fn web_ui_chat_end_to_end_in_chromium() {
+    run_scenario("chat", &[]);
+}
+
+/// A room whose TTL runs out while it is open tells the reader it expired.
+#[test]
+fn web_ui_shows_room_expiry_in_chromium() {
+    run_scenario(
+        "expiry",
+        &[
+            ("CONFAB_ROOMS__TTL", "6s"),
+            ("CONFAB_ROOMS__SWEEP_INTERVAL", "500ms"),
+        ],
     );
 }

@@ -1,12 +1,15 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir>
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry]
 //
-// Run by tests/browser.rs against the real server binary. Two browser
-// contexts (two users) sign up, create and join a room and chat both ways;
-// the test checks what a person would: authors and times, scrolling, history
-// after reload, XSS as text, links, reconnect with replay, room deletion,
-// log out. Screenshots of every screen go to <screenshot_dir>.
+// Run by tests/browser.rs against the real server binary.
+// - `chat` (default): two browser contexts (two users) sign up, create and
+//   join a room and chat both ways; the test checks what a person would:
+//   authors and times, scrolling, history after reload, XSS as text, links,
+//   reconnect with replay, room deletion, log out, login errors.
+// - `expiry`: against a server started with a rooms TTL of a few seconds, an
+//   open room that expires says so.
+// Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
 import assert from 'node:assert/strict';
@@ -14,9 +17,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [baseUrl, shotDir] = process.argv.slice(2);
-if (!baseUrl || !shotDir) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir>');
+const [baseUrl, shotDir, scenarioName = 'chat'] = process.argv.slice(2);
+const SCENARIOS = { chat: chatScenario, expiry: expiryScenario };
+if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });
@@ -126,8 +130,8 @@ async function expectMessage(page, author, text) {
   assert.ok(!Number.isNaN(Date.parse(iso)), `datetime attribute "${iso}" is a date`);
 }
 
-async function send(page, text) {
-  const box = page.getByRole('textbox', { name: `Message #${ROOM}` });
+async function send(page, text, room = ROOM) {
+  const box = page.getByRole('textbox', { name: `Message #${room}` });
   await box.fill(text);
   await box.press('Enter');
   await until('the composer to clear', async () => (await box.inputValue()) === '');
@@ -164,13 +168,44 @@ async function postViaApi(page, roomId, bodies) {
 async function main() {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   try {
-    await scenario(browser);
+    await SCENARIOS[scenarioName](browser);
   } finally {
     await browser.close();
   }
 }
 
-async function scenario(browser) {
+/** A room whose TTL runs out while it is open shows that it expired. */
+async function expiryScenario(browser) {
+  const c = await newUser(browser, 'carol');
+  const room = `standup-${run}`;
+  await step('carol signs up and opens a short-lived room', async () => {
+    await c.page.goto(`${baseUrl}/#/signup`);
+    await c.page.getByLabel('Username').fill(`carol_${run}`);
+    await c.page.getByLabel('Password').fill(PASSWORD);
+    await c.page.getByRole('button', { name: 'Sign up' }).click();
+    await c.page.getByLabel('Join a room by name').fill(room);
+    await c.page.getByRole('button', { name: 'Join', exact: true }).click();
+    await c.page.getByRole('button', { name: `Create “${room}”` }).click();
+    await c.page.getByRole('heading', { name: room, level: 1 }).waitFor();
+    await c.page.locator('.chat-expiry.soon', { hasText: 'expires in less than a minute' }).waitFor();
+    await send(c.page, 'This room will not last long.', room);
+  });
+  await step('when the room expires the chat says so and stops taking messages', async () => {
+    await c.page.getByText('This room has expired.').waitFor({ timeout: 30_000 });
+    const box = c.page.getByRole('textbox', { name: `Message #${room}` });
+    assert.ok(await box.isDisabled(), 'composer disabled');
+    await shot(c.page, '20-room-expired');
+    await c.page.locator('.banner').getByRole('link', { name: 'Back to rooms' }).click();
+    await c.page.getByRole('heading', { name: `Hi carol_${run}` }).waitFor();
+    assert.equal(await c.page.locator('.room-card', { hasText: room }).count(), 0, 'expired room not listed');
+  });
+  await step('no dialogs, page errors or CSP violations happened', async () => {
+    assert.deepEqual(problems, []);
+  });
+  await c.context.close();
+}
+
+async function chatScenario(browser) {
   const a = await newUser(browser, 'alice');
   const b = await newUser(browser, 'bob');
   let roomId;

@@ -8,7 +8,7 @@ const EXPIRY_SOON_MS = 24 * 3600 * 1000;
 
 /**
  * @param opts { canDelete, onDelete, onToggleMembers }
- * @returns { el, setRoom(room), setOnlineCount(n), setMembersExpanded(open), setGone() }
+ * @returns { el, setRoom(room), setOnlineCount(n), setMembersExpanded(open), setGone(label), destroy() }
  */
 export function createHeader({ canDelete, onDelete, onToggleMembers }) {
   const name = h('span', { class: 'chat-name' });
@@ -71,10 +71,12 @@ export function createHeader({ canDelete, onDelete, onToggleMembers }) {
     setMembersExpanded(open) {
       membersButton.setAttribute('aria-expanded', String(open));
     },
-    setGone() {
+    /** @param label e.g. "expired" or "deleted" */
+    setGone(label) {
       clearInterval(ticker);
       if (deleteButton) deleteButton.disabled = true;
-      expiry.replaceChildren(icon('alert'), 'no longer available');
+      expiry.replaceChildren(icon('alert'), label);
+      expiry.title = '';
       expiry.classList.add('soon');
     },
     destroy() {

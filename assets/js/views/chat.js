@@ -175,11 +175,11 @@ function chatView(page, ctx, initialRoom, history) {
     joined = false;
     socket.leave(roomId);
     ctx.rooms.remove(roomId);
-    header.setGone();
+    const expired = reason === 'expired' || parseDate(room.expires_at).getTime() <= Date.now();
+    header.setGone(expired ? 'expired' : 'deleted');
     typing.destroy();
     members.set([]);
-    composer.setDisabled('This room is no longer available');
-    const expired = reason === 'expired' || parseDate(room.expires_at).getTime() <= Date.now();
+    composer.setDisabled(`This room ${expired ? 'has expired' : 'was deleted'}`);
     offline.hidden = true;
     banner.replaceChildren(
       icon('alert'),
