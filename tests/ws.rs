@@ -1,0 +1,405 @@
+//! The WebSocket contract against a real server with real WebSocket clients.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{error_code, ws_url, TestServer, Ws};
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_needs_a_session_and_our_origin() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let unauthenticated = reqwest::Client::new()
+        .get(format!("{}/api/ws", server.base))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    error_code(&unauthenticated.json().await.expect("json"));
+
+    let mut request = ws_url(&server.base).into_client_request().expect("request");
+    let token = alice.token.clone().expect("token");
+    request.headers_mut().insert(
+        "cookie",
+        format!("confab_session={token}").parse().expect("header"),
+    );
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().expect("header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!(
+            "cross-site upgrade must be refused, got {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+
+    // The browser's own origin with the cookie is fine.
+    let mut request = ws_url(&server.base).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "cookie",
+        format!("confab_session={token}").parse().expect("header"),
+    );
+    request
+        .headers_mut()
+        .insert("origin", server.base.parse().expect("header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("same-origin upgrade");
+    futures_util::SinkExt::close(&mut socket)
+        .await
+        .expect("close");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_see_the_same_messages_in_the_same_order_with_presence_and_acks() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = alice.create_room("lobby").await;
+    alice.post_message(&room, "before anyone joined").await;
+
+    let mut a = alice.ws().await;
+    let (joined, backlog) = a.join(&room, None, 1).await;
+    assert_eq!(joined["room"]["id"], room.as_str());
+    assert_eq!(joined["room"]["name"], "lobby");
+    assert_eq!(joined["online"], json!(["alice"]));
+    assert_eq!(backlog[0]["body"], "before anyone joined");
+
+    let mut b = bob.ws().await;
+    let (joined, _) = b.join(&room, None, 1).await;
+    assert_eq!(joined["online"], json!(["alice", "bob"]));
+    let presence = a.recv_type("presence").await;
+    assert_eq!(
+        presence,
+        json!({"type": "presence", "room": room, "user": "bob", "online": true})
+    );
+
+    a.send_json(json!({"type": "ping"})).await;
+    assert_eq!(a.recv().await, json!({"type": "pong"}));
+
+    for i in 0..20 {
+        let (ws, nonce) = if i % 2 == 0 {
+            (&mut a, format!("a{i}"))
+        } else {
+            (&mut b, format!("b{i}"))
+        };
+        ws.send_json(
+            json!({"type": "send", "room": room, "body": format!("m{i}"), "nonce": nonce}),
+        )
+        .await;
+    }
+    let mut seen_a = Vec::new();
+    let mut seen_b = Vec::new();
+    while seen_a.len() < 20 {
+        let frame = a.recv_type("message").await;
+        if let Some(nonce) = frame["nonce"].as_str() {
+            assert!(
+                nonce.starts_with('a'),
+                "only the sender's copy carries its nonce"
+            );
+        }
+        seen_a.push(frame["message"].clone());
+    }
+    while seen_b.len() < 20 {
+        let frame = b.recv_type("message").await;
+        if let Some(nonce) = frame["nonce"].as_str() {
+            assert!(nonce.starts_with('b'));
+        }
+        seen_b.push(frame["message"].clone());
+    }
+    assert_eq!(seen_a, seen_b, "same order, no duplicates, no gaps");
+    let ids: Vec<&str> = seen_a
+        .iter()
+        .map(|m| m["id"].as_str().expect("id"))
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "ids increase in delivery order");
+    let message = seen_a
+        .iter()
+        .find(|m| m["body"] == "m0")
+        .expect("m0 delivered");
+    assert_eq!(message["author"], "alice");
+    assert_eq!(message["room"], room.as_str());
+    assert!(message["sent_at"].is_string());
+
+    // Typing goes to the others only.
+    b.send_json(json!({"type": "typing", "room": room})).await;
+    assert_eq!(
+        a.recv_type("typing").await,
+        json!({"type": "typing", "room": room, "user": "bob"})
+    );
+    b.expect_silence(Duration::from_millis(200)).await;
+
+    b.send_json(json!({"type": "leave", "room": room})).await;
+    let presence = a.recv_type("presence").await;
+    assert_eq!(presence["online"], false);
+    assert_eq!(presence["user"], "bob");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_error_frames_and_the_connection_stays_usable() {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_frame_bytes = 2048;
+        c.limits.sends_per_second = 1;
+        c.limits.send_burst = 3;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("errors").await;
+    let mut ws = alice.ws().await;
+
+    let cases: Vec<(String, &str)> = vec![
+        ("{not json".into(), "bad_request"),
+        (json!({"type": "dance"}).to_string(), "bad_request"),
+        (json!({"type": "join"}).to_string(), "bad_request"),
+        (
+            json!({"type": "join", "room": 42}).to_string(),
+            "bad_request",
+        ),
+        (
+            json!({"type": "join", "room": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}).to_string(),
+            "not_found",
+        ),
+        (
+            json!({"type": "join", "room": room, "after": "nope"}).to_string(),
+            "bad_request",
+        ),
+        (
+            json!({"type": "send", "room": room, "body": "hi"}).to_string(),
+            "not_joined",
+        ),
+        (
+            json!({"type": "typing", "room": room}).to_string(),
+            "not_joined",
+        ),
+        (
+            json!({"type": "send", "room": room, "body": "x".repeat(3000)}).to_string(),
+            "too_large",
+        ),
+    ];
+    for (frame, code) in cases {
+        ws.send_text(frame.clone()).await;
+        let answer = ws.recv().await;
+        assert_eq!(answer["type"], "error", "{frame}");
+        assert_eq!(answer["code"], code, "{frame}: {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    futures_util::SinkExt::send(
+        &mut ws.socket,
+        tokio_tungstenite::tungstenite::Message::binary(vec![1, 2, 3]),
+    )
+    .await
+    .expect("binary");
+    assert_eq!(ws.recv().await["code"], "bad_request");
+
+    ws.join(&room, None, 0).await;
+    ws.send_json(json!({"type": "send", "room": room, "body": "   ", "nonce": "blank"}))
+        .await;
+    let answer = ws.recv_type("error").await;
+    assert_eq!(
+        (answer["code"].as_str(), answer["nonce"].as_str()),
+        (Some("invalid_body"), Some("blank"))
+    );
+
+    // The burst is 3 sends; the next ones within the second are refused with rate_limited.
+    let mut ws = alice.ws().await;
+    ws.join(&room, None, 0).await;
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        ws.send_json(json!({"type": "send", "room": room, "body": format!("burst {i}"), "nonce": format!("r{i}")})).await;
+    }
+    let mut acked = 0;
+    while acked + codes.len() < 6 {
+        let frame = ws.recv().await;
+        match frame["type"].as_str() {
+            Some("message") => acked += 1,
+            Some("error") => codes.push(frame["code"].as_str().unwrap_or_default().to_string()),
+            _ => {}
+        }
+    }
+    assert!(acked >= 2, "the burst goes through");
+    assert!(codes.iter().any(|c| c == "rate_limited"), "{codes:?}");
+
+    ws.send_json(json!({"type": "ping"})).await;
+    assert_eq!(
+        ws.recv_type("pong").await["type"],
+        "pong",
+        "still usable after all that"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_nonce_is_stored_once_and_acknowledged_with_the_original() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("retries").await;
+    let mut first = alice.ws().await;
+    first.join(&room, None, 0).await;
+    first
+        .send_json(json!({"type": "send", "room": room, "body": "hello", "nonce": "abc"}))
+        .await;
+    let ack = first.recv_type("message").await;
+    assert_eq!(ack["nonce"], "abc");
+    drop(first);
+
+    // The connection dropped before the client saw the ack; it reconnects and retries.
+    let mut second = alice.ws().await;
+    second
+        .join(&room, Some(ack["message"]["id"].as_str().expect("id")), 0)
+        .await;
+    second
+        .send_json(json!({"type": "send", "room": room, "body": "hello", "nonce": "abc"}))
+        .await;
+    let retry_ack = second.recv_type("message").await;
+    assert_eq!(retry_ack["nonce"], "abc");
+    assert_eq!(
+        retry_ack["message"], ack["message"],
+        "the original message, same id"
+    );
+    let (_, history) = alice.get(&format!("/api/rooms/{room}/messages")).await;
+    assert_eq!(history["messages"].as_array().expect("messages").len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejoin_with_after_replays_exactly_what_was_missed() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = alice.create_room("replay").await;
+    let mut b = bob.ws().await;
+    b.join(&room, None, 0).await;
+    for i in 0..3 {
+        alice.post_message(&room, &format!("seen {i}")).await;
+    }
+    let mut last_seen = String::new();
+    for _ in 0..3 {
+        last_seen = b.recv_type("message").await["message"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+    }
+    drop(b);
+    for i in 0..260 {
+        alice.post_message(&room, &format!("missed {i}")).await;
+    }
+    let mut b = bob.ws().await;
+    let (_, replay) = b.join(&room, Some(&last_seen), 260).await;
+    let bodies: Vec<String> = replay
+        .iter()
+        .map(|m| m["body"].as_str().expect("body").to_string())
+        .collect();
+    assert_eq!(
+        bodies,
+        (0..260).map(|i| format!("missed {i}")).collect::<Vec<_>>()
+    );
+    alice.post_message(&room, "live again").await;
+    assert_eq!(
+        b.recv_type("message").await["message"]["body"],
+        "live again",
+        "no duplicate, then live"
+    );
+
+    // Without `after`, the newest 50.
+    let mut fresh = bob.ws().await;
+    let (_, newest) = fresh.join(&room, None, 50).await;
+    assert_eq!(newest.last().expect("last")["body"], "live again");
+    assert_eq!(newest.first().expect("first")["body"], "missed 211");
+    fresh.expect_silence(Duration::from_millis(200)).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_posts_reach_websocket_subscribers_and_deleted_rooms_are_announced() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("bridge").await;
+    let mut ws = alice.ws().await;
+    ws.join(&room, None, 0).await;
+    let posted = alice.post_message(&room, "from a bot").await;
+    let frame = ws.recv_type("message").await;
+    assert_eq!(frame["message"], posted, "delivered exactly as stored");
+    assert!(frame.get("nonce").is_none());
+
+    assert_eq!(
+        alice.delete(&format!("/api/rooms/{room}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        ws.recv_type("room_deleted").await,
+        json!({"type": "room_deleted", "room": room})
+    );
+    ws.send_json(json!({"type": "send", "room": room, "body": "anyone?"}))
+        .await;
+    assert_eq!(ws.recv_type("error").await["code"], "not_found");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_stops_reading_is_closed_as_lagged_without_slowing_the_room() {
+    let server = TestServer::start_with(|c| {
+        c.limits.outbound_queue = 16;
+        c.limits.sends_per_second = 100_000;
+        c.limits.send_burst = 100_000;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let room = alice.create_room("firehose").await;
+    let mut sleeper = bob.ws().await;
+    sleeper.join(&room, None, 0).await;
+    let mut sender = alice.ws().await;
+    sender.join(&room, None, 0).await;
+
+    // Large frames fill the sleeper's socket buffers, then its queue. The sender is a member
+    // too: it keeps getting every acknowledgement while the sleeper falls behind.
+    let body = "x".repeat(3990);
+    let hub = server.state().chat.hub();
+    let mut sent = 0;
+    while hub.subscription_count() == 2 {
+        assert!(sent < 20_000, "the sleeper was never cut off");
+        let nonce = format!("n{sent}");
+        sender
+            .send_json(json!({"type": "send", "room": room, "body": body, "nonce": nonce}))
+            .await;
+        loop {
+            let frame = sender.recv().await;
+            assert_ne!(frame["type"], "error", "the room must keep going: {frame}");
+            if frame["nonce"] == nonce.as_str() {
+                break;
+            }
+        }
+        sent += 1;
+    }
+    assert_eq!(hub.subscription_count(), 1, "only the sleeper was dropped");
+    assert_eq!(sleeper.closed_with().await, Some(confab::ws::CLOSE_LAGGED));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_websockets_with_1001() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let mut ws: Ws = alice.ws().await;
+    ws.send_json(json!({"type": "ping"})).await;
+    ws.recv_type("pong").await;
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(ws.closed_with().await, Some(1001));
+    stopping.await.expect("stopped");
+}
