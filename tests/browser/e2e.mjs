@@ -137,6 +137,18 @@ async function send(page, text, room = ROOM) {
   await until('the composer to clear', async () => (await box.inputValue()) === '');
 }
 
+/** Buttons, links and text fields without an accessible name (from Chromium's accessibility tree). */
+async function assertControlsNamed(page, screen) {
+  const cdp = await page.context().newCDPSession(page);
+  const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+  await cdp.detach();
+  const controls = new Set(['button', 'link', 'textbox', 'searchbox', 'combobox', 'checkbox']);
+  const unnamed = nodes
+    .filter((n) => !n.ignored && controls.has(n.role?.value) && !String(n.name?.value ?? '').trim())
+    .map((n) => n.role.value);
+  assert.deepEqual(unnamed, [], `every control on the ${screen} screen has an accessible name`);
+}
+
 async function bottomGap(page) {
   return scroller(page).evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
 }
@@ -228,6 +240,7 @@ async function chatScenario(browser) {
     await a.page.getByLabel('Password').waitFor();
     await a.page.getByRole('button', { name: 'Log in' }).waitFor();
     await shot(a.page, '01-login');
+    await assertControlsNamed(a.page, 'login');
   });
 
   await step('sign-up validates inline, then registers alice', async () => {
@@ -287,6 +300,7 @@ async function chatScenario(browser) {
     assert.match(text, /created (just now|\d+ minutes? ago)/, 'age shown');
     assert.match(text, /expires in \d+ days?/, 'expiry shown');
     await shot(b.page, '03-rooms');
+    await assertControlsNamed(b.page, 'rooms');
   });
 
   await step('bob joins the existing room by name (case-insensitive)', async () => {
@@ -328,6 +342,7 @@ async function chatScenario(browser) {
     await send(a.page, 'Yes, release notes are at https://example.com/releases/42 if you want the details.');
     await messageBodies(b.page, 'release notes').waitFor();
     await shot(a.page, '04-chat');
+    await assertControlsNamed(a.page, 'chat');
     await b.page.setViewportSize({ width: 390, height: 844 });
     await shot(b.page, '04-chat-mobile');
     await b.page.setViewportSize({ width: 1280, height: 800 });
@@ -438,6 +453,7 @@ async function chatScenario(browser) {
     await b.page.getByRole('button', { name: /People online/ }).click();
     await b.page.locator('.members-panel').waitFor();
     await shot(b.page, '08-members-mobile');
+    await assertControlsNamed(b.page, 'phone chat');
     await b.page.getByRole('button', { name: 'Close people online' }).click();
     await b.page.getByRole('link', { name: 'Back to rooms' }).click();
     await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();

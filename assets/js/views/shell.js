@@ -58,6 +58,12 @@ export function createShell(ctx) {
       ),
     ),
     roomList,
+    h(
+      'p',
+      { class: 'side-foot' },
+      h('a', { href: '/api/docs', target: '_blank', rel: 'noopener noreferrer' }, 'API docs'),
+      ' · rooms expire automatically',
+    ),
   );
 
   const outlet = h('main', { class: 'outlet', id: 'main' });
