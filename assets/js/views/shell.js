@@ -61,8 +61,7 @@ export function createShell(ctx) {
     h(
       'p',
       { class: 'side-foot' },
-      h('a', { href: '/api/docs', target: '_blank', rel: 'noopener noreferrer' }, 'API docs'),
-      ' · rooms expire automatically',
+      h('a', { href: '/api/docs', target: '_blank', rel: 'noopener noreferrer' }, 'REST API docs'),
     ),
   );
 
