@@ -186,7 +186,7 @@ pub enum ConfigError {
     #[error("config file {0} does not exist")]
     Missing(PathBuf),
     #[error("invalid configuration: {0}")]
-    Parse(#[from] Box<figment::Error>),
+    Parse(Box<figment::Error>),
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -204,7 +204,9 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("CONFAB_").split("__").lowercase(true));
-        let mut config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment
+            .extract()
+            .map_err(|err| ConfigError::Parse(Box::new(err)))?;
         if let Some(listen) = overrides.listen {
             config.listen = listen;
         }
