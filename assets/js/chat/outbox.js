@@ -79,7 +79,10 @@ export class Outbox {
       item.row.remove();
       this.#items.delete(nonce);
     });
-    item.status.replaceChildren(`Not sent: ${ERROR_TEXT[code] ?? message ?? 'unknown error'} `, retry, ' · ', discard);
+    const reason = `Not sent: ${ERROR_TEXT[code] ?? message ?? 'unknown error'} `;
+    // Retrying cannot help once the room is gone.
+    if (code === 'not_found') item.status.replaceChildren(reason, discard);
+    else item.status.replaceChildren(reason, retry, ' · ', discard);
   }
 
   /**
@@ -88,6 +91,11 @@ export class Outbox {
    */
   flush() {
     for (const [nonce, item] of this.#items) if (item.state !== 'failed') this.#send(nonce);
+  }
+
+  /** Nothing can be sent any more (the room is gone): every pending send fails. */
+  failAll(code) {
+    for (const nonce of [...this.#items.keys()]) this.fail(nonce, code);
   }
 
   /** The connection dropped: unacknowledged sends wait for the next join. */

@@ -167,7 +167,8 @@ function chatView(page, ctx, initialRoom, history) {
   updateTitle();
   page.replaceChildren(section);
   list.setHistory(history, history.length < PAGE);
-  composer.focus();
+  // On a phone, focusing would pop the keyboard over the history just opened.
+  if (matchMedia('(hover: hover) and (pointer: fine)').matches) composer.focus();
 
   function setGone(reason) {
     if (gone) return;
@@ -179,6 +180,7 @@ function chatView(page, ctx, initialRoom, history) {
     header.setGone(expired ? 'expired' : 'deleted');
     typing.destroy();
     members.set([]);
+    outbox.failAll('not_found');
     composer.setDisabled(`This room ${expired ? 'has expired' : 'was deleted'}`);
     offline.hidden = true;
     banner.replaceChildren(
