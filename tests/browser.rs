@@ -133,12 +133,14 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) {
         if std::env::var_os("CI").is_some() {
             panic!("browser tests cannot run in CI: missing {list}");
         }
-        eprintln!();
-        eprintln!("**********************************************************************");
-        eprintln!("SKIPPED: browser tests need chromium + npm install in tests/browser");
-        eprintln!("missing: {list}");
-        eprintln!("**********************************************************************");
-        eprintln!();
+        // Straight to the stderr handle: libtest captures eprintln! of passing tests,
+        // and a skip must be seen.
+        let banner = "*".repeat(70);
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{banner}\nSKIPPED: browser tests need chromium + npm install in tests/browser\n\
+             missing: {list}\n{banner}\n"
+        );
         return;
     }
 
