@@ -1,6 +1,7 @@
 //! sled behind one small typed API. Nothing outside this module sees a sled tree or builds a key;
 //! the engine could be swapped by rewriting this module alone.
 
+mod backup;
 mod keys;
 mod messages;
 mod records;
@@ -9,6 +10,7 @@ mod users;
 
 use std::path::Path;
 
+pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use keys::TOKEN_HASH_LEN;
 pub use messages::Page;
 pub use records::{MessageRecord, RoomRecord, SessionRecord, UserRecord};

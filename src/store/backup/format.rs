@@ -1,0 +1,298 @@
+//! The bytes of a backup file: its line types, and a line reader and writer that keep the
+//! running SHA-256 the trailer is checked against.
+
+use std::io::{self, BufRead, BufWriter, Write};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{BackupError, BackupStats};
+use crate::store::{MessageRecord, RoomRecord, SessionRecord, StoreError, UserRecord};
+
+pub(super) const FORMAT: &str = "confab-backup";
+pub(super) const VERSION: u64 = 1;
+
+/// Longest line a reader accepts, without its `\n`. Records are far smaller (a message body is
+/// at most 100,000 characters, under 600 KB even with every character escaped), so this only
+/// bounds what a hostile or foreign file can make a reader buffer.
+pub(super) const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Progress is reported about this often, in bytes, rather than per line.
+const PROGRESS_STEP: u64 = 256 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Header {
+    pub format: String,
+    pub version: u64,
+    pub created_at_ms: u64,
+    pub confab_version: String,
+    pub sessions_included: bool,
+}
+
+/// Just enough of a header to tell a foreign file or a newer version from a damaged one.
+#[derive(Deserialize)]
+pub(super) struct HeaderProbe {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// Every line after the header.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(super) enum Line {
+    User {
+        record: UserRecord,
+    },
+    Session {
+        token_sha256: String,
+        record: SessionRecord,
+    },
+    Room {
+        id: String,
+        last_seq: u64,
+        record: RoomRecord,
+    },
+    Message {
+        room: String,
+        seq: u64,
+        record: MessageRecord,
+    },
+    End {
+        counts: Counts,
+        sha256: String,
+    },
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Counts {
+    pub users: u64,
+    pub sessions: u64,
+    pub rooms: u64,
+    pub messages: u64,
+}
+
+impl Counts {
+    pub fn stats(self, bytes: u64) -> BackupStats {
+        BackupStats {
+            users: self.users,
+            sessions: self.sessions,
+            rooms: self.rooms,
+            messages: self.messages,
+            bytes,
+        }
+    }
+}
+
+pub(super) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
+}
+
+/// Parses exactly 64 lowercase hex digits.
+pub(super) fn from_hex32(text: &str) -> Option<[u8; 32]> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *slot = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Calls the caller's progress callback every [`PROGRESS_STEP`] bytes, and once at the end.
+pub(super) struct Progress<'a> {
+    report: &'a mut dyn FnMut(u64),
+    next_at: u64,
+}
+
+impl<'a> Progress<'a> {
+    pub fn new(report: &'a mut dyn FnMut(u64)) -> Self {
+        Self { report, next_at: 0 }
+    }
+
+    pub fn update(&mut self, bytes: u64) {
+        if bytes >= self.next_at {
+            (self.report)(bytes);
+            self.next_at = bytes.saturating_add(PROGRESS_STEP);
+        }
+    }
+
+    pub fn finish(&mut self, bytes: u64) {
+        (self.report)(bytes);
+    }
+}
+
+/// What [`LineReader::next`] found.
+pub(super) enum Next<'a> {
+    /// A whole line, without its `\n`.
+    Line(&'a [u8]),
+    /// A line longer than [`MAX_LINE_BYTES`]; it was skipped (and hashed) without buffering it.
+    Overlong,
+    /// The file ends inside a line: these are its first bytes (at most the line limit).
+    Unterminated(&'a [u8]),
+    Eof,
+}
+
+/// Reads lines with bounded memory and hashes every byte of every line except the current one,
+/// which is hashed only once the next is asked for: when the current line turns out to be the
+/// trailer, the hash is exactly that of every byte before it.
+pub(super) struct LineReader<R> {
+    input: R,
+    hasher: Sha256,
+    line: Vec<u8>,
+    line_unhashed: bool,
+    line_no: u64,
+    bytes: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            hasher: Sha256::new(),
+            line: Vec::new(),
+            line_unhashed: false,
+            line_no: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The 1-based number of the line last returned.
+    pub fn line_no(&self) -> u64 {
+        self.line_no
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// SHA-256 of every byte before the line last returned.
+    pub fn digest_before_current(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+
+    pub fn next(&mut self) -> io::Result<Next<'_>> {
+        if self.line_unhashed {
+            self.hasher.update(&self.line);
+            self.hasher.update(b"\n");
+            self.line_unhashed = false;
+        }
+        self.line.clear();
+        let mut overlong = false;
+        let mut started = false;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(available) => available,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            };
+            if available.is_empty() {
+                if !started {
+                    return Ok(Next::Eof);
+                }
+                self.line_no += 1;
+                return Ok(Next::Unterminated(&self.line));
+            }
+            started = true;
+            let newline = available.iter().position(|&b| b == b'\n');
+            let chunk = &available[..newline.unwrap_or(available.len())];
+            if !overlong && self.line.len() + chunk.len() > MAX_LINE_BYTES {
+                // Hash what was buffered and stream the rest: this can never be the trailer.
+                overlong = true;
+                self.hasher.update(&self.line);
+                self.line.clear();
+            }
+            if overlong {
+                self.hasher.update(chunk);
+            } else {
+                self.line.extend_from_slice(chunk);
+            }
+            let used = chunk.len() + usize::from(newline.is_some());
+            self.input.consume(used);
+            self.bytes += used as u64;
+            if newline.is_some() {
+                self.line_no += 1;
+                if overlong {
+                    self.hasher.update(b"\n");
+                    return Ok(Next::Overlong);
+                }
+                self.line_unhashed = true;
+                return Ok(Next::Line(&self.line));
+            }
+        }
+    }
+}
+
+/// Writes lines, hashing each, and refuses a line no reader would accept.
+pub(super) struct LineWriter<'a, W: Write> {
+    out: BufWriter<W>,
+    hasher: Sha256,
+    line: Vec<u8>,
+    bytes: u64,
+    progress: Progress<'a>,
+}
+
+impl<'a, W: Write> LineWriter<'a, W> {
+    pub fn new(out: W, progress: &'a mut dyn FnMut(u64)) -> Self {
+        Self {
+            out: BufWriter::with_capacity(64 * 1024, out),
+            hasher: Sha256::new(),
+            line: Vec::with_capacity(4096),
+            bytes: 0,
+            progress: Progress::new(progress),
+        }
+    }
+
+    pub fn write<T: Serialize>(&mut self, value: &T) -> Result<(), BackupError> {
+        self.encode(value)?;
+        self.hasher.update(&self.line);
+        self.emit()
+    }
+
+    /// Writes the trailer (which the checksum does not cover), flushes, and returns the size.
+    pub fn finish(mut self, counts: Counts) -> Result<u64, BackupError> {
+        let sha256 = to_hex(&self.hasher.clone().finalize());
+        self.encode(&Line::End { counts, sha256 })?;
+        self.emit()?;
+        self.out.flush()?;
+        self.progress.finish(self.bytes);
+        Ok(self.bytes)
+    }
+
+    fn encode<T: Serialize>(&mut self, value: &T) -> Result<(), BackupError> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
+        if self.line.len() > MAX_LINE_BYTES {
+            return Err(BackupError::Store(StoreError::Corrupt(format!(
+                "a record of {} bytes is larger than a backup line may be ({MAX_LINE_BYTES})",
+                self.line.len()
+            ))));
+        }
+        self.line.push(b'\n');
+        Ok(())
+    }
+
+    fn emit(&mut self) -> Result<(), BackupError> {
+        self.out.write_all(&self.line)?;
+        self.bytes += self.line.len() as u64;
+        self.progress.update(self.bytes);
+        Ok(())
+    }
+}

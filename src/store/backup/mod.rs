@@ -1,0 +1,88 @@
+//! Backups: one engine-independent, versioned, checksummed file holding the whole database, taken
+//! while chat goes on and restored into an empty store.
+//!
+//! # The file (version 1)
+//!
+//! UTF-8 text, one JSON object per line, every line ending in `\n` and at most
+//! [`format::MAX_LINE_BYTES`] (1 MiB) long (without its `\n`):
+//!
+//! ```text
+//! {"format":"confab-backup","version":1,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
+//! {"type":"user","record":{"username":"alice","password_hash":"$argon2id$v=19$...","is_admin":true,"locked":false,"created_at_ms":...}}
+//! {"type":"session","token_sha256":"<64 hex digits>","record":{"username":"alice","created_at_ms":...,"last_seen_ms":...}}
+//! {"type":"room","id":"01J...","last_seq":2,"record":{"id":"01J...","name":"general","created_by":"alice","created_at_ms":...,"expires_at_ms":...}}
+//! {"type":"message","room":"01J...","seq":1,"record":{"author":"alice","body":"hi","sent_at_ms":...,"nonce":"n-1"}}
+//! {"type":"message","room":"01J...","seq":2,"record":{"author":"bob","body":"hello","sent_at_ms":...}}
+//! {"type":"end","counts":{"users":1,"sessions":1,"rooms":1,"messages":2},"sha256":"<64 hex digits>"}
+//! ```
+//!
+//! - Line 1 is the header. Then every user, by lowercase name, each followed by its sessions (by
+//!   token hash); then every room, by id, each followed by its messages by sequence number, none
+//!   above the room's `last_seq` (its last sequence number when the backup was taken). Numbers
+//!   may have holes: the store takes back a message whose flush failed.
+//! - The trailer is the last line; `sha256` covers every byte before it, newlines included.
+//! - Derived indexes are not stored; restore rebuilds them: `user_sessions` from sessions,
+//!   `room_names` and `room_expiry` from rooms, `nonces` from each message's `nonce`.
+//! - Each `record` is the store's own value type (`UserRecord`, ...). Unknown fields in the
+//!   header, the line envelopes and the trailer are rejected; the record types, though, ignore
+//!   unknown fields (the store tolerates added fields), so adding a field to a record type
+//!   must come with a new `version`, or older readers would restore without it.
+//!
+//! The grouping (sessions after their user, messages after their room, keys strictly increasing)
+//! lets a reader check the whole file in one pass with constant memory, however hostile the file.
+
+mod format;
+mod read;
+mod restore;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use super::StoreError;
+
+/// What to put in a backup beyond users, rooms and messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackupOptions {
+    /// Login sessions (token hashes): restoring them keeps everyone logged in. Leave them out to
+    /// make every user log in again, or when the file travels somewhere less trusted.
+    pub include_sessions: bool,
+}
+
+/// How much a backup holds, and its size in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackupStats {
+    pub users: u64,
+    pub sessions: u64,
+    pub rooms: u64,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// Why a backup could not be written, verified or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("backup file I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a valid confab backup: line {line}: {reason}")]
+    Format { line: u64, reason: String },
+    #[error("the backup is truncated: it ends before its trailer line (interrupted while being written or copied?)")]
+    Truncated,
+    #[error("the backup is corrupt: its checksum does not match its contents")]
+    Checksum,
+    #[error("backup format version {0} is not supported (this confab reads version {v})", v = format::VERSION)]
+    UnsupportedVersion(u64),
+    #[error("refusing to restore into a database that already holds data; restore into an empty data directory")]
+    NotEmpty,
+    /// The caller's guarantee that rooms are not deleted during a backup was broken.
+    #[error("room {room} was deleted or changed while the backup was being taken; the backup is incomplete, take it again")]
+    RoomChanged { room: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sled::Error> for BackupError {
+    fn from(err: sled::Error) -> Self {
+        Self::Store(StoreError::Sled(err))
+    }
+}

@@ -1,0 +1,281 @@
+//! Reading a backup: one streaming pass that checks the header, every line, the grouping rules,
+//! the counts and the checksum, in constant memory. Verification and restore share it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::str::FromStr;
+
+use super::format::{
+    from_hex32, Counts, Header, HeaderProbe, Line, LineReader, Next, Progress, FORMAT,
+    MAX_LINE_BYTES, VERSION,
+};
+use super::{BackupError, BackupStats};
+use crate::ids::RoomId;
+use crate::store::{keys, MessageRecord, RoomRecord, SessionRecord, Store, UserRecord};
+
+/// A checked record, handed to the reader's sink in file order.
+pub(super) enum Item {
+    User(UserRecord),
+    Session([u8; 32], SessionRecord),
+    Room(RoomId, RoomRecord),
+    Message(RoomId, u64, MessageRecord),
+}
+
+impl Store {
+    /// Checks a backup file completely (format, order, counts, checksum) without opening any
+    /// database. `progress` receives the number of bytes read so far.
+    pub fn verify_backup(
+        path: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<BackupStats, BackupError> {
+        let file = File::open(path)?;
+        read_backup(
+            BufReader::with_capacity(64 * 1024, file),
+            progress,
+            &mut |_| Ok(()),
+        )
+    }
+}
+
+/// Reads a whole backup, passing each record to `sink` as soon as it is checked.
+///
+/// The checksum can only be compared at the end, so a sink sees records of a file that may turn
+/// out corrupt: restore verifies the file in a first pass and imports in a second.
+///
+/// After the first bad line the reader keeps hashing to the end (without calling the sink): a
+/// damaged file is then reported as `Truncated` or `Checksum`, which says what happened better
+/// than the parse error the damage caused. Only a file that is intact but invalid (written by a
+/// buggy or foreign tool) gets the `Format` error of its first bad line.
+pub(super) fn read_backup<R: BufRead>(
+    input: R,
+    progress: &mut dyn FnMut(u64),
+    sink: &mut dyn FnMut(Item) -> Result<(), BackupError>,
+) -> Result<BackupStats, BackupError> {
+    let mut lines = LineReader::new(input);
+    let mut progress = Progress::new(progress);
+    read_header(&mut lines)?;
+    let mut checker = Checker::default();
+    let mut first_error: Option<BackupError> = None;
+    // Whether the last complete line parsed; tells a cut-off file from a damaged last line.
+    let mut last_parsed = true;
+    loop {
+        progress.update(lines.bytes());
+        let line_no = lines.line_no() + 1;
+        let bytes = match lines.next()? {
+            Next::Line(bytes) => bytes,
+            Next::Overlong => {
+                first_error.get_or_insert_with(|| format_error(line_no, overlong()));
+                last_parsed = true;
+                continue;
+            }
+            Next::Unterminated(_) => return Err(BackupError::Truncated),
+            Next::Eof if last_parsed => return Err(BackupError::Truncated),
+            Next::Eof => {
+                return Err(format_error(
+                    line_no - 1,
+                    "damaged last line: expected the trailer".into(),
+                ))
+            }
+        };
+        let line = match serde_json::from_slice::<Line>(bytes) {
+            Ok(line) => line,
+            Err(err) => {
+                last_parsed = false;
+                first_error.get_or_insert_with(|| format_error(line_no, format!("{err}")));
+                continue;
+            }
+        };
+        last_parsed = true;
+        if let Line::End { counts, sha256 } = line {
+            let actual = lines.digest_before_current();
+            if !matches!(lines.next()?, Next::Eof) {
+                return Err(format_error(
+                    line_no + 1,
+                    "data after the trailer line".into(),
+                ));
+            }
+            progress.finish(lines.bytes());
+            if from_hex32(&sha256) != Some(actual) {
+                return Err(BackupError::Checksum);
+            }
+            if let Some(err) = first_error {
+                return Err(err);
+            }
+            if counts != checker.counts {
+                return Err(format_error(
+                    line_no,
+                    format!(
+                        "the trailer counts {counts:?}, but the file holds {:?}",
+                        checker.counts
+                    ),
+                ));
+            }
+            return Ok(counts.stats(lines.bytes()));
+        }
+        if first_error.is_some() {
+            continue;
+        }
+        match checker.check(line, line_no) {
+            Ok(item) => sink(item)?,
+            Err(err) => first_error = Some(err),
+        }
+    }
+}
+
+/// Checks line 1. A file that is not a backup at all, or of a version we cannot read, is
+/// refused at once rather than read to its end.
+fn read_header<R: BufRead>(lines: &mut LineReader<R>) -> Result<Header, BackupError> {
+    let not_backup = || format_error(1, "not a confab backup (no backup header)".into());
+    let bytes = match lines.next()? {
+        Next::Line(bytes) => bytes,
+        Next::Eof => return Err(format_error(1, "the file is empty".into())),
+        Next::Unterminated(start) if contains(start, FORMAT.as_bytes()) => {
+            return Err(BackupError::Truncated)
+        }
+        Next::Unterminated(_) | Next::Overlong => return Err(not_backup()),
+    };
+    let probe: HeaderProbe = serde_json::from_slice(bytes).map_err(|_| not_backup())?;
+    if probe.format.as_deref() != Some(FORMAT) {
+        return Err(not_backup());
+    }
+    match probe.version {
+        Some(VERSION) => {}
+        Some(other) => return Err(BackupError::UnsupportedVersion(other)),
+        None => return Err(format_error(1, "the header has no version".into())),
+    }
+    serde_json::from_slice(bytes).map_err(|err| format_error(1, format!("bad header: {err}")))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn format_error(line: u64, reason: String) -> BackupError {
+    BackupError::Format { line, reason }
+}
+
+fn overlong() -> String {
+    format!(
+        "line longer than the {} MiB limit",
+        MAX_LINE_BYTES / (1024 * 1024)
+    )
+}
+
+/// The grouping and ordering rules, checked with constant state.
+#[derive(Default)]
+struct Checker {
+    counts: Counts,
+    /// Set once the first room is seen: users and sessions come before every room.
+    in_rooms: bool,
+    /// Key of the last user, whose sessions may follow.
+    user: Option<Vec<u8>>,
+    /// Token hash of the last session of that user.
+    session: Option<[u8; 32]>,
+    room: Option<OpenRoom>,
+}
+
+struct OpenRoom {
+    id: RoomId,
+    last_seq: u64,
+    /// Sequence number of its last message so far (0: none yet).
+    seen: u64,
+}
+
+impl Checker {
+    fn check(&mut self, line: Line, line_no: u64) -> Result<Item, BackupError> {
+        let fail = |reason: String| format_error(line_no, reason);
+        match line {
+            Line::User { record } => {
+                if self.in_rooms {
+                    return Err(fail("a user after the rooms".into()));
+                }
+                check_name(&record.username, "username").map_err(fail)?;
+                let key = keys::user(&record.username);
+                if self.user.as_ref().is_some_and(|last| *last >= key) {
+                    return Err(fail("users out of order or repeated".into()));
+                }
+                self.user = Some(key);
+                self.session = None;
+                self.counts.users += 1;
+                Ok(Item::User(record))
+            }
+            Line::Session {
+                token_sha256,
+                record,
+            } => {
+                let owner = keys::user(&record.username);
+                if self.in_rooms || self.user.as_ref() != Some(&owner) {
+                    return Err(fail(format!(
+                        "a session of {:?} that does not follow its user",
+                        record.username
+                    )));
+                }
+                let hash = from_hex32(&token_sha256)
+                    .ok_or_else(|| fail("token_sha256 is not 64 lowercase hex digits".into()))?;
+                if self.session.is_some_and(|last| last >= hash) {
+                    return Err(fail("sessions out of order or repeated".into()));
+                }
+                self.session = Some(hash);
+                self.counts.sessions += 1;
+                Ok(Item::Session(hash, record))
+            }
+            Line::Room {
+                id,
+                last_seq,
+                record,
+            } => {
+                self.in_rooms = true;
+                let room = RoomId::from_str(&id).map_err(|_| fail("bad room id".into()))?;
+                if RoomId::from_str(&record.id).ok() != Some(room) {
+                    return Err(fail(
+                        "the room record's id differs from the line's id".into(),
+                    ));
+                }
+                if self.room.as_ref().is_some_and(|last| last.id >= room) {
+                    return Err(fail("rooms out of order or repeated".into()));
+                }
+                self.room = Some(OpenRoom {
+                    id: room,
+                    last_seq,
+                    seen: 0,
+                });
+                self.counts.rooms += 1;
+                Ok(Item::Room(room, record))
+            }
+            Line::Message { room, seq, record } => {
+                let room = RoomId::from_str(&room).map_err(|_| fail("bad room id".into()))?;
+                let open = match self.room.as_mut() {
+                    Some(open) if open.id == room => open,
+                    _ => {
+                        return Err(fail(format!(
+                            "a message of room {room}, which is not in the file before it"
+                        )))
+                    }
+                };
+                if seq <= open.seen || seq > open.last_seq {
+                    return Err(fail(format!(
+                        "message {seq} out of order or beyond the room's last_seq {}",
+                        open.last_seq
+                    )));
+                }
+                check_name(&record.author, "author").map_err(fail)?;
+                if let Some(nonce) = &record.nonce {
+                    check_name(nonce, "nonce").map_err(fail)?;
+                }
+                open.seen = seq;
+                self.counts.messages += 1;
+                Ok(Item::Message(room, seq, record))
+            }
+            Line::End { .. } => Err(fail("unexpected trailer".into())),
+        }
+    }
+}
+
+/// Names end up inside composite keys separated by 0x00 (see `keys`), so they must not hold one.
+fn check_name(value: &str, what: &str) -> Result<(), String> {
+    if value.is_empty() || value.contains('\0') {
+        return Err(format!("empty {what} or one holding a NUL character"));
+    }
+    Ok(())
+}

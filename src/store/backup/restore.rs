@@ -1,0 +1,198 @@
+//! Restoring a backup into an empty store.
+
+use std::fs::File;
+use std::io::{BufReader, Seek};
+use std::mem;
+use std::path::Path;
+
+use sled::Batch;
+
+use super::read::{read_backup, Item};
+use super::{BackupError, BackupStats};
+use crate::store::records::{decode, encode};
+use crate::store::{keys, RoomRecord, Store, StoreResult};
+
+/// Batches are applied once they hold about this many bytes, bounding restore's memory.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+impl Store {
+    /// Restores a backup into this store, which must be empty (`NotEmpty` otherwise).
+    ///
+    /// The file is read twice: a full verification first, so that a corrupt or truncated file
+    /// writes nothing, then the import, which checks everything again (the file could change in
+    /// between); should the import fail, everything it wrote is removed, leaving the store
+    /// empty. Derived indexes (session owners, room names, expiry, nonces) are rebuilt, and the
+    /// result is flushed before this returns. Rooms keep their ids and expiry times (expired
+    /// ones go at the next sweep), messages their sequence numbers.
+    ///
+    /// The caller must have the store to itself (no server using it) for the whole restore.
+    /// `progress` counts bytes over both passes, so it ends at twice the file's size.
+    pub fn restore_backup(
+        &self,
+        path: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<BackupStats, BackupError> {
+        if !self.is_empty()? {
+            return Err(BackupError::NotEmpty);
+        }
+        let mut file = File::open(path)?;
+        let verified = read_backup(
+            BufReader::with_capacity(64 * 1024, &file),
+            progress,
+            &mut |_| Ok(()),
+        )?;
+        file.rewind()?;
+        let mut importer = Importer::new(self);
+        let mut second_pass = |bytes: u64| progress(verified.bytes + bytes);
+        let imported = read_backup(
+            BufReader::with_capacity(64 * 1024, &file),
+            &mut second_pass,
+            &mut |item| importer.add(item),
+        );
+        let result = imported.and_then(|stats| {
+            importer.finish()?;
+            Ok(stats)
+        });
+        if result.is_err() {
+            if let Err(err) = self.clear_everything() {
+                tracing::error!(error = %err, "could not undo a failed restore; empty the data directory by hand");
+            }
+        }
+        result
+    }
+
+    /// Whether every tree, including any this module does not know of, is empty.
+    pub(super) fn is_empty(&self) -> StoreResult<bool> {
+        for name in self.db.tree_names() {
+            if !self.db.open_tree(name)?.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn clear_everything(&self) -> StoreResult<()> {
+        for name in self.db.tree_names() {
+            self.db.open_tree(name)?.clear()?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Points each room name at the room holding it longest: in a live store a name can only
+    /// pass to a new room once its holder has expired, so the latest holder expires last.
+    fn rebuild_room_names(&self) -> StoreResult<()> {
+        for entry in self.rooms.iter() {
+            let (room_key, value) = entry?;
+            let record: RoomRecord = decode(&value, "room")?;
+            let name_key = keys::room_name(&record.name);
+            let held_longer = match self.room_names.get(&name_key)? {
+                Some(holder) => match self.rooms.get(&holder)? {
+                    Some(holder) => {
+                        decode::<RoomRecord>(&holder, "room")?.expires_at_ms > record.expires_at_ms
+                    }
+                    None => false,
+                },
+                None => false,
+            };
+            if !held_longer {
+                self.room_names.insert(name_key, room_key)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects records into one sled batch per tree.
+struct Importer<'a> {
+    store: &'a Store,
+    users: Batch,
+    sessions: Batch,
+    user_sessions: Batch,
+    rooms: Batch,
+    room_expiry: Batch,
+    messages: Batch,
+    nonces: Batch,
+    pending_bytes: usize,
+}
+
+impl<'a> Importer<'a> {
+    fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            users: Batch::default(),
+            sessions: Batch::default(),
+            user_sessions: Batch::default(),
+            rooms: Batch::default(),
+            room_expiry: Batch::default(),
+            messages: Batch::default(),
+            nonces: Batch::default(),
+            pending_bytes: 0,
+        }
+    }
+
+    fn add(&mut self, item: Item) -> Result<(), BackupError> {
+        let value = match item {
+            Item::User(record) => {
+                let value = encode(&record);
+                self.users
+                    .insert(keys::user(&record.username), value.as_slice());
+                value
+            }
+            Item::Session(hash, record) => {
+                let owner = keys::user_session(&record.username, &hash);
+                self.user_sessions.insert(owner, &[] as &[u8]);
+                let value = encode(&record);
+                self.sessions.insert(&hash[..], value.as_slice());
+                value
+            }
+            Item::Room(id, record) => {
+                let expiry = keys::room_expiry(record.expires_at_ms, id);
+                self.room_expiry.insert(&expiry[..], &[] as &[u8]);
+                let value = encode(&record);
+                self.rooms.insert(&keys::room(id)[..], value.as_slice());
+                value
+            }
+            Item::Message(room, seq, record) => {
+                // A nonce names one message; a live store never gives two the same one.
+                if let Some(nonce) = &record.nonce {
+                    let key = keys::nonce(room, &record.author, nonce);
+                    self.nonces.insert(key, &keys::seq_value(seq)[..]);
+                }
+                let value = encode(&record);
+                self.messages
+                    .insert(&keys::message(room, seq)[..], value.as_slice());
+                value
+            }
+        };
+        self.pending_bytes += value.len() + 64;
+        if self.pending_bytes >= BATCH_BYTES {
+            self.apply()?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self) -> StoreResult<()> {
+        let store = self.store;
+        store.users.apply_batch(mem::take(&mut self.users))?;
+        store.sessions.apply_batch(mem::take(&mut self.sessions))?;
+        store
+            .user_sessions
+            .apply_batch(mem::take(&mut self.user_sessions))?;
+        store.rooms.apply_batch(mem::take(&mut self.rooms))?;
+        store
+            .room_expiry
+            .apply_batch(mem::take(&mut self.room_expiry))?;
+        store.messages.apply_batch(mem::take(&mut self.messages))?;
+        store.nonces.apply_batch(mem::take(&mut self.nonces))?;
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> StoreResult<()> {
+        self.apply()?;
+        self.store.rebuild_room_names()?;
+        self.store.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,403 @@
+//! Backups against a real sled in a temporary directory.
+
+#![allow(clippy::unwrap_used)]
+
+mod damaged;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tempfile::TempDir;
+
+use super::{BackupError, BackupOptions, BackupStats};
+use crate::ids::RoomId;
+use crate::store::{keys, InsertRoom, MessageRecord, RoomRecord, SessionRecord, Store, UserRecord};
+
+const NOW: u64 = 1_767_225_600_000;
+const HOUR: u64 = 3_600_000;
+
+fn open(dir: &TempDir, name: &str) -> Store {
+    Store::open(&dir.path().join(name), 16).unwrap()
+}
+
+fn user(name: &str, admin: bool, locked: bool) -> UserRecord {
+    UserRecord {
+        username: name.to_string(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${name}hash"),
+        is_admin: admin,
+        locked,
+        created_at_ms: NOW - 10 * HOUR,
+    }
+}
+
+fn session(name: &str, n: u64) -> SessionRecord {
+    SessionRecord {
+        username: name.to_string(),
+        created_at_ms: NOW - n,
+        last_seen_ms: NOW + n,
+    }
+}
+
+fn add_room(store: &Store, id: RoomId, name: &str, expires_at_ms: u64, now: u64) {
+    let record = RoomRecord {
+        id: id.to_string(),
+        name: name.to_string(),
+        created_by: "alice".to_string(),
+        created_at_ms: now,
+        expires_at_ms,
+    };
+    assert!(matches!(
+        store.insert_room(id, &record, now).unwrap(),
+        InsertRoom::Inserted
+    ));
+}
+
+fn message(author: &str, n: u64, nonce: Option<&str>) -> MessageRecord {
+    MessageRecord {
+        author: author.to_string(),
+        body: format!("message {n} from {author}: \"quoted\" \\ \u{1F600} \n tab\t"),
+        sent_at_ms: NOW + n,
+        nonce: nonce.map(str::to_string),
+    }
+}
+
+fn room_id(n: u8) -> RoomId {
+    let mut bytes = [0u8; 16];
+    bytes[0] = 1;
+    bytes[15] = n;
+    RoomId::from_bytes(bytes)
+}
+
+/// Two users with sessions; a live room with messages (some with nonces), an empty room, an
+/// expired room whose name a newer live room has taken over.
+fn populate(store: &Store) {
+    store.put_user(&user("alice", true, false)).unwrap();
+    store.put_user(&user("Bob", false, true)).unwrap();
+    store.put_user(&user("carol", false, false)).unwrap();
+    store
+        .insert_session(&[3; 32], &session("alice", 1))
+        .unwrap();
+    store
+        .insert_session(&[1; 32], &session("alice", 2))
+        .unwrap();
+    store.insert_session(&[2; 32], &session("Bob", 3)).unwrap();
+
+    add_room(store, room_id(1), "old", NOW - HOUR, NOW - 2 * HOUR);
+    for seq in 1..=3 {
+        let nonce = format!("old-{seq}");
+        store
+            .insert_message(room_id(1), seq, &message("bob", seq, Some(&nonce)))
+            .unwrap();
+    }
+    add_room(store, room_id(2), "general", NOW + 24 * HOUR, NOW);
+    for seq in 1..=5 {
+        let nonce = (seq % 2 == 1).then(|| format!("n-{seq}"));
+        let author = if seq % 2 == 0 { "alice" } else { "Bob" };
+        store
+            .insert_message(room_id(2), seq, &message(author, seq, nonce.as_deref()))
+            .unwrap();
+    }
+    add_room(store, room_id(3), "quiet", NOW + HOUR, NOW);
+    add_room(store, room_id(4), "OLD", NOW + 2 * HOUR, NOW);
+    store
+        .insert_message(room_id(4), 1, &message("carol", 1, Some("x")))
+        .unwrap();
+}
+
+type Dump = BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
+
+/// Every tree, raw: restoring must reproduce these bytes exactly.
+fn dump(store: &Store) -> Dump {
+    let trees = [
+        ("users", &store.users),
+        ("sessions", &store.sessions),
+        ("user_sessions", &store.user_sessions),
+        ("rooms", &store.rooms),
+        ("room_names", &store.room_names),
+        ("room_expiry", &store.room_expiry),
+        ("messages", &store.messages),
+        ("nonces", &store.nonces),
+    ];
+    trees
+        .into_iter()
+        .map(|(name, tree)| {
+            let entries = tree
+                .iter()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect();
+            (name, entries)
+        })
+        .collect()
+}
+
+fn backup(store: &Store, include_sessions: bool) -> (Vec<u8>, BackupStats) {
+    let mut out = Vec::new();
+    let mut reported = Vec::new();
+    let stats = store
+        .write_backup(&mut out, BackupOptions { include_sessions }, &mut |n| {
+            reported.push(n)
+        })
+        .unwrap();
+    assert_eq!(stats.bytes, out.len() as u64);
+    assert_eq!(reported.last(), Some(&stats.bytes));
+    assert!(reported.windows(2).all(|w| w[0] <= w[1]));
+    (out, stats)
+}
+
+fn save(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn verify(path: &Path) -> Result<BackupStats, BackupError> {
+    Store::verify_backup(path, &mut |_| {})
+}
+
+#[test]
+fn round_trip_restores_every_record_and_index_exactly() {
+    let dir = TempDir::new().unwrap();
+    let source = open(&dir, "source");
+    populate(&source);
+    let (bytes, stats) = backup(&source, true);
+    let expected = BackupStats {
+        users: 3,
+        sessions: 3,
+        rooms: 4,
+        messages: 9,
+        bytes: bytes.len() as u64,
+    };
+    assert_eq!(stats, expected);
+    let path = save(&dir, "full.backup", &bytes);
+    assert_eq!(verify(&path).unwrap(), expected);
+
+    let target = open(&dir, "target");
+    let mut reported = Vec::new();
+    let restored = target
+        .restore_backup(&path, &mut |n| reported.push(n))
+        .unwrap();
+    assert_eq!(restored, expected);
+    assert_eq!(reported.last(), Some(&(2 * expected.bytes)));
+    assert_eq!(dump(&target), dump(&source));
+
+    // The rebuilt indexes work through the normal API.
+    assert_eq!(target.nonce_seq(room_id(2), "Bob", "n-3").unwrap(), Some(3));
+    assert_eq!(
+        target.nonce_seq(room_id(1), "bob", "old-2").unwrap(),
+        Some(2)
+    );
+    assert_eq!(target.nonce_seq(room_id(2), "alice", "n-3").unwrap(), None);
+    assert_eq!(target.last_seq(room_id(2)).unwrap(), 5);
+    assert_eq!(target.expired_rooms(NOW, 10).unwrap(), vec![room_id(1)]);
+    let taken = RoomRecord {
+        id: room_id(9).to_string(),
+        name: "Old".into(),
+        created_by: "x".into(),
+        created_at_ms: NOW,
+        expires_at_ms: NOW + HOUR,
+    };
+    assert!(matches!(
+        target.insert_room(room_id(9), &taken, NOW).unwrap(),
+        InsertRoom::NameTaken
+    ));
+    assert_eq!(target.session(&[2; 32]).unwrap(), Some(session("Bob", 3)));
+    assert_eq!(target.delete_sessions_of("ALICE").unwrap(), 2);
+}
+
+#[test]
+fn sessions_are_left_out_unless_asked_for() {
+    let dir = TempDir::new().unwrap();
+    let source = open(&dir, "source");
+    populate(&source);
+    let (bytes, stats) = backup(&source, false);
+    assert_eq!(stats.sessions, 0);
+    let target = open(&dir, "target");
+    target
+        .restore_backup(&save(&dir, "b", &bytes), &mut |_| {})
+        .unwrap();
+    let (mut want, got) = (dump(&source), dump(&target));
+    want.insert("sessions", Vec::new());
+    want.insert("user_sessions", Vec::new());
+    assert_eq!(got, want);
+    assert_eq!(target.session(&[1; 32]).unwrap(), None);
+}
+
+#[test]
+fn an_empty_store_backs_up_and_restores() {
+    let dir = TempDir::new().unwrap();
+    let (bytes, stats) = backup(&open(&dir, "source"), true);
+    assert_eq!(stats.messages + stats.rooms + stats.users, 0);
+    let target = open(&dir, "target");
+    target
+        .restore_backup(&save(&dir, "b", &bytes), &mut |_| {})
+        .unwrap();
+    assert!(target.is_empty().unwrap());
+}
+#[test]
+fn restore_refuses_a_non_empty_store_and_writes_nothing() {
+    let dir = TempDir::new().unwrap();
+    let source = open(&dir, "source");
+    populate(&source);
+    let (bytes, _) = backup(&source, true);
+    let target = open(&dir, "target");
+    target.put_user(&user("zed", false, false)).unwrap();
+    let before = dump(&target);
+    let result = target.restore_backup(&save(&dir, "b", &bytes), &mut |_| {});
+    assert!(matches!(result, Err(BackupError::NotEmpty)));
+    assert_eq!(dump(&target), before);
+}
+
+#[test]
+fn a_corrupt_or_truncated_file_restores_nothing() {
+    let dir = TempDir::new().unwrap();
+    let source = open(&dir, "source");
+    populate(&source);
+    let (bytes, _) = backup(&source, true);
+    let target = open(&dir, "target");
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() * 2 / 3] ^= 0x04;
+    let result = target.restore_backup(&save(&dir, "flipped", &flipped), &mut |_| {});
+    assert!(matches!(result, Err(BackupError::Checksum)), "{result:?}");
+    assert!(target.is_empty().unwrap());
+    let cut = &bytes[..bytes.len() - 20];
+    let result = target.restore_backup(&save(&dir, "cut", cut), &mut |_| {});
+    assert!(matches!(result, Err(BackupError::Truncated)), "{result:?}");
+    assert!(target.is_empty().unwrap());
+    // The store is still usable for a good file afterwards.
+    target
+        .restore_backup(&save(&dir, "good", &bytes), &mut |_| {})
+        .unwrap();
+    assert_eq!(dump(&target), dump(&source));
+}
+
+#[test]
+fn taken_back_messages_stay_holes_and_half_deleted_rooms_are_left_out() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir, "source");
+    add_room(&store, room_id(1), "holey", NOW + HOUR, NOW);
+    for seq in 1..=4 {
+        let nonce = format!("n{seq}");
+        store
+            .insert_message(room_id(1), seq, &message("a", seq, Some(&nonce)))
+            .unwrap();
+    }
+    // Taken back after a failed flush (what `remove_message` does).
+    store
+        .nonces
+        .remove(keys::nonce(room_id(1), "a", "n3"))
+        .unwrap();
+    store.messages.remove(keys::message(room_id(1), 3)).unwrap();
+    // What `delete_room` leaves when a crash interrupts it: the room marked expired at 0.
+    add_room(&store, room_id(2), "doomed", 0, 0);
+    store
+        .insert_message(room_id(2), 1, &message("a", 1, None))
+        .unwrap();
+
+    let (bytes, stats) = backup(&store, false);
+    assert_eq!((stats.rooms, stats.messages), (1, 3));
+    let target = open(&dir, "target");
+    target
+        .restore_backup(&save(&dir, "b", &bytes), &mut |_| {})
+        .unwrap();
+    // Expected: the source without any entry of the half-deleted room, in any tree.
+    let doomed = room_id(2).to_bytes();
+    let mut want = dump(&store);
+    for entries in want.values_mut() {
+        entries.retain(|(k, v)| !(k.starts_with(&doomed) || k.ends_with(&doomed) || *v == doomed));
+    }
+    assert_eq!(dump(&target), want);
+    assert_eq!(target.nonce_seq(room_id(1), "a", "n3").unwrap(), None);
+    assert_eq!(target.nonce_seq(room_id(1), "a", "n4").unwrap(), Some(4));
+}
+
+#[test]
+fn a_room_deleted_during_the_backup_fails_it() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir, "source");
+    for n in 1..=2 {
+        add_room(&store, room_id(n), &format!("r{n}"), NOW + HOUR, NOW);
+        for seq in 1..=3 {
+            store
+                .insert_message(room_id(n), seq, &message("a", seq, None))
+                .unwrap();
+        }
+    }
+    // The first progress report comes after the marks are taken, before any room is written.
+    let deleter = store.clone();
+    let mut deleted = false;
+    let result = store.write_backup(Vec::new(), BackupOptions::default(), &mut |_| {
+        if !deleted {
+            deleted = deleter.delete_room(room_id(2)).unwrap();
+        }
+    });
+    assert!(deleted);
+    match result {
+        Err(BackupError::RoomChanged { room }) => assert_eq!(room, room_id(2).to_string()),
+        other => panic!("expected RoomChanged, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_backup_under_live_appends_holds_a_gap_free_prefix_of_every_room() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir, "source");
+    let rooms: Vec<RoomId> = (1..=4).map(room_id).collect();
+    for (n, &id) in rooms.iter().enumerate() {
+        add_room(&store, id, &format!("busy-{n}"), NOW + HOUR, NOW);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (store, stop, rooms) = (store.clone(), stop.clone(), rooms.clone());
+        std::thread::spawn(move || {
+            let mut seq = 0;
+            while !stop.load(Ordering::Relaxed) {
+                seq += 1;
+                for &room in &rooms {
+                    let nonce = format!("{room}-{seq}");
+                    store
+                        .insert_message(room, seq, &message("w", seq, Some(&nonce)))
+                        .unwrap();
+                }
+            }
+            seq
+        })
+    };
+    while store.last_seq(rooms[3]).unwrap() < 200 {
+        std::thread::yield_now();
+    }
+    let mut backups = Vec::new();
+    for _ in 0..3 {
+        backups.push(backup(&store, false));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+
+    for (n, (bytes, stats)) in backups.into_iter().enumerate() {
+        let target = open(&dir, &format!("target-{n}"));
+        target
+            .restore_backup(&save(&dir, &format!("live-{n}"), &bytes), &mut |_| {})
+            .unwrap();
+        let mut total = 0;
+        for &room in &rooms {
+            let last = target.last_seq(room).unwrap();
+            assert!((200..=written).contains(&last));
+            for seq in 1..=last {
+                let stored = target.message(room, seq).unwrap();
+                assert_eq!(
+                    stored,
+                    Some(message("w", seq, Some(&format!("{room}-{seq}"))))
+                );
+                let nonce = format!("{room}-{seq}");
+                assert_eq!(target.nonce_seq(room, "w", &nonce).unwrap(), Some(seq));
+            }
+            total += last;
+        }
+        assert_eq!(stats.messages, total);
+        assert_eq!(target.message_count() as u64, total);
+    }
+}
