@@ -10,6 +10,7 @@ use poem::listener::TcpAcceptor;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, Services};
 use crate::auth::{Accounts, AuthSettings, LoginThrottle, PasswordHasher};
 use crate::chat::{sweeper, Chat, ChatSettings};
 use crate::clock::SharedClock;
@@ -58,37 +59,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 impl RunningServer {
     /// Opens the database, starts the background tasks and binds the listener.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let data = config.data.clone();
-        let cache_mb = config.storage.cache_mb;
-        std::fs::create_dir_all(&data)
-            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-        let store = tokio::task::spawn_blocking(move || Store::open(&data, cache_mb)).await??;
+        let store = open_store(&config).await?;
         let stop_background = CancellationToken::new();
-        let chat_settings = ChatSettings {
-            room_ttl: config.rooms.ttl,
-            max_message_chars: config.limits.max_message_chars,
-        };
-        let (chat, committer) = Chat::start(
-            store.clone(),
-            clock.clone(),
-            chat_settings,
-            stop_background.clone(),
-        );
-        let auth = &config.auth;
-        let accounts = Accounts::new(
-            store.clone(),
-            clock,
-            PasswordHasher::new(auth.hash_concurrency, auth.hash_queue),
-            LoginThrottle::new(
-                auth.login_max_failures,
-                auth.login_window.as_millis() as u64,
-            ),
-            AuthSettings {
-                registration_open: auth.registration_open,
-                session_idle_timeout: auth.session_idle_timeout,
-                session_lifetime: auth.session_lifetime,
-            },
-        );
+        let (services, committer) =
+            build_services(&config, store.clone(), clock, stop_background.clone());
+        let Services { chat, accounts } = services.clone();
         let sweeper = tokio::spawn(sweeper::run(
             chat.clone(),
             config.rooms.sweep_interval,
@@ -100,7 +75,7 @@ impl RunningServer {
         let state = AppState {
             config: Arc::new(config),
             chat,
-            accounts: Arc::new(accounts),
+            accounts,
             shutdown: CancellationToken::new(),
             connections_open: Arc::new(AtomicI64::new(0)),
         };
@@ -113,14 +88,17 @@ impl RunningServer {
                 .run_with_graceful_shutdown(routes, signal, Some(DRAIN_TIMEOUT))
                 .await
         });
+        let control = admin::socket::spawn(&state.config.data, services, stop_background.clone())
+            .context("cannot create the control socket in the data directory")?;
         tracing::info!(%addr, "confab is listening");
+        let background = vec![committer, sweeper, control];
         Ok(Self {
             addr,
             state,
             stop_http,
             stop_background,
             http,
-            background: vec![committer, sweeper],
+            background,
             store,
         })
     }
@@ -158,6 +136,60 @@ impl RunningServer {
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// Creates the data directory (owner-only) and opens the database in it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let data = config.data.clone();
+    if !data.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&data)
+            .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    } else if !data.is_dir() {
+        anyhow::bail!("the data path {} is not a directory", data.display());
+    }
+    let _ = std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700));
+    let cache_mb = config.storage.cache_mb;
+    Ok(tokio::task::spawn_blocking(move || Store::open(&data, cache_mb)).await??)
+}
+
+/// The domain services over `store`, with the group committer they need (stopped by `shutdown`).
+pub fn build_services(
+    config: &Config,
+    store: Store,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> (Services, JoinHandle<()>) {
+    let chat_settings = ChatSettings {
+        room_ttl: config.rooms.ttl,
+        max_message_chars: config.limits.max_message_chars,
+    };
+    let (chat, committer) = Chat::start(store.clone(), clock.clone(), chat_settings, shutdown);
+    let auth = &config.auth;
+    let accounts = Accounts::new(
+        store,
+        clock,
+        PasswordHasher::new(auth.hash_concurrency, auth.hash_queue),
+        LoginThrottle::new(
+            auth.login_max_failures,
+            auth.login_window.as_millis() as u64,
+        ),
+        AuthSettings {
+            registration_open: auth.registration_open,
+            session_idle_timeout: auth.session_idle_timeout,
+            session_lifetime: auth.session_lifetime,
+        },
+    );
+    (
+        Services {
+            chat,
+            accounts: Arc::new(accounts),
+        },
+        committer,
+    )
 }
 
 /// Binds with TCP_NODELAY on the listener, which accepted sockets inherit on Linux: chat frames

@@ -157,7 +157,8 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 64 * 1024,
-            max_frame_bytes: 16 * 1024,
+            // A 4000-character message of characters JSON escapes as \uXXXX is ~24 KiB.
+            max_frame_bytes: 32 * 1024,
             max_message_chars: 4000,
             sends_per_second: 20,
             send_burst: 40,
@@ -203,7 +204,13 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("CONFAB_").split("__").lowercase(true));
+        // CONFAB_CONFIG names the file (read by the CLI), it is not a setting.
+        figment = figment.merge(
+            Env::prefixed("CONFAB_")
+                .ignore(&["config"])
+                .split("__")
+                .lowercase(true),
+        );
         let mut config: Config = figment
             .extract()
             .map_err(|err| ConfigError::Parse(Box::new(err)))?;
@@ -254,6 +261,12 @@ impl Config {
         }
         if self.limits.ws_idle_timeout < Duration::from_secs(1) {
             return invalid("limits.ws_idle_timeout must be at least 1s");
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::Invalid(format!(
+                "log.level {:?} is not a valid filter: {err}",
+                self.log.level
+            )));
         }
         if self.storage.cache_mb == 0 {
             return invalid("storage.cache_mb must be at least 1");

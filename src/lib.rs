@@ -3,6 +3,7 @@
 //! Layers, from the edge inwards: `http` and `ws` (transport) → `chat` and `auth` (domain) →
 //! `store` (sled, the only module that touches bytes). `app` wires them together.
 
+pub mod admin;
 pub mod app;
 pub mod assets;
 pub mod auth;

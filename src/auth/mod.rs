@@ -1,11 +1,13 @@
 //! Accounts and sessions: sign-up, login, logout, and turning a token into a user.
 
+mod manage;
 mod passwords;
 mod throttle;
 pub mod tokens;
 
 use std::time::Duration;
 
+pub use manage::UserSummary;
 pub use passwords::{hash_now, validate_password, PasswordHasher};
 pub use throttle::LoginThrottle;
 

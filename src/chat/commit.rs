@@ -27,6 +27,8 @@ pub struct Pending {
     pub(super) message: Arc<Message>,
     /// False for a retried nonce: acknowledge the original again, but do not broadcast it.
     pub(super) fresh: bool,
+    /// The sender's nonce, so a message whose flush failed can be taken back entirely.
+    pub(super) nonce: Option<String>,
     pub(super) reply: Reply,
 }
 
@@ -63,7 +65,19 @@ pub(super) async fn run(
 async fn commit(store: &Store, hub: &Hub, batch: &mut Vec<Pending>) {
     let flushed = store.flush().await;
     if let Err(err) = &flushed {
-        tracing::error!(error = %err, messages = batch.len(), "flush failed; sends are refused");
+        tracing::error!(error = %err, messages = batch.len(), "flush failed; these sends are refused");
+        for pending in batch.iter().filter(|p| p.fresh) {
+            let message = &pending.message;
+            let taken_back = store.remove_message(
+                message.room,
+                message.id.0,
+                &message.author,
+                pending.nonce.as_deref(),
+            );
+            if let Err(err) = taken_back {
+                tracing::error!(error = %err, "could not take back an unsaved message");
+            }
+        }
     }
     for pending in batch.drain(..) {
         match (&flushed, pending.reply) {

@@ -5,7 +5,7 @@
 //! full is cut off (`kick`) instead of slowing the room down.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -16,28 +16,47 @@ use crate::error::{Error, Result};
 use crate::ids::RoomId;
 use crate::store::Store;
 
+/// Why the server cuts a connection off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// It fell too far behind its rooms (closed with 4008 "lagged").
+    Lagged,
+    /// Its user was locked or deleted, or their sessions were revoked.
+    Revoked,
+}
+
 /// One live WebSocket connection as the hub sees it.
 #[derive(Debug)]
 pub struct Connection {
     pub id: u64,
     pub username: String,
     tx: mpsc::Sender<Arc<Event>>,
-    /// Cancelled when the connection fell too far behind and must close with 4008 "lagged".
-    pub lagged: CancellationToken,
+    /// Cancelled when the server cuts the connection off; `kick_reason` says why.
+    pub kicked: CancellationToken,
+    kick_reason: OnceLock<Kick>,
 }
 
 impl Connection {
     pub fn new(id: u64, username: String, queue: usize) -> (Arc<Self>, mpsc::Receiver<Arc<Event>>) {
         let (tx, rx) = mpsc::channel(queue);
-        (
-            Arc::new(Self {
-                id,
-                username,
-                tx,
-                lagged: CancellationToken::new(),
-            }),
-            rx,
-        )
+        let connection = Self {
+            id,
+            username,
+            tx,
+            kicked: CancellationToken::new(),
+            kick_reason: OnceLock::new(),
+        };
+        (Arc::new(connection), rx)
+    }
+
+    /// Cuts the connection off; the first reason given is the one reported.
+    pub fn kick(&self, reason: Kick) {
+        let _ = self.kick_reason.set(reason);
+        self.kicked.cancel();
+    }
+
+    pub fn kick_reason(&self) -> Option<Kick> {
+        self.kick_reason.get().copied()
     }
 
     /// Queues `event`; false when the connection is gone or lagging (and now kicked).
@@ -45,7 +64,7 @@ impl Connection {
         match self.tx.try_send(event.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.lagged.cancel();
+                self.kick(Kick::Lagged);
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -79,15 +98,59 @@ impl Channel {
         self.subscribers.contains_key(&connection_id)
     }
 
+    /// Offers `event` to every subscriber not skipped; those that cannot take it are dropped
+    /// (and announced offline if it was their user's last connection here).
     fn broadcast(&mut self, event: &Arc<Event>, skip: impl Fn(&Connection) -> bool) {
-        self.subscribers
-            .retain(|_, conn| skip(conn) || conn.offer(event));
+        let mut dropped = Vec::new();
+        self.subscribers.retain(|_, conn| {
+            let keep = skip(conn) || conn.offer(event);
+            if !keep {
+                dropped.push(conn.clone());
+            }
+            keep
+        });
+        for conn in dropped {
+            self.user_connection_gone(&conn);
+        }
+    }
+
+    fn remove_subscriber(&mut self, connection_id: u64) -> bool {
+        match self.subscribers.remove(&connection_id) {
+            Some(conn) => {
+                self.user_connection_gone(&conn);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Presence bookkeeping: the user goes offline here when their last connection leaves.
+    fn user_connection_gone(&mut self, conn: &Connection) {
+        let Some(count) = self.online.get_mut(&conn.username) else {
+            return;
+        };
+        *count -= 1;
+        if *count > 0 {
+            return;
+        }
+        self.online.remove(&conn.username);
+        if let Some(room) = &self.room {
+            let user = conn.username.clone();
+            let event = Event::new(EventKind::Presence {
+                room: room.id,
+                user,
+                online: false,
+            });
+            self.broadcast(&event, |_| false);
+        }
     }
 }
 
 #[derive(Default)]
 pub struct Hub {
     channels: Mutex<HashMap<RoomId, Arc<Mutex<Channel>>>>,
+    /// Every open connection, joined to rooms or not, so a user can be cut off everywhere.
+    connections: Mutex<HashMap<u64, Arc<Connection>>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical section
@@ -173,23 +236,8 @@ impl Hub {
         let Some(channel) = lock(&self.channels).get(&room).cloned() else {
             return false;
         };
-        let mut channel = lock(&channel);
-        if channel.subscribers.remove(&conn.id).is_none() {
-            return false;
-        }
-        if let Some(count) = channel.online.get_mut(&conn.username) {
-            *count -= 1;
-            if *count == 0 {
-                channel.online.remove(&conn.username);
-                let event = Event::new(EventKind::Presence {
-                    room,
-                    user: conn.username.clone(),
-                    online: false,
-                });
-                channel.broadcast(&event, |_| false);
-            }
-        }
-        true
+        let removed = lock(&channel).remove_subscriber(conn.id);
+        removed
     }
 
     /// Tells the room's other users that `conn`'s user is typing.
@@ -243,7 +291,7 @@ impl Hub {
                 channel.broadcast(&shared, |c| c.id == origin_id);
                 // Acknowledge on the sender's connection even if it left the room meanwhile.
                 if !conn.offer(&own) {
-                    channel.subscribers.remove(&origin_id);
+                    channel.remove_subscriber(origin_id);
                 }
             }
             _ => channel.broadcast(&shared, |_| false),
@@ -291,6 +339,31 @@ impl Hub {
         channel.subscribers.clear();
         channel.online.clear();
         channel.room = None;
+    }
+
+    pub fn register(&self, connection: &Arc<Connection>) {
+        lock(&self.connections).insert(connection.id, connection.clone());
+    }
+
+    pub fn unregister(&self, connection: &Connection) {
+        lock(&self.connections).remove(&connection.id);
+    }
+
+    /// Closes every open connection of `username`; returns how many.
+    pub fn disconnect_user(&self, username: &str) -> usize {
+        let connections = lock(&self.connections);
+        let mine: Vec<_> = connections
+            .values()
+            .filter(|c| c.username == username)
+            .collect();
+        for connection in &mine {
+            connection.kick(Kick::Revoked);
+        }
+        mine.len()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        lock(&self.connections).len()
     }
 
     /// Open subscriptions across all rooms (for metrics and tests).

@@ -88,6 +88,7 @@ impl Chat {
                         return self.enqueue(Pending {
                             message,
                             fresh: false,
+                            nonce: None,
                             reply,
                         });
                     }
@@ -98,13 +99,15 @@ impl Chat {
                 author: author.to_string(),
                 body,
                 sent_at_ms: now,
-                nonce,
+                nonce: nonce.clone(),
             };
             self.store.insert_message(room, seq, &record)?;
             channel.next_seq += 1;
+            let message = Message::from_record(room, seq, record);
             self.enqueue(Pending {
-                message: Message::from_record(room, seq, record),
+                message,
                 fresh: true,
+                nonce,
                 reply,
             })
         })

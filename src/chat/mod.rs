@@ -37,6 +37,9 @@ pub struct Chat {
     clock: SharedClock,
     settings: ChatSettings,
     commits: mpsc::UnboundedSender<Pending>,
+    /// Room deletions take this for writing, backups for reading: a backup never sees a room
+    /// half deleted, and chat traffic is never paused by either.
+    deletions: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Chat {
@@ -51,16 +54,16 @@ impl Chat {
         let hub = Arc::new(Hub::default());
         let (commits, queue) = mpsc::unbounded_channel();
         let committer = tokio::spawn(commit::run(store.clone(), hub.clone(), queue, shutdown));
-        (
-            Arc::new(Self {
-                store,
-                hub,
-                clock,
-                settings,
-                commits,
-            }),
-            committer,
-        )
+        let deletions = Arc::new(tokio::sync::RwLock::new(()));
+        let chat = Self {
+            store,
+            hub,
+            clock,
+            settings,
+            commits,
+            deletions,
+        };
+        (Arc::new(chat), committer)
     }
 
     pub fn hub(&self) -> &Hub {
@@ -69,6 +72,11 @@ impl Chat {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Holds off room deletions (API, admin, sweeper) while a backup is being taken.
+    pub async fn pause_deletions(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.deletions.clone().read_owned().await
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -78,6 +78,7 @@ impl Chat {
     /// Removes a room and all its messages: subscribers are told first, and the channel refuses
     /// sends before any data goes, so no message can be written into a half-deleted room.
     pub async fn remove_room(&self, id: RoomId) -> Result<bool> {
+        let _no_backup_running = self.deletions.write().await;
         self.hub.close_room(id);
         let store = self.store.clone();
         let existed = tokio::task::spawn_blocking(move || store.delete_room(id))

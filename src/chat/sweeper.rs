@@ -21,9 +21,12 @@ impl Chat {
             if expired.is_empty() {
                 break;
             }
-            for id in expired {
-                self.remove_room(id).await?;
-                removed += 1;
+            for (expires_at, id) in expired {
+                if self.remove_room(id).await? {
+                    removed += 1;
+                } else {
+                    self.store.remove_expiry_entry(expires_at, id)?;
+                }
             }
         }
         if removed > 0 {

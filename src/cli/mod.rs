@@ -1,6 +1,9 @@
 //! The command line: one file per subcommand group.
 
+mod room;
 mod serve;
+mod target;
+mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,19 +30,25 @@ pub enum Command {
     /// With no config it listens on 127.0.0.1:8080 and keeps its data in ./confab-data.
     /// Example: confab serve --config /etc/confab/confab.toml
     Serve(ConfigArgs),
+    /// Manage accounts (works with the server running or stopped).
+    User(user::UserArgs),
+    /// List or delete rooms.
+    Room(room::RoomArgs),
+    /// Delete expired rooms now.
+    Sweep(ConfigArgs),
 }
 
 /// Where the configuration comes from: a TOML file, then CONFAB_* variables, then these flags.
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArgs {
     /// TOML config file (see config.example.toml).
-    #[arg(long, short = 'c', env = "CONFAB_CONFIG")]
+    #[arg(long, short = 'c', global = true, env = "CONFAB_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on, e.g. 0.0.0.0:8080 (overrides `listen`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub listen: Option<SocketAddr>,
     /// Data directory (overrides `data`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data: Option<PathBuf>,
 }
 
@@ -57,5 +66,25 @@ impl ConfigArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&args),
+        Command::User(args) => user::run(args),
+        Command::Room(args) => room::run(args),
+        Command::Sweep(args) => room::sweep(args),
     }
+}
+
+/// Runs a future on a small runtime: admin commands are short and mostly wait on I/O.
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+/// Runs one admin request and prints its outcome.
+fn run_and_report(config: &Config, request: crate::admin::Request) -> anyhow::Result<()> {
+    let reply = block_on(async { target::Target::open(config).await?.run(request).await })?;
+    if let crate::admin::Reply::Done { message } = reply {
+        println!("{message}");
+    }
+    Ok(())
 }

@@ -4,11 +4,12 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::error::ApiResult;
-use super::security::{Auth, SESSION_COOKIE};
+use super::error::{ApiResult, ErrorResponse};
+use super::security::{origin_allowed, Auth, SESSION_COOKIE};
 use super::ApiTags;
 use crate::app::AppState;
 use crate::auth::NewSession;
+use crate::error::Error;
 use crate::wire::UserView;
 
 /// A username and password. Not `Debug`: a password must never reach a log line.
@@ -61,7 +62,12 @@ pub struct AuthApi {
 impl AuthApi {
     /// Create an account (the first account on a server becomes its admin) and log in.
     #[oai(path = "/register", method = "post")]
-    async fn register(&self, body: Json<Credentials>) -> ApiResult<RegisterResponse> {
+    async fn register(
+        &self,
+        req: &Request,
+        body: Json<Credentials>,
+    ) -> ApiResult<RegisterResponse> {
+        self.refuse_cross_site(req)?;
         let Credentials { username, password } = body.0;
         let session = self.state.accounts.register(&username, password).await?;
         let cookie = self.session_cookie(&session.token);
@@ -74,6 +80,7 @@ impl AuthApi {
     /// Log in with a username and password. Wrong passwords and unknown users get the same 401.
     #[oai(path = "/login", method = "post")]
     async fn login(&self, req: &Request, body: Json<Credentials>) -> ApiResult<LoginResponse> {
+        self.refuse_cross_site(req)?;
         let Credentials { username, password } = body.0;
         let client = req
             .remote_addr()
@@ -115,6 +122,14 @@ impl AuthApi {
 }
 
 impl AuthApi {
+    /// Another site must not log a visitor in to an account of its choosing (login CSRF).
+    fn refuse_cross_site(&self, req: &Request) -> Result<(), ErrorResponse> {
+        if origin_allowed(req, &self.state.config.auth.allowed_origins) {
+            return Ok(());
+        }
+        Err(Error::Forbidden("cross-site request refused".into()).into())
+    }
+
     fn session_cookie(&self, token: &str) -> String {
         self.cookie_with(
             token.to_string(),

@@ -113,6 +113,10 @@ fn code_for_status(status: StatusCode) -> &'static str {
 /// ours (JSON) pass through unchanged.
 pub async fn render(err: poem::Error) -> Response {
     let status = err.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        // Not an error at all (e.g. 304 Not Modified from the asset endpoint).
+        return err.into_response();
+    }
     let message = err.to_string();
     let response = err.into_response();
     let is_json = response

@@ -38,6 +38,7 @@ pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
 /// Adds CSP, nosniff, referrer and framing headers to every answer.
 pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let is_docs = req.uri().path().starts_with("/api/docs");
+    let is_api = req.uri().path().starts_with("/api/");
     let mut response = match next.call(req).await {
         Ok(resp) => resp.into_response(),
         Err(err) => super::error::render(err).await,
@@ -61,6 +62,10 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !is_api && !headers.contains_key(header::CACHE_CONTROL) {
+        // Assets carry ETags: revalidate every time, so a new release shows on the next reload.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
     Ok(response)
 }
 

@@ -49,6 +49,22 @@ impl Store {
         Ok(())
     }
 
+    /// Takes back a message whose flush failed, so that it never surfaces later unacknowledged
+    /// and a retry with the same nonce stores it afresh.
+    pub fn remove_message(
+        &self,
+        room: RoomId,
+        seq: u64,
+        author: &str,
+        nonce: Option<&str>,
+    ) -> StoreResult<()> {
+        if let Some(nonce) = nonce {
+            self.nonces.remove(keys::nonce(room, author, nonce))?;
+        }
+        self.messages.remove(keys::message(room, seq))?;
+        Ok(())
+    }
+
     /// The sequence number of the message `author` sent earlier with `nonce`, if any.
     pub fn nonce_seq(&self, room: RoomId, author: &str, nonce: &str) -> StoreResult<Option<u64>> {
         self.nonces

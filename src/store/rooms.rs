@@ -69,14 +69,14 @@ impl Store {
         self.rooms.len()
     }
 
-    /// Up to `limit` rooms whose expiry time is at or before `now_ms`, soonest first.
-    pub fn expired_rooms(&self, now_ms: u64, limit: usize) -> StoreResult<Vec<RoomId>> {
+    /// Up to `limit` (expiry time, room) pairs due at or before `now_ms`, soonest first.
+    pub fn expired_rooms(&self, now_ms: u64, limit: usize) -> StoreResult<Vec<(u64, RoomId)>> {
         let end = keys::room_expiry(now_ms, RoomId::from_bytes([0xFF; 16]));
         self.room_expiry
             .range(..=end.as_slice())
             .keys()
             .take(limit)
-            .map(|key| Ok(keys::parse_room_expiry(&key?)?.1))
+            .map(|key| keys::parse_room_expiry(&key?))
             .collect()
     }
 
@@ -89,6 +89,23 @@ impl Store {
         let Some(record) = self.room(id)? else {
             return Ok(false);
         };
+        // First make the room expired (atomically, with its expiry index entry): if we crash
+        // half way, the room is invisible at once and the next sweep finishes the job.
+        if record.expires_at_ms > 0 {
+            let mut expired = record.clone();
+            expired.expires_at_ms = 0;
+            let old_expiry = keys::room_expiry(record.expires_at_ms, id);
+            let new_expiry = keys::room_expiry(0, id);
+            let value = encode(&expired);
+            (&self.rooms, &self.room_expiry)
+                .transaction(|(rooms, expiry): &(TransactionalTree, TransactionalTree)| {
+                    rooms.insert(&room_key, value.as_slice())?;
+                    expiry.remove(&old_expiry)?;
+                    expiry.insert(&new_expiry, &[])?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(StoreError::from)?;
+        }
         delete_prefix(&self.messages, &room_key)?;
         delete_prefix(&self.nonces, &room_key)?;
         let name_key = keys::room_name(&record.name);
@@ -98,10 +115,18 @@ impl Store {
             Some(&room_key[..]),
             None as Option<&[u8]>,
         )?;
+        self.room_expiry.remove(keys::room_expiry(0, id))?;
         self.room_expiry
             .remove(keys::room_expiry(record.expires_at_ms, id))?;
         self.rooms.remove(room_key)?;
         Ok(true)
+    }
+
+    /// Drops an expiry index entry whose room no longer exists, so a sweep never loops on it.
+    pub fn remove_expiry_entry(&self, expires_at_ms: u64, id: RoomId) -> StoreResult<()> {
+        self.room_expiry
+            .remove(keys::room_expiry(expires_at_ms, id))?;
+        Ok(())
     }
 }
 

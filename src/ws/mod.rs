@@ -9,7 +9,7 @@ use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::Data;
 use poem::{handler, IntoResponse, Request};
 
-pub use session::CLOSE_LAGGED;
+pub use session::{CLOSE_LAGGED, CLOSE_REVOKED};
 
 use crate::app::AppState;
 use crate::error::Error;

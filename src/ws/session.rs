@@ -14,6 +14,7 @@ use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::app::AppState;
 use crate::chat::events::{Event, EventKind};
+use crate::chat::hub::Kick;
 use crate::chat::model::User;
 use crate::chat::Connection;
 use crate::error::Error;
@@ -27,6 +28,8 @@ const BACKLOG_PAGE: usize = 200;
 const JOIN_BACKLOG: usize = 50;
 /// Close code for a connection that could not keep up with its rooms.
 pub const CLOSE_LAGGED: u16 = 4008;
+/// Close code for a connection whose user was locked, deleted or logged out everywhere.
+pub const CLOSE_REVOKED: u16 = 4003;
 
 type Sink = futures_util::stream::SplitSink<WebSocketStream, Message>;
 
@@ -34,6 +37,7 @@ type Sink = futures_util::stream::SplitSink<WebSocketStream, Message>;
 enum End {
     ClientClosed,
     Lagged,
+    Revoked,
     Idle,
     Shutdown,
     WriteFailed,
@@ -50,6 +54,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
         connection,
         joined: HashSet::new(),
         sends: TokenBucket::new(limits.sends_per_second, limits.send_burst),
+        last_typing: None,
     };
     state.metrics_connection_opened();
     let idle = limits.ws_idle_timeout;
@@ -57,16 +62,20 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
     let mut keepalive = tokio::time::interval(idle / 3);
     keepalive.reset();
     let shutdown = state.shutdown.clone();
-    let lagged = session.connection.lagged.clone();
+    let kicked = session.connection.kicked.clone();
+    state.chat.hub().register(&session.connection);
 
     let end = loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break End::Shutdown,
-            () = lagged.cancelled() => break End::Lagged,
+            () = kicked.cancelled() => break match session.connection.kick_reason() {
+                Some(Kick::Revoked) => End::Revoked,
+                _ => End::Lagged,
+            },
             event = events.recv() => {
                 let Some(event) = event else { break End::Lagged };
-                if write_events(&mut sink, &mut events, event, &mut session.joined).await.is_err() {
+                if bounded(write_events(&mut sink, &mut events, event, &mut session.joined)).await.is_err() {
                     break End::WriteFailed;
                 }
             }
@@ -74,12 +83,13 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
                 deadline = Instant::now() + idle;
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if session.handle_text(&text, &mut sink).await.is_err() {
+                        if bounded(session.handle_text(&text, &mut sink)).await.is_err() {
                             break End::WriteFailed;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        if send(&mut sink, protocol::bad_request("frames must be JSON text")).await.is_err() {
+                        let refusal = protocol::bad_request("frames must be JSON text");
+                        if bounded(send(&mut sink, refusal)).await.is_err() {
                             break End::WriteFailed;
                         }
                     }
@@ -88,7 +98,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
                 }
             }
             _ = keepalive.tick() => {
-                if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                if bounded(async { sink.send(Message::Ping(Vec::new())).await.map_err(|_| ()) }).await.is_err() {
                     break End::WriteFailed;
                 }
             }
@@ -98,6 +108,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
 
     let close = match end {
         End::Lagged => Some((CloseCode::from(CLOSE_LAGGED), "lagged")),
+        End::Revoked => Some((CloseCode::from(CLOSE_REVOKED), "session revoked")),
         End::Shutdown => Some((CloseCode::Away, "server shutting down")),
         End::Idle => Some((CloseCode::Away, "idle timeout")),
         End::ClientClosed | End::WriteFailed => None,
@@ -110,6 +121,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
     for room in session.joined.drain() {
         state.chat.leave(&session.connection, room);
     }
+    state.chat.hub().unregister(&session.connection);
     state.metrics_connection_closed();
     tracing::debug!(connection = id, user = %user.username, reason = end.describe(), "websocket closed");
 }
@@ -119,11 +131,22 @@ impl End {
         match self {
             End::ClientClosed => "client closed",
             End::Lagged => "lagged",
+            End::Revoked => "revoked",
             End::Idle => "idle",
             End::Shutdown => "shutdown",
             End::WriteFailed => "write failed",
         }
     }
+}
+
+/// How long one write may wait on a client that does not read before the session gives up:
+/// without it a stalled client would also block lag, revocation and shutdown handling.
+const WRITE_STALL: Duration = Duration::from_secs(15);
+
+async fn bounded(write: impl std::future::Future<Output = Result<(), ()>>) -> Result<(), ()> {
+    tokio::time::timeout(WRITE_STALL, write)
+        .await
+        .unwrap_or(Err(()))
 }
 
 async fn send(sink: &mut Sink, text: String) -> Result<(), ()> {
@@ -163,9 +186,26 @@ struct Session {
     connection: Arc<Connection>,
     joined: HashSet<RoomId>,
     sends: TokenBucket,
+    last_typing: Option<Instant>,
 }
 
+/// Typing notices beyond one per this interval are dropped silently: they are hints, and a
+/// flood of them must not fill other members' queues.
+const TYPING_INTERVAL: Duration = Duration::from_millis(1000);
+
 impl Session {
+    fn typing_allowed(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .last_typing
+            .is_some_and(|last| now.duration_since(last) < TYPING_INTERVAL)
+        {
+            return false;
+        }
+        self.last_typing = Some(now);
+        true
+    }
+
     /// Handles one client frame. Errors that are the client's fault become error frames and the
     /// connection stays open; only a failed write ends it.
     async fn handle_text(&mut self, text: &str, sink: &mut Sink) -> Result<(), ()> {
@@ -196,6 +236,7 @@ impl Session {
                 }
                 Ok(())
             }
+            ClientFrame::Typing { .. } if !self.typing_allowed() => Ok(()),
             ClientFrame::Typing { room } => {
                 match parse_room(&room).and_then(|r| self.state.chat.typing(&self.connection, r)) {
                     Ok(()) => Ok(()),
@@ -249,6 +290,14 @@ impl Session {
             Ok(prepared) => prepared,
             Err(err) => return send(sink, protocol::error(&err, None)).await,
         };
+        if self.joined.contains(&room) {
+            // A second backlog would repeat messages already queued live on this connection.
+            let err = Error::invalid(
+                "already_joined",
+                "already joined; leave first to replay history",
+            );
+            return send(sink, protocol::error(&err, None)).await;
+        }
         let joined = match self.state.chat.join(&self.connection, room) {
             Ok(joined) => joined,
             Err(err) => return send(sink, protocol::error(&err, None)).await,
@@ -257,38 +306,36 @@ impl Session {
         sink.feed(Message::Text(protocol::joined(&joined)))
             .await
             .map_err(|_| ())?;
-        let chat = &self.state.chat;
+        let chat = self.state.chat.clone();
         let up_to = joined.delivered_up_to;
-        match after {
-            None => {
-                let backlog = chat
-                    .newest_up_to(room, up_to, JOIN_BACKLOG)
-                    .unwrap_or_default();
-                for message in backlog {
-                    sink.feed(Message::Text(protocol::message(&message)))
+        let mut cursor = after.map(|id| id.0);
+        loop {
+            let page = match cursor {
+                None => chat.newest_up_to(room, up_to, JOIN_BACKLOG),
+                Some(after) => chat.backlog_after(room, after, up_to, BACKLOG_PAGE),
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(err) => {
+                    // A backlog with a hole would break the no-gap promise: leave instead.
+                    self.joined.remove(&room);
+                    chat.leave(&self.connection, room);
+                    sink.feed(Message::Text(protocol::error(&err, None)))
                         .await
                         .map_err(|_| ())?;
+                    break;
                 }
+            };
+            for message in &page {
+                sink.feed(Message::Text(protocol::message(message)))
+                    .await
+                    .map_err(|_| ())?;
             }
-            Some(MessageId(mut cursor)) => loop {
-                let page = match chat.backlog_after(room, cursor, up_to, BACKLOG_PAGE) {
-                    Ok(page) => page,
-                    Err(err) => {
-                        sink.feed(Message::Text(protocol::error(&err, None)))
-                            .await
-                            .map_err(|_| ())?;
-                        break;
-                    }
-                };
-                let Some(last) = page.last() else { break };
-                cursor = last.id.0;
-                for message in &page {
-                    sink.feed(Message::Text(protocol::message(message)))
-                        .await
-                        .map_err(|_| ())?;
-                }
-                sink.flush().await.map_err(|_| ())?;
-            },
+            match (cursor, page.last()) {
+                (Some(_), Some(last)) => cursor = Some(last.id.0),
+                _ => break,
+            }
+            sink.flush().await.map_err(|_| ())?;
         }
         sink.flush().await.map_err(|_| ())
     }

@@ -24,8 +24,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// Settings that keep tests fast: the real hashing, but no throttling surprises.
 pub fn test_config(data: &Path) -> Config {
-    let mut config =
-        Config { listen: "127.0.0.1:0".parse().expect("addr"), data: data.to_path_buf(), ..Config::default() };
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data: data.to_path_buf(),
+        ..Config::default()
+    };
     config.storage.cache_mb = 16;
     config
 }

@@ -193,7 +193,13 @@ fn round_trip_restores_every_record_and_index_exactly() {
     );
     assert_eq!(target.nonce_seq(room_id(2), "alice", "n-3").unwrap(), None);
     assert_eq!(target.last_seq(room_id(2)).unwrap(), 5);
-    assert_eq!(target.expired_rooms(NOW, 10).unwrap(), vec![room_id(1)]);
+    let expired: Vec<_> = target
+        .expired_rooms(NOW, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(expired, vec![room_id(1)]);
     let taken = RoomRecord {
         id: room_id(9).to_string(),
         name: "Old".into(),

@@ -1,0 +1,107 @@
+//! Account administration (the `confab user ...` commands): create, list, change, lock, delete.
+//! Every change that takes access away also ends the user's sessions at once.
+
+use super::{taken, validate_password, validate_username, Accounts};
+use crate::chat::model::User;
+use crate::error::{Error, Result};
+use crate::store::UserRecord;
+
+/// A user as an administrator sees them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserSummary {
+    pub username: String,
+    pub is_admin: bool,
+    pub locked: bool,
+    pub created_at_ms: u64,
+}
+
+impl From<&UserRecord> for UserSummary {
+    fn from(record: &UserRecord) -> Self {
+        Self {
+            username: record.username.clone(),
+            is_admin: record.is_admin,
+            locked: record.locked,
+            created_at_ms: record.created_at_ms,
+        }
+    }
+}
+
+impl Accounts {
+    /// Creates an account whatever `auth.registration_open` says.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: String,
+        is_admin: bool,
+    ) -> Result<User> {
+        let username = validate_username(username)?;
+        validate_password(&password)?;
+        if self.store.user(&username)?.is_some() {
+            return Err(taken(&username));
+        }
+        let password_hash = self.hasher.hash(password).await?;
+        let record = UserRecord {
+            username: username.clone(),
+            password_hash,
+            is_admin,
+            locked: false,
+            created_at_ms: self.clock.now_ms(),
+        };
+        if !self.store.insert_user_if_absent(&record)? {
+            return Err(taken(&username));
+        }
+        self.store.flush().await?;
+        Ok(User::from(&record))
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserSummary>> {
+        let mut users: Vec<UserSummary> =
+            self.store.users()?.iter().map(UserSummary::from).collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    /// Sets a new password and ends every session of the user.
+    pub async fn set_password(&self, username: &str, password: String) -> Result<()> {
+        validate_password(&password)?;
+        let mut record = self.existing(username)?;
+        record.password_hash = self.hasher.hash(password).await?;
+        self.store.put_user(&record)?;
+        self.store.delete_sessions_of(&record.username)?;
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    pub async fn set_admin(&self, username: &str, is_admin: bool) -> Result<()> {
+        let mut record = self.existing(username)?;
+        record.is_admin = is_admin;
+        self.store.put_user(&record)?;
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// Locks (ending every session) or unlocks an account.
+    pub async fn set_locked(&self, username: &str, locked: bool) -> Result<()> {
+        let mut record = self.existing(username)?;
+        record.locked = locked;
+        self.store.put_user(&record)?;
+        if locked {
+            self.store.delete_sessions_of(&record.username)?;
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// Deletes an account and its sessions. Its messages stay, under its name.
+    pub async fn delete_user(&self, username: &str) -> Result<()> {
+        let record = self.existing(username)?;
+        self.store.delete_user(&record.username)?;
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    fn existing(&self, username: &str) -> Result<UserRecord> {
+        let name = username.trim().to_ascii_lowercase();
+        self.store.user(&name)?.ok_or(Error::NotFound("user"))
+    }
+}
