@@ -91,7 +91,12 @@ impl RunningServer {
         let control = admin::socket::spawn(&state.config.data, services, stop_background.clone())
             .context("cannot create the control socket in the data directory")?;
         tracing::info!(%addr, "confab is listening");
-        let background = vec![committer, sweeper, control];
+        let mut background = vec![committer, sweeper, control];
+        if let (false, Some(dir)) = (state.config.backup.every.is_zero(), state.config.backup.dir.clone()) {
+            let (every, keep) = (state.config.backup.every, state.config.backup.keep);
+            let scheduled = admin::schedule::run(state.chat.clone(), every, dir, keep, stop_background.clone());
+            background.push(tokio::spawn(scheduled));
+        }
         Ok(Self {
             addr,
             state,

@@ -23,6 +23,25 @@ pub struct Config {
     pub rooms: RoomsConfig,
     pub limits: LimitsConfig,
     pub storage: StorageConfig,
+    pub backup: BackupConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Take a backup this often while serving; "0s" (the default) turns scheduled backups off.
+    #[serde(with = "humantime_serde_compat")]
+    pub every: Duration,
+    /// Directory for scheduled backups (required when `every` is set).
+    pub dir: Option<PathBuf>,
+    /// Scheduled backups kept; older ones are deleted.
+    pub keep: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { every: Duration::ZERO, dir: None, keep: 7 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +134,7 @@ impl Default for Config {
             rooms: RoomsConfig::default(),
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -267,6 +287,17 @@ impl Config {
                 "log.level {:?} is not a valid filter: {err}",
                 self.log.level
             )));
+        }
+        if !self.backup.every.is_zero() {
+            if self.backup.every < Duration::from_secs(60) {
+                return invalid("backup.every must be at least 60s (or 0s to turn scheduled backups off)");
+            }
+            if self.backup.dir.is_none() {
+                return invalid("backup.dir must be set when backup.every is set");
+            }
+            if self.backup.keep == 0 {
+                return invalid("backup.keep must be at least 1");
+            }
         }
         if self.storage.cache_mb == 0 {
             return invalid("storage.cache_mb must be at least 1");

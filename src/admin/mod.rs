@@ -2,8 +2,9 @@
 //! server (reached through its local control socket) or directly on the data directory when no
 //! server holds it. Both paths call the same `execute`, so they cannot drift apart.
 
-mod backup;
+pub mod backup;
 pub mod client;
+pub mod schedule;
 pub mod socket;
 
 use std::sync::Arc;

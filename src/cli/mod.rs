@@ -1,5 +1,7 @@
 //! The command line: one file per subcommand group.
 
+mod backup;
+mod config_check;
 mod room;
 mod serve;
 mod target;
@@ -36,6 +38,10 @@ pub enum Command {
     Room(room::RoomArgs),
     /// Delete expired rooms now.
     Sweep(ConfigArgs),
+    /// Create, verify and restore backups.
+    Backup(backup::BackupArgs),
+    /// Check the configuration.
+    Config(config_check::ConfigCommandArgs),
 }
 
 /// Where the configuration comes from: a TOML file, then CONFAB_* variables, then these flags.
@@ -69,6 +75,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(args) => user::run(args),
         Command::Room(args) => room::run(args),
         Command::Sweep(args) => room::sweep(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Config(args) => config_check::run(args),
     }
 }
 

@@ -62,7 +62,7 @@ impl Store {
     }
 
     /// Whether every tree, including any this module does not know of, is empty.
-    pub(super) fn is_empty(&self) -> StoreResult<bool> {
+    pub fn is_empty(&self) -> StoreResult<bool> {
         for name in self.db.tree_names() {
             if !self.db.open_tree(name)?.is_empty() {
                 return Ok(false);
