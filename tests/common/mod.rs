@@ -367,6 +367,18 @@ impl BinaryServer {
         }
     }
 
+    /// Waits for the process to exit by itself (after SIGTERM), up to `timeout`.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no shutdown code runs, like a power cut for the process.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

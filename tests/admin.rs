@@ -1,0 +1,613 @@
+//! The admin CLI, run as the real binary against a stopped and a running server; backups under
+//! live load; SIGTERM during traffic; secrets never reach the logs.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{BinaryServer, Client, Ws, PASSWORD};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn confab(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("confab runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().expect("exits")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn fails_with(output: &Output, text: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected failure, got {output:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(text), "expected {text:?} in: {stderr}");
+}
+
+async fn login(client: &Client, username: &str, password: &str) -> StatusCode {
+    client
+        .post(
+            "/api/auth/login",
+            json!({"username": username, "password": password}),
+        )
+        .await
+        .0
+}
+
+async fn logged_in(server: &BinaryServer, username: &str) -> Client {
+    let mut client = server.client();
+    let (status, body) = client
+        .post(
+            "/api/auth/login",
+            json!({"username": username, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    client.token = Some(body["token"].as_str().expect("token").to_string());
+    client
+}
+
+/// Every user command works the same with the server stopped (direct access) and running
+/// (through its control socket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_commands_work_with_the_server_stopped_and_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let password_line = format!("{PASSWORD}\n");
+
+    // Stopped: create the first admin from the shell, as the README says.
+    assert!(ok(&confab(
+        data,
+        &["user", "add", "root", "--admin", "--password-stdin"],
+        Some(&password_line)
+    ))
+    .contains("created admin root"));
+    ok(&confab(
+        data,
+        &["user", "add", "alice", "--password-stdin"],
+        Some(&password_line),
+    ));
+    fails_with(
+        &confab(
+            data,
+            &["user", "add", "ALICE", "--password-stdin"],
+            Some(&password_line),
+        ),
+        "taken",
+    );
+    fails_with(
+        &confab(
+            data,
+            &["user", "add", "x", "--password-stdin"],
+            Some(&password_line),
+        ),
+        "username",
+    );
+    fails_with(
+        &confab(data, &["user", "add", "bob"], None),
+        "--password-stdin",
+    );
+    ok(&confab(data, &["user", "lock", "alice"], None));
+    let list: Value =
+        serde_json::from_str(&ok(&confab(data, &["user", "list", "--json"], None))).expect("json");
+    assert_eq!(list[0]["username"], "alice");
+    assert_eq!(list[0]["locked"], true);
+    assert_eq!(list[1]["is_admin"], true);
+    fails_with(
+        &confab(data, &["user", "delete", "nobody"], None),
+        "not found",
+    );
+
+    // Running: the same commands go through the server, and take effect at once.
+    let server = BinaryServer::start(data, &[]);
+    let client = server.client();
+    assert_eq!(
+        login(&client, "alice", PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "locked"
+    );
+    ok(&confab(data, &["user", "unlock", "alice"], None));
+    let alice = logged_in(&server, "alice").await;
+    let table = ok(&confab(data, &["user", "list"], None));
+    assert!(
+        table.contains("USERNAME") && table.contains("alice") && table.contains("root"),
+        "{table}"
+    );
+
+    // Locking cuts off open sockets and sessions immediately.
+    let room = alice.create_room("lockout").await;
+    let mut socket = Ws::connect(&server.base, alice.token.as_deref()).await;
+    socket.join(&room, None, 0).await;
+    ok(&confab(data, &["user", "lock", "alice"], None));
+    assert_eq!(socket.closed_with().await, Some(confab::ws::CLOSE_REVOKED));
+    assert_eq!(alice.get("/api/auth/me").await.0, StatusCode::UNAUTHORIZED);
+    ok(&confab(data, &["user", "unlock", "alice"], None));
+
+    // A new password ends old sessions; the new one works.
+    let alice = logged_in(&server, "alice").await;
+    ok(&confab(
+        data,
+        &["user", "passwd", "alice", "--password-stdin"],
+        Some("a brand new password\n"),
+    ));
+    assert_eq!(alice.get("/api/auth/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login(&client, "alice", PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&client, "alice", "a brand new password").await,
+        StatusCode::OK
+    );
+
+    ok(&confab(data, &["user", "admin", "alice", "--grant"], None));
+    let list: Value =
+        serde_json::from_str(&ok(&confab(data, &["user", "list", "--json"], None))).expect("json");
+    assert_eq!(list[0]["is_admin"], true);
+    ok(&confab(data, &["user", "admin", "alice", "--revoke"], None));
+    ok(&confab(data, &["user", "delete", "alice"], None));
+    assert_eq!(
+        login(&client, "alice", "a brand new password").await,
+        StatusCode::UNAUTHORIZED
+    );
+    drop(server);
+
+    // And after the server is gone, direct access again (the stale socket is not in the way).
+    let list: Value =
+        serde_json::from_str(&ok(&confab(data, &["user", "list", "--json"], None))).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_commands_and_sweep_work_with_the_server_stopped_and_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let server = BinaryServer::start(data, &[]);
+    let mut owner = server.client();
+    let (_, body) = owner
+        .post(
+            "/api/auth/register",
+            json!({"username": "owner", "password": PASSWORD}),
+        )
+        .await;
+    owner.token = Some(body["token"].as_str().expect("token").to_string());
+    let first = owner.create_room("first").await;
+    let second = owner.create_room("second").await;
+    let mut socket = Ws::connect(&server.base, owner.token.as_deref()).await;
+    socket.join(&first, None, 0).await;
+
+    let rooms: Value =
+        serde_json::from_str(&ok(&confab(data, &["room", "list", "--json"], None))).expect("json");
+    assert_eq!(rooms.as_array().map(Vec::len), Some(2));
+    assert!(ok(&confab(data, &["room", "list"], None)).contains("first"));
+    ok(&confab(data, &["room", "delete", &first], None));
+    assert_eq!(
+        socket.recv_type("room_deleted").await["room"],
+        first.as_str(),
+        "people in it are told"
+    );
+    fails_with(
+        &confab(data, &["room", "delete", &first], None),
+        "not found",
+    );
+    fails_with(
+        &confab(data, &["room", "delete", "garbage"], None),
+        "not found",
+    );
+    assert!(ok(&confab(data, &["sweep"], None)).contains("swept 0"));
+    drop(socket);
+    drop(server);
+
+    let rooms: Value =
+        serde_json::from_str(&ok(&confab(data, &["room", "list", "--json"], None))).expect("json");
+    assert_eq!(rooms[0]["id"], second.as_str());
+    ok(&confab(data, &["room", "delete", &second], None));
+    assert!(
+        ok(&confab(data, &["room", "list"], None)).lines().count() == 1,
+        "only the header is left"
+    );
+    assert!(ok(&confab(data, &["sweep"], None)).contains("swept"));
+}
+
+/// Reads every room's messages from a data directory, in order.
+fn contents(data: &Path) -> BTreeMap<String, Vec<(String, String, String)>> {
+    let output = confab(data, &["room", "list", "--json"], None);
+    let rooms: Value = serde_json::from_str(&ok(&output)).expect("json");
+    let store = confab::store::Store::open(data, 16).expect("open store");
+    let mut all = BTreeMap::new();
+    for room in rooms.as_array().expect("rooms") {
+        let id: confab::ids::RoomId = room["id"].as_str().expect("id").parse().expect("room id");
+        let page = confab::store::Page {
+            after: Some(0),
+            before: None,
+            limit: usize::MAX,
+        };
+        let messages = store
+            .messages(id, page)
+            .expect("messages")
+            .into_iter()
+            .map(|(seq, m)| (format!("{seq:016x}"), m.author, m.body))
+            .collect();
+        all.insert(room["name"].as_str().expect("name").to_string(), messages);
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_backup_under_load_restores_to_an_exact_consistent_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("source");
+    let restored = dir.path().join("restored");
+    let file = dir.path().join("snapshot.backup");
+    let server = BinaryServer::start(&source, &[]);
+    let mut writer = server.client();
+    let (_, body) = writer
+        .post(
+            "/api/auth/register",
+            json!({"username": "writer", "password": PASSWORD}),
+        )
+        .await;
+    writer.token = Some(body["token"].as_str().expect("token").to_string());
+    let rooms = [
+        writer.create_room("alpha").await,
+        writer.create_room("beta").await,
+    ];
+    for i in 0..50 {
+        writer
+            .post_message(&rooms[i % 2], &format!("before {i}"))
+            .await;
+    }
+
+    // Keep posting while the backup runs.
+    let load = {
+        let writer = writer.clone();
+        let rooms = rooms.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            for i in 0..400 {
+                let (status, _) = writer
+                    .post(
+                        &format!("/api/rooms/{}/messages", rooms[i % 2]),
+                        json!({"body": format!("during {i}")}),
+                    )
+                    .await;
+                if status == StatusCode::CREATED {
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let source_arg = source.clone();
+    let file_arg = file.clone();
+    let backup = tokio::task::spawn_blocking(move || {
+        confab(
+            &source_arg,
+            &["backup", "create", file_arg.to_str().expect("path")],
+            None,
+        )
+    })
+    .await
+    .expect("backup ran");
+    assert!(ok(&backup).contains("backup written"));
+    assert_eq!(
+        load.await.expect("load"),
+        400,
+        "chat went on during the backup"
+    );
+    drop(server);
+
+    assert!(ok(&confab(
+        &restored,
+        &["backup", "verify", file.to_str().expect("path")],
+        None
+    ))
+    .contains("intact"));
+    assert!(ok(&confab(
+        &restored,
+        &["backup", "restore", file.to_str().expect("path")],
+        None
+    ))
+    .contains("restored"));
+    let before = contents(&source);
+    let after = contents(&restored);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "same rooms"
+    );
+    for (room, restored_messages) in &after {
+        let original = &before[room];
+        assert!(
+            restored_messages.len() >= 25,
+            "{room}: the messages from before the backup are there"
+        );
+        assert_eq!(
+            &original[..restored_messages.len()],
+            &restored_messages[..],
+            "{room}: an exact, gap-free prefix"
+        );
+    }
+    // The restored copy serves: users and passwords came along.
+    let server = BinaryServer::start(&restored, &[]);
+    assert_eq!(
+        login(&server.client(), "writer", PASSWORD).await,
+        StatusCode::OK
+    );
+    drop(server);
+
+    // Restore refuses a data directory that holds data unless forced, and refuses a running server.
+    fails_with(
+        &confab(
+            &source,
+            &["backup", "restore", file.to_str().expect("path")],
+            None,
+        ),
+        "--force",
+    );
+    let _running = BinaryServer::start(&source, &[]);
+    fails_with(
+        &confab(
+            &source,
+            &["backup", "restore", file.to_str().expect("path"), "--force"],
+            None,
+        ),
+        "stop it first",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_backups_are_refused_and_restore_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    ok(&confab(
+        &data,
+        &["user", "add", "root", "--admin", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    ));
+    let good = dir.path().join("good.backup");
+    ok(&confab(
+        &data,
+        &["backup", "create", good.to_str().expect("path")],
+        None,
+    ));
+    fails_with(
+        &confab(
+            &data,
+            &["backup", "create", good.to_str().expect("path")],
+            None,
+        ),
+        "already exists",
+    );
+    let bytes = std::fs::read(&good).expect("read");
+
+    let truncated = dir.path().join("truncated.backup");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 20]).expect("write");
+    let mut flipped_bytes = bytes.clone();
+    let middle = flipped_bytes.len() / 2;
+    flipped_bytes[middle] ^= 0x04;
+    let flipped = dir.path().join("flipped.backup");
+    std::fs::write(&flipped, &flipped_bytes).expect("write");
+    let missing = dir.path().join("missing.backup");
+
+    let empty = dir.path().join("empty-data");
+    for (file, reason) in [
+        (&truncated, "truncated"),
+        (&flipped, "corrupt"),
+        (&missing, "cannot read"),
+    ] {
+        let path = file.to_str().expect("path");
+        fails_with(&confab(&empty, &["backup", "verify", path], None), reason);
+        fails_with(&confab(&empty, &["backup", "restore", path], None), reason);
+    }
+    let users: Value =
+        serde_json::from_str(&ok(&confab(&empty, &["user", "list", "--json"], None)))
+            .expect("json");
+    assert_eq!(users, json!([]), "nothing was restored from a damaged file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_traffic_loses_no_acknowledged_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = BinaryServer::start(
+        dir.path(),
+        &[
+            ("CONFAB_LIMITS__SENDS_PER_SECOND", "100000"),
+            ("CONFAB_LIMITS__SEND_BURST", "100000"),
+        ],
+    );
+    let mut client = server.client();
+    let (_, body) = client
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    client.token = Some(body["token"].as_str().expect("token").to_string());
+    let room = client.create_room("graceful").await;
+    let mut ws = Ws::connect(&server.base, client.token.as_deref()).await;
+    ws.join(&room, None, 0).await;
+
+    let pid = server.child.id().to_string();
+    let mut acked = Vec::new();
+    let mut close_code = None;
+    for i in 0..100_000 {
+        if i == 200 {
+            assert!(Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill")
+                .success());
+        }
+        let body = format!("m{i}");
+        let frame = json!({"type": "send", "room": room, "body": body, "nonce": body}).to_string();
+        if futures_util::SinkExt::send(
+            &mut ws.socket,
+            tokio_tungstenite::tungstenite::Message::text(frame),
+        )
+        .await
+        .is_err()
+        {
+            break;
+        }
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::StreamExt::next(&mut ws.socket),
+        )
+        .await
+        {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(text.as_str()).expect("json");
+                if value["type"] == "message" {
+                    acked.push(value["message"]["id"].as_str().expect("id").to_string());
+                }
+            }
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => {
+                close_code = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(
+        close_code,
+        Some(1001),
+        "sessions are closed with 1001 on shutdown"
+    );
+    let mut server = server;
+    let status = tokio::task::spawn_blocking(move || server.wait_for_exit(Duration::from_secs(10)))
+        .await
+        .expect("join")
+        .expect("exits within a few seconds of SIGTERM");
+    assert!(status.success(), "SIGTERM exits 0");
+    assert!(acked.len() >= 200);
+
+    let server = BinaryServer::start(dir.path(), &[]);
+    let mut reader = server.client();
+    reader.token = client.token.clone();
+    let mut stored = Vec::new();
+    let mut after = "0000000000000000".to_string();
+    loop {
+        let (_, page) = reader
+            .get(&format!(
+                "/api/rooms/{room}/messages?limit=200&after={after}"
+            ))
+            .await;
+        let page = page["messages"].as_array().expect("messages").clone();
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_str().expect("id").to_string();
+        stored.extend(
+            page.iter()
+                .map(|m| m["id"].as_str().expect("id").to_string()),
+        );
+    }
+    for id in &acked {
+        assert!(stored.contains(id), "acknowledged message {id} was lost");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_token_or_cookie_appears_in_the_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path())
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let secret = "super-secret-password-1";
+    let mut client = Client {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: None,
+        username: String::new(),
+    };
+    let (_, body) = client
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice", "password": secret}),
+        )
+        .await;
+    let token = body["token"].as_str().expect("token").to_string();
+    client
+        .post(
+            "/api/auth/login",
+            json!({"username": "alice", "password": "wrong-password-2"}),
+        )
+        .await;
+    client
+        .post(
+            "/api/auth/login",
+            json!({"username": "alice", "password": secret}),
+        )
+        .await;
+    client.token = Some(token.clone());
+    let room = client.create_room("logs").await;
+    client.post_message(&room, "hello").await;
+    reqwest::Client::new()
+        .get(format!("{base}/api/auth/me"))
+        .header("cookie", format!("confab_session={token}"))
+        .send()
+        .await
+        .expect("me");
+    let mut ws = Ws::connect(&base, Some(&token)).await;
+    ws.send_json(json!({"type": "ping"})).await;
+    ws.recv_type("pong").await;
+    drop(ws);
+    client.post("/api/auth/logout", json!({})).await;
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr)
+        .expect("read logs");
+    child.wait().expect("exits");
+    assert!(
+        stderr.contains("/api/auth/login"),
+        "requests are logged: {stderr}"
+    );
+    for needle in [secret, "wrong-password-2", token.as_str()] {
+        assert!(!stderr.contains(needle), "{needle:?} leaked into the logs");
+    }
+}
