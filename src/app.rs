@@ -1,7 +1,6 @@
 //! The application: its shared state, and a running server with an orderly shutdown.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use crate::auth::{Accounts, AuthSettings, LoginThrottle, PasswordHasher};
 use crate::chat::{sweeper, Chat, ChatSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Everything a request handler needs. Cheap to clone; no globals anywhere.
@@ -25,20 +25,14 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// Cancelled at shutdown: every WebSocket session closes with 1001.
     pub shutdown: CancellationToken,
-    connections_open: Arc<AtomicI64>,
+    /// The same metrics the chat counts into, served at `GET /metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    pub fn metrics_connection_opened(&self) {
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn metrics_connection_closed(&self) {
-        self.connections_open.fetch_sub(1, Ordering::Relaxed);
-    }
-
+    /// Open WebSocket connections: shutdown waits for this to reach zero.
     pub fn connections_open(&self) -> i64 {
-        self.connections_open.load(Ordering::Relaxed)
+        self.metrics.connections_open()
     }
 }
 
@@ -74,10 +68,10 @@ impl RunningServer {
         let addr = listener.local_addr()?;
         let state = AppState {
             config: Arc::new(config),
+            metrics: chat.metrics().clone(),
             chat,
             accounts,
             shutdown: CancellationToken::new(),
-            connections_open: Arc::new(AtomicI64::new(0)),
         };
         let stop_http = CancellationToken::new();
         let acceptor = TcpAcceptor::from_tokio(listener)?;
@@ -92,9 +86,18 @@ impl RunningServer {
             .context("cannot create the control socket in the data directory")?;
         tracing::info!(%addr, "confab is listening");
         let mut background = vec![committer, sweeper, control];
-        if let (false, Some(dir)) = (state.config.backup.every.is_zero(), state.config.backup.dir.clone()) {
+        if let (false, Some(dir)) = (
+            state.config.backup.every.is_zero(),
+            state.config.backup.dir.clone(),
+        ) {
             let (every, keep) = (state.config.backup.every, state.config.backup.keep);
-            let scheduled = admin::schedule::run(state.chat.clone(), every, dir, keep, stop_background.clone());
+            let scheduled = admin::schedule::run(
+                state.chat.clone(),
+                every,
+                dir,
+                keep,
+                stop_background.clone(),
+            );
             background.push(tokio::spawn(scheduled));
         }
         Ok(Self {
@@ -162,6 +165,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// The domain services over `store`, with the group committer they need (stopped by `shutdown`).
+/// They count into a new `Metrics`, reachable as `chat.metrics()`.
 pub fn build_services(
     config: &Config,
     store: Store,
@@ -172,7 +176,14 @@ pub fn build_services(
         room_ttl: config.rooms.ttl,
         max_message_chars: config.limits.max_message_chars,
     };
-    let (chat, committer) = Chat::start(store.clone(), clock.clone(), chat_settings, shutdown);
+    let metrics = Arc::new(Metrics::new());
+    let (chat, committer) = Chat::start(
+        store.clone(),
+        clock.clone(),
+        chat_settings,
+        metrics,
+        shutdown,
+    );
     let auth = &config.auth;
     let accounts = Accounts::new(
         store,

@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod store;
 pub mod wire;
 pub mod ws;

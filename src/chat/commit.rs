@@ -11,6 +11,7 @@ use super::events::EventKind;
 use super::hub::{Connection, Hub};
 use super::model::Message;
 use crate::error::{Error, Result};
+use crate::metrics::{Metrics, Transport};
 use crate::store::Store;
 
 /// Who is waiting for a message to become durable.
@@ -37,6 +38,7 @@ const MAX_BATCH: usize = 8192;
 pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
     mut queue: mpsc::UnboundedReceiver<Pending>,
     shutdown: CancellationToken,
 ) {
@@ -49,7 +51,7 @@ pub(super) async fn run(
                 // Refuse new sends, then commit everything already accepted.
                 queue.close();
                 while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    commit(&store, &hub, &mut batch).await;
+                    commit(&store, &hub, &metrics, &mut batch).await;
                 }
                 break;
             }
@@ -57,12 +59,12 @@ pub(super) async fn run(
         if received == 0 {
             break;
         }
-        commit(&store, &hub, &mut batch).await;
+        commit(&store, &hub, &metrics, &mut batch).await;
     }
     tracing::debug!("group committer stopped");
 }
 
-async fn commit(store: &Store, hub: &Hub, batch: &mut Vec<Pending>) {
+async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &mut Vec<Pending>) {
     let flushed = store.flush().await;
     if let Err(err) = &flushed {
         tracing::error!(error = %err, messages = batch.len(), "flush failed; these sends are refused");
@@ -80,14 +82,19 @@ async fn commit(store: &Store, hub: &Hub, batch: &mut Vec<Pending>) {
         }
     }
     for pending in batch.drain(..) {
+        if flushed.is_ok() && pending.fresh {
+            metrics.message_stored();
+        }
         match (&flushed, pending.reply) {
             (Ok(()), Reply::Http(reply)) => {
+                metrics.message_sent(Transport::Rest);
                 if pending.fresh {
                     hub.deliver(&pending.message, None);
                 }
                 let _ = reply.send(Ok(pending.message));
             }
             (Ok(()), Reply::Socket { connection, nonce }) => {
+                metrics.message_sent(Transport::WebSocket);
                 if pending.fresh {
                     hub.deliver(&pending.message, Some((&connection, &nonce)));
                 } else {

@@ -14,6 +14,7 @@ use super::events::{Event, EventKind, Joined};
 use super::model::{Message, Room};
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Why the server cuts a connection off.
@@ -34,10 +35,18 @@ pub struct Connection {
     /// Cancelled when the server cuts the connection off; `kick_reason` says why.
     pub kicked: CancellationToken,
     kick_reason: OnceLock<Kick>,
+    /// Every frame offered to this connection passes here, so this is where deliveries and
+    /// lag are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl Connection {
-    pub fn new(id: u64, username: String, queue: usize) -> (Arc<Self>, mpsc::Receiver<Arc<Event>>) {
+    pub fn new(
+        id: u64,
+        username: String,
+        queue: usize,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Self>, mpsc::Receiver<Arc<Event>>) {
         let (tx, rx) = mpsc::channel(queue);
         let connection = Self {
             id,
@@ -45,13 +54,16 @@ impl Connection {
             tx,
             kicked: CancellationToken::new(),
             kick_reason: OnceLock::new(),
+            metrics,
         };
         (Arc::new(connection), rx)
     }
 
-    /// Cuts the connection off; the first reason given is the one reported.
+    /// Cuts the connection off; the first reason given is the one reported (and counted).
     pub fn kick(&self, reason: Kick) {
-        let _ = self.kick_reason.set(reason);
+        if self.kick_reason.set(reason).is_ok() && reason == Kick::Lagged {
+            self.metrics.lagged_disconnect();
+        }
         self.kicked.cancel();
     }
 
@@ -62,7 +74,10 @@ impl Connection {
     /// Queues `event`; false when the connection is gone or lagging (and now kicked).
     fn offer(&self, event: &Arc<Event>) -> bool {
         match self.tx.try_send(event.clone()) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.metrics.delivered();
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.kick(Kick::Lagged);
                 false

@@ -21,6 +21,7 @@ pub use hub::{Connection, Hub};
 pub use messages::HistoryPage;
 
 use crate::clock::SharedClock;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// The rules the domain enforces, taken from the config.
@@ -37,6 +38,7 @@ pub struct Chat {
     clock: SharedClock,
     settings: ChatSettings,
     commits: mpsc::UnboundedSender<Pending>,
+    metrics: Arc<Metrics>,
     /// Room deletions take this for writing, backups for reading: a backup never sees a room
     /// half deleted, and chat traffic is never paused by either.
     deletions: Arc<tokio::sync::RwLock<()>>,
@@ -44,16 +46,24 @@ pub struct Chat {
 
 impl Chat {
     /// Builds the service and starts its group committer, which runs until `shutdown` is
-    /// cancelled and then makes every accepted message durable before it returns.
+    /// cancelled and then makes every accepted message durable before it returns. Messages,
+    /// deliveries, lag and sweeps are counted in `metrics`.
     pub fn start(
         store: Store,
         clock: SharedClock,
         settings: ChatSettings,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> (Arc<Self>, JoinHandle<()>) {
         let hub = Arc::new(Hub::default());
         let (commits, queue) = mpsc::unbounded_channel();
-        let committer = tokio::spawn(commit::run(store.clone(), hub.clone(), queue, shutdown));
+        let committer = tokio::spawn(commit::run(
+            store.clone(),
+            hub.clone(),
+            metrics.clone(),
+            queue,
+            shutdown,
+        ));
         let deletions = Arc::new(tokio::sync::RwLock::new(()));
         let chat = Self {
             store,
@@ -61,6 +71,7 @@ impl Chat {
             clock,
             settings,
             commits,
+            metrics,
             deletions,
         };
         (Arc::new(chat), committer)
@@ -72,6 +83,11 @@ impl Chat {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The server's metrics, for the parts that hold the chat but not the app state (backups).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Holds off room deletions (API, admin, sweeper) while a backup is being taken.

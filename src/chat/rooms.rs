@@ -55,6 +55,17 @@ impl Chat {
         Ok(rooms)
     }
 
+    /// How many rooms are live now: one read of every room record, no messages. Blocking; for
+    /// the metrics scrape, which runs it off the async workers.
+    pub fn live_room_count(&self) -> Result<usize> {
+        let now = self.now_ms();
+        let rooms = self.store.rooms()?;
+        Ok(rooms
+            .iter()
+            .filter(|(_, record)| record.expires_at_ms > now)
+            .count())
+    }
+
     /// A live room, or `NotFound` (also for an expired room the sweeper has not reached yet).
     pub fn room(&self, id: RoomId) -> Result<Room> {
         let now = self.now_ms();

@@ -1,6 +1,6 @@
 //! Deletes expired rooms. Reads already hide expired rooms, so the sweeper only reclaims space
 //! and tells subscribers; its schedule lives in the persistent expiry index, so a restart loses
-//! nothing.
+//! nothing. Completed sweeps and the rooms they delete are counted in the metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +24,13 @@ impl Chat {
             for (expires_at, id) in expired {
                 if self.remove_room(id).await? {
                     removed += 1;
+                    self.metrics.room_swept();
                 } else {
                     self.store.remove_expiry_entry(expires_at, id)?;
                 }
             }
         }
+        self.metrics.sweep_finished();
         if removed > 0 {
             tracing::info!(rooms = removed, "swept expired rooms");
         }

@@ -1,11 +1,14 @@
-//! Cross-cutting HTTP behaviour: request logs, security headers, and the request body limit.
+//! Cross-cutting HTTP behaviour: request logs and metrics, security headers, and the request
+//! body limit.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// The page may load only its own scripts, styles and sockets, and may not be framed.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -16,8 +19,12 @@ const DOCS_CONTENT_SECURITY_POLICY: &str =
 style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 /// Logs one line per request: method, path (never the query or headers, which can hold
-/// secrets), status and latency.
-pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// secrets), status and latency; and counts it in `metrics` under its route template.
+pub async fn log_requests<E: Endpoint>(
+    metrics: Arc<Metrics>,
+    next: E,
+    req: Request,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -26,7 +33,14 @@ pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
         Ok(resp) => resp.status(),
         Err(err) => err.status(),
     };
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics.http_request(
+        super::metrics::route_template(&path),
+        super::metrics::method_label(&method),
+        status.as_u16(),
+        elapsed,
+    );
+    let elapsed_ms = elapsed * 1000.0;
     if status.is_server_error() {
         tracing::warn!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
     } else {

@@ -4,6 +4,7 @@ mod auth;
 pub mod error;
 mod health;
 mod messages;
+mod metrics;
 pub mod middleware;
 mod rooms;
 pub mod security;
@@ -52,6 +53,7 @@ pub fn api_service(
 
 /// Every route of the server, with its middleware.
 pub fn routes(state: AppState) -> impl poem::Endpoint {
+    let recorder = state.metrics.clone();
     let service = api_service(&state);
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui().with(Compression::new());
@@ -66,11 +68,12 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     Route::new()
         .nest("/api", api)
         .at("/healthz", health::healthz)
+        .at("/metrics", metrics::metrics)
         .nest(
             "/",
             EmbeddedFilesEndpoint::<Assets>::new().with(Compression::new()),
         )
         .data(state)
         .around(middleware::security_headers)
-        .around(middleware::log_requests)
+        .around(move |next, req| middleware::log_requests(recorder.clone(), next, req))
 }

@@ -46,8 +46,9 @@ enum End {
 pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let limits = &state.config.limits;
+    let metrics = state.chat.metrics().clone();
     let (connection, mut events) =
-        Connection::new(id, user.username.clone(), limits.outbound_queue);
+        Connection::new(id, user.username.clone(), limits.outbound_queue, metrics);
     let (mut sink, mut stream) = socket.split();
     let mut session = Session {
         state: state.clone(),
@@ -56,7 +57,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
         sends: TokenBucket::new(limits.sends_per_second, limits.send_burst),
         last_typing: None,
     };
-    state.metrics_connection_opened();
+    state.metrics.connection_opened();
     let idle = limits.ws_idle_timeout;
     let mut deadline = Instant::now() + idle;
     let mut keepalive = tokio::time::interval(idle / 3);
@@ -122,7 +123,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
         state.chat.leave(&session.connection, room);
     }
     state.chat.hub().unregister(&session.connection);
-    state.metrics_connection_closed();
+    state.metrics.connection_closed();
     tracing::debug!(connection = id, user = %user.username, reason = end.describe(), "websocket closed");
 }
 
