@@ -40,7 +40,11 @@ pub struct BackupConfig {
 
 impl Default for BackupConfig {
     fn default() -> Self {
-        Self { every: Duration::ZERO, dir: None, keep: 7 }
+        Self {
+            every: Duration::ZERO,
+            dir: None,
+            keep: 7,
+        }
     }
 }
 
@@ -289,8 +293,10 @@ impl Config {
             )));
         }
         if !self.backup.every.is_zero() {
-            if self.backup.every < Duration::from_secs(60) {
-                return invalid("backup.every must be at least 60s (or 0s to turn scheduled backups off)");
+            if self.backup.every < Duration::from_secs(1) {
+                return invalid(
+                    "backup.every must be at least 1s (or 0s to turn scheduled backups off)",
+                );
             }
             if self.backup.dir.is_none() {
                 return invalid("backup.dir must be set when backup.every is set");

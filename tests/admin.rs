@@ -611,3 +611,106 @@ async fn no_password_token_or_cookie_appears_in_the_logs() {
         assert!(!stderr.contains(needle), "{needle:?} leaked into the logs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_are_written_verified_and_pruned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    let backups_env = backups.to_str().expect("path").to_string();
+    let server = BinaryServer::start(
+        &dir.path().join("data"),
+        &[
+            ("CONFAB_BACKUP__EVERY", "1s"),
+            ("CONFAB_BACKUP__DIR", &backups_env),
+            ("CONFAB_BACKUP__KEEP", "2"),
+        ],
+    );
+    let mut client = server.client();
+    let (status, _) = client
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    client.token = None;
+    tokio::time::sleep(Duration::from_millis(3600)).await;
+    let scrape = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let age_line = scrape
+        .lines()
+        .find(|l| l.starts_with("confab_backup_last_success_timestamp_seconds"))
+        .expect("backup metric");
+    let stamp: f64 = age_line
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("number");
+    assert!(stamp > 1.0e9, "the backup time is exported: {age_line}");
+    drop(server);
+    let mut files: Vec<_> = std::fs::read_dir(&backups)
+        .expect("backup dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        2,
+        "only the newest `keep` backups remain: {files:?}"
+    );
+    let newest = files.last().expect("a backup");
+    assert!(newest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("confab-") && n.ends_with(".backup")));
+    let check = dir.path().join("check");
+    let verified = ok(&confab(
+        &check,
+        &["backup", "verify", newest.to_str().expect("path")],
+        None,
+    ));
+    assert!(verified.contains("1 users"), "{verified}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_expired_since_the_backup_are_dropped_at_the_next_sweep_after_restore() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("source");
+    let server = BinaryServer::start(&source, &[("CONFAB_ROOMS__TTL", "2s")]);
+    let mut client = server.client();
+    let (_, body) = client
+        .post(
+            "/api/auth/register",
+            json!({"username": "alice", "password": PASSWORD}),
+        )
+        .await;
+    client.token = Some(body["token"].as_str().expect("token").to_string());
+    let room = client.create_room("fleeting").await;
+    client.post_message(&room, "soon gone").await;
+    let file = dir.path().join("fleeting.backup");
+    ok(&confab(
+        &source,
+        &["backup", "create", file.to_str().expect("path")],
+        None,
+    ));
+    drop(server);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let target = dir.path().join("target");
+    let restored = ok(&confab(
+        &target,
+        &["backup", "restore", file.to_str().expect("path")],
+        None,
+    ));
+    assert!(
+        restored.contains("1 rooms") && restored.contains("1 messages"),
+        "{restored}"
+    );
+    assert!(ok(&confab(&target, &["sweep"], None)).contains("swept 1 expired room"));
+    let store = confab::store::Store::open(&target, 16).expect("open");
+    assert_eq!((store.room_count(), store.message_count()), (0, 0));
+}

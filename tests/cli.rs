@@ -120,3 +120,41 @@ fn a_second_server_on_the_same_data_dir_is_refused_clearly() {
         "{stderr}"
     );
 }
+
+#[test]
+fn config_check_prints_the_effective_settings_or_the_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.toml");
+    std::fs::write(&path, "[rooms]\nttl = \"12h\"\n").expect("write");
+    let good = confab()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("CONFAB_LISTEN", "0.0.0.0:9999")
+        .output()
+        .expect("runs");
+    assert!(good.status.success());
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        text.contains("valid") && text.contains("ttl = \"12h\"") && text.contains("0.0.0.0:9999"),
+        "{text}"
+    );
+
+    std::fs::write(&path, "[backup]\nevery = \"1h\"\n").expect("write");
+    let bad = confab()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("backup.dir"));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let shipped = confab()
+        .args(["config", "check", "--config", example])
+        .output()
+        .expect("runs");
+    assert!(
+        shipped.status.success(),
+        "config.example.toml is valid: {}",
+        String::from_utf8_lossy(&shipped.stderr)
+    );
+}

@@ -22,13 +22,24 @@ pub(super) async fn stream_backup(
     let store = services.chat.store().clone();
     let written = tokio::task::spawn_blocking(move || {
         let mut out = std::io::BufWriter::with_capacity(256 * 1024, SyncIoBridge::new(write));
-        let stats = store.write_backup(&mut out, BackupOptions { include_sessions }, &mut |_| {})?;
+        let stats =
+            store.write_backup(&mut out, BackupOptions { include_sessions }, &mut |_| {})?;
         out.flush()?;
         Ok::<_, BackupError>(stats)
     })
     .await;
     match written {
-        Ok(Ok(stats)) => tracing::info!(messages = stats.messages, bytes = stats.bytes, "backup streamed"),
+        Ok(Ok(stats)) => {
+            services
+                .chat
+                .metrics()
+                .record_backup_success(services.chat.now_ms());
+            tracing::info!(
+                messages = stats.messages,
+                bytes = stats.bytes,
+                "backup streamed"
+            );
+        }
         // The client sees a file without its trailer, which verification rejects.
         Ok(Err(err)) => tracing::error!(error = %err, "backup failed"),
         Err(err) => tracing::error!(error = %err, "backup task failed"),
@@ -46,7 +57,12 @@ pub fn write_backup_file(
 ) -> Result<BackupStats, BackupError> {
     let partial = partial_path(path);
     let result = (|| {
-        let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)?;
         let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
         let stats = store.write_backup(&mut out, options, progress)?;
         let file = out.into_inner().map_err(|err| err.into_error())?;
@@ -63,7 +79,10 @@ pub fn write_backup_file(
 
 /// Where a backup is written before it is complete.
 pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".partial");
     path.with_file_name(name)
 }
@@ -71,6 +90,9 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// Renames a complete backup into place and syncs its directory, so the name survives a crash.
 pub fn finish_file(partial: &Path, path: &Path) -> std::io::Result<()> {
     std::fs::rename(partial, path)?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()
 }

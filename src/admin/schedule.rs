@@ -14,7 +14,18 @@ const PREFIX: &str = "confab-";
 const SUFFIX: &str = ".backup";
 
 /// Runs until `shutdown`; the first backup is taken one interval after start.
-pub async fn run(chat: Arc<Chat>, every: Duration, dir: PathBuf, keep: usize, shutdown: CancellationToken) {
+pub async fn run(
+    chat: Arc<Chat>,
+    every: Duration,
+    dir: PathBuf,
+    keep: usize,
+    shutdown: CancellationToken,
+) {
+    // The backup-age metric starts from the newest backup already on disk, so a restart does
+    // not look like "never backed up" until the first interval has passed.
+    if let Some(modified_ms) = newest_backup_time(&dir) {
+        chat.metrics().record_backup_success(modified_ms);
+    }
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -37,19 +48,46 @@ async fn backup_once(chat: &Arc<Chat>, dir: &Path, keep: usize) -> anyhow::Resul
     let dir = dir.to_path_buf();
     let stats = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)?;
-        let stats = super::backup::write_backup_file(&store, &path, BackupOptions { include_sessions: true }, &mut |_| {})?;
+        let stats = super::backup::write_backup_file(
+            &store,
+            &path,
+            BackupOptions {
+                include_sessions: true,
+            },
+            &mut |_| {},
+        )?;
         prune(&dir, keep)?;
         Ok::<_, anyhow::Error>((stats, path))
     })
     .await??;
+    chat.metrics().record_backup_success(chat.now_ms());
     tracing::info!(file = %stats.1.display(), messages = stats.0.messages, bytes = stats.0.bytes, "scheduled backup written");
     Ok(())
+}
+
+fn newest_backup_time(dir: &Path) -> Option<u64> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+        })
+        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
+        .filter_map(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| since.as_millis() as u64)
+        .max()
 }
 
 /// `20261125T143000Z`: sorts by time as text.
 fn file_stamp(now_ms: u64) -> String {
     let iso = crate::wire::format_time(now_ms);
-    let compact: String = iso.chars().filter(|c| c.is_ascii_digit() || *c == 'T').collect();
+    let compact: String = iso
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
     // yyyymmddThhmmss + milliseconds
     format!("{}Z", &compact[..compact.len().min(18)])
 }
@@ -82,7 +120,12 @@ mod tests {
         assert!(file_stamp(1_000) < file_stamp(2_000));
         let dir = tempfile::tempdir().expect("tempdir");
         for ms in [1_000u64, 2_000, 3_000, 4_000] {
-            std::fs::write(dir.path().join(format!("{PREFIX}{}{SUFFIX}", file_stamp(ms))), b"x").expect("write");
+            std::fs::write(
+                dir.path()
+                    .join(format!("{PREFIX}{}{SUFFIX}", file_stamp(ms))),
+                b"x",
+            )
+            .expect("write");
         }
         std::fs::write(dir.path().join("notes.txt"), b"keep me").expect("write");
         prune(dir.path(), 2).expect("prune");
@@ -91,6 +134,13 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, vec![format!("{PREFIX}{}{SUFFIX}", file_stamp(3_000)), format!("{PREFIX}{}{SUFFIX}", file_stamp(4_000)), "notes.txt".to_string()]);
+        assert_eq!(
+            left,
+            vec![
+                format!("{PREFIX}{}{SUFFIX}", file_stamp(3_000)),
+                format!("{PREFIX}{}{SUFFIX}", file_stamp(4_000)),
+                "notes.txt".to_string()
+            ]
+        );
     }
 }

@@ -52,11 +52,20 @@ pub enum BackupCommand {
 pub fn run(args: BackupArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
     match args.command {
-        BackupCommand::Create { file, no_sessions, force } => {
+        BackupCommand::Create {
+            file,
+            no_sessions,
+            force,
+        } => {
             if file.exists() && !force {
-                anyhow::bail!("{} already exists; pass --force to replace it", file.display());
+                anyhow::bail!(
+                    "{} already exists; pass --force to replace it",
+                    file.display()
+                );
             }
-            let options = BackupOptions { include_sessions: !no_sessions };
+            let options = BackupOptions {
+                include_sessions: !no_sessions,
+            };
             let stats = super::block_on(async {
                 match Target::open(&config).await? {
                     Target::Server(stream) => create_through_server(stream, &file, options).await,
@@ -68,7 +77,11 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
         }
         BackupCommand::Verify { file } => {
             let stats = verify(&file)?;
-            println!("{} is a complete, intact backup: {}", file.display(), describe(&stats));
+            println!(
+                "{} is a complete, intact backup: {}",
+                file.display(),
+                describe(&stats)
+            );
             Ok(())
         }
         BackupCommand::Restore { file, force } => restore(&config, &file, force),
@@ -80,7 +93,9 @@ async fn create_through_server(
     file: &Path,
     options: BackupOptions,
 ) -> anyhow::Result<BackupStats> {
-    let request = Request::BackupCreate { include_sessions: options.include_sessions };
+    let request = Request::BackupCreate {
+        include_sessions: options.include_sessions,
+    };
     let (reply, mut body) = client::call(stream, &request).await?;
     match reply {
         Reply::Streaming => {}
@@ -89,7 +104,13 @@ async fn create_through_server(
     }
     let partial = partial_path(file);
     let result = async {
-        let mut out = tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&partial).await?;
+        let mut out = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .await?;
         let bar = progress_bar(None, "receiving");
         let mut buffer = vec![0u8; 256 * 1024];
         loop {
@@ -102,7 +123,8 @@ async fn create_through_server(
         }
         out.sync_all().await?;
         bar.finish_and_clear();
-        let stats = verify(&partial).context("the server did not complete the backup (see its log)")?;
+        let stats =
+            verify(&partial).context("the server did not complete the backup (see its log)")?;
         finish_file(&partial, file)?;
         Ok::<_, anyhow::Error>(stats)
     }
@@ -113,7 +135,11 @@ async fn create_through_server(
     result
 }
 
-async fn create_directly(direct: Direct, file: &Path, options: BackupOptions) -> anyhow::Result<BackupStats> {
+async fn create_directly(
+    direct: Direct,
+    file: &Path,
+    options: BackupOptions,
+) -> anyhow::Result<BackupStats> {
     let store = direct.store.clone();
     let path = file.to_path_buf();
     let stats = tokio::task::spawn_blocking(move || {
@@ -128,7 +154,9 @@ async fn create_directly(direct: Direct, file: &Path, options: BackupOptions) ->
 }
 
 fn verify(file: &Path) -> anyhow::Result<BackupStats> {
-    let size = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?.len();
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
     let bar = progress_bar(Some(size), "verifying");
     let result = Store::verify_backup(file, &mut |bytes| bar.set_position(bytes));
     bar.finish_and_clear();
@@ -141,7 +169,10 @@ fn restore(config: &crate::config::Config, file: &Path, force: bool) -> anyhow::
     verify(file)?;
     let stats = super::block_on(async {
         if client::connect(&data).await?.is_some() {
-            anyhow::bail!("a confab server is running on {}; stop it first (e.g. systemctl stop confab)", data.display());
+            anyhow::bail!(
+                "a confab server is running on {}; stop it first (e.g. systemctl stop confab)",
+                data.display()
+            );
         }
         let direct = Direct::open(config).await?;
         let empty = direct.store.is_empty()?;
@@ -170,11 +201,18 @@ fn restore(config: &crate::config::Config, file: &Path, force: bool) -> anyhow::
         direct.close().await?;
         match stats {
             Ok(stats) => Ok(stats),
-            Err(BackupError::NotEmpty) => anyhow::bail!("the data directory {} is not empty", data.display()),
+            Err(BackupError::NotEmpty) => {
+                anyhow::bail!("the data directory {} is not empty", data.display())
+            }
             Err(err) => Err(err.into()),
         }
     })?;
-    println!("restored {} into {}: {}", file.display(), data.display(), describe(&stats));
+    println!(
+        "restored {} into {}: {}",
+        file.display(),
+        data.display(),
+        describe(&stats)
+    );
     Ok(())
 }
 

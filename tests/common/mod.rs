@@ -334,7 +334,7 @@ impl BinaryServer {
             command.env(key, value);
         }
         let child = command.spawn().expect("binary starts");
-        let server = Self {
+        let mut server = Self {
             base: format!("http://127.0.0.1:{port}"),
             child,
         };
@@ -342,7 +342,7 @@ impl BinaryServer {
         server
     }
 
-    fn wait_healthy(&self) {
+    fn wait_healthy(&mut self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let addr: SocketAddr = self
             .base
@@ -352,6 +352,9 @@ impl BinaryServer {
         while std::time::Instant::now() < deadline {
             if std::net::TcpStream::connect(addr).is_ok() {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server at {} exited during startup: {status}", self.base);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
