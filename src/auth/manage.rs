@@ -1,7 +1,7 @@
 //! Account administration (the `confab user ...` commands): create, list, change, lock, delete.
 //! Every change that takes access away also ends the user's sessions at once.
 
-use super::{taken, validate_password, validate_username, Accounts};
+use super::{validate_password, Accounts};
 use crate::chat::model::User;
 use crate::error::{Error, Result};
 use crate::store::UserRecord;
@@ -34,22 +34,7 @@ impl Accounts {
         password: String,
         is_admin: bool,
     ) -> Result<User> {
-        let username = validate_username(username)?;
-        validate_password(&password)?;
-        if self.store.user(&username)?.is_some() {
-            return Err(taken(&username));
-        }
-        let password_hash = self.hasher.hash(password).await?;
-        let record = UserRecord {
-            username: username.clone(),
-            password_hash,
-            is_admin,
-            locked: false,
-            created_at_ms: self.clock.now_ms(),
-        };
-        if !self.store.insert_user_if_absent(&record)? {
-            return Err(taken(&username));
-        }
+        let record = self.insert_user(username, password, |_| is_admin).await?;
         self.store.flush().await?;
         Ok(User::from(&record))
     }

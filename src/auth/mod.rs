@@ -79,6 +79,20 @@ impl Accounts {
         if !self.settings.registration_open {
             return Err(Error::RegistrationClosed);
         }
+        let record = self
+            .insert_user(username, password, |store| store.user_count() == 0)
+            .await?;
+        tracing::info!(user = %record.username, admin = record.is_admin, "account registered");
+        self.open_session(&record).await
+    }
+
+    /// Validates and stores a new account; `is_admin` decides its role just before the insert.
+    async fn insert_user(
+        &self,
+        username: &str,
+        password: String,
+        is_admin: impl FnOnce(&Store) -> bool,
+    ) -> Result<UserRecord> {
         let username = validate_username(username)?;
         validate_password(&password)?;
         if self.store.user(&username)?.is_some() {
@@ -86,17 +100,16 @@ impl Accounts {
         }
         let password_hash = self.hasher.hash(password).await?;
         let record = UserRecord {
-            is_admin: self.store.user_count() == 0,
-            username: username.clone(),
+            is_admin: is_admin(&self.store),
+            username,
             password_hash,
             locked: false,
             created_at_ms: self.clock.now_ms(),
         };
         if !self.store.insert_user_if_absent(&record)? {
-            return Err(taken(&username));
+            return Err(taken(&record.username));
         }
-        tracing::info!(user = %username, admin = record.is_admin, "account registered");
-        self.open_session(&record).await
+        Ok(record)
     }
 
     /// Checks a password. Unknown users and wrong passwords get the same answer after the same
