@@ -110,14 +110,14 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         }),
         Request::UserPasswd { username, password } => {
             accounts.set_password(&username, password).await?;
-            let closed = chat.hub().disconnect_user(&username.to_ascii_lowercase());
+            let closed = chat.hub().disconnect_user(&canonical(&username));
             done(format!(
                 "password changed; sessions ended ({closed} live connections closed)"
             ))
         }
         Request::UserDelete { username } => {
             accounts.delete_user(&username).await?;
-            chat.hub().disconnect_user(&username.to_ascii_lowercase());
+            chat.hub().disconnect_user(&canonical(&username));
             done(format!("deleted {username}"))
         }
         Request::UserAdmin { username, grant } => {
@@ -130,7 +130,7 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         Request::UserLock { username, locked } => {
             accounts.set_locked(&username, locked).await?;
             if locked {
-                chat.hub().disconnect_user(&username.to_ascii_lowercase());
+                chat.hub().disconnect_user(&canonical(&username));
             }
             done(format!(
                 "{username} is {}",
@@ -171,4 +171,9 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
             "backups are streamed by the control socket",
         )),
     }
+}
+
+/// The stored form of a username as typed by an admin (`Alice ` → `alice`).
+fn canonical(username: &str) -> String {
+    username.trim().to_ascii_lowercase()
 }

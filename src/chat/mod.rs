@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use commit::Pending;
+use commit::Pending;
 pub use hub::{Connection, Hub};
 pub use messages::HistoryPage;
 
