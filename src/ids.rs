@@ -101,4 +101,66 @@ mod tests {
         assert_ne!(RoomId::generate(1), RoomId::generate(1));
         assert!("not-a-room".parse::<RoomId>().is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Numbers anywhere in `u64`, and often small or near the top, where most digits are
+        /// equal and only the last ones decide the order.
+        fn seq() -> impl Strategy<Value = u64> {
+            prop_oneof![any::<u64>(), 0..4096u64, (u64::MAX - 4096)..=u64::MAX]
+        }
+
+        proptest! {
+            #[test]
+            fn message_id_order_is_string_order(a in seq(), b in seq()) {
+                let (id_a, id_b) = (MessageId(a), MessageId(b));
+                prop_assert_eq!(id_a.cmp(&id_b), id_a.to_string().cmp(&id_b.to_string()));
+                prop_assert_eq!(id_a < id_b, a < b);
+            }
+
+            #[test]
+            fn message_ids_round_trip_through_text(n in seq()) {
+                let text = MessageId(n).to_string();
+                prop_assert_eq!(text.len(), 16);
+                prop_assert_eq!(text.parse::<MessageId>().expect("parse"), MessageId(n));
+                prop_assert_eq!(
+                    text.to_ascii_uppercase().parse::<MessageId>().expect("parse"),
+                    MessageId(n)
+                );
+            }
+
+            #[test]
+            fn message_id_parse_never_panics(text in any::<String>()) {
+                if let Ok(id) = text.parse::<MessageId>() {
+                    prop_assert_eq!(id.to_string(), text.to_ascii_lowercase());
+                }
+            }
+
+            #[test]
+            fn message_id_parse_accepts_exactly_16_hex_digits(
+                text in "[0-9a-fA-F+ -]{14,18}|[0-9a-fA-F]{16}"
+            ) {
+                let valid = text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit());
+                prop_assert_eq!(text.parse::<MessageId>().is_ok(), valid);
+            }
+
+            #[test]
+            fn room_ids_round_trip_and_sort_as_strings(a in any::<[u8; 16]>(), b in any::<[u8; 16]>()) {
+                let (id_a, id_b) = (RoomId::from_bytes(a), RoomId::from_bytes(b));
+                prop_assert_eq!(id_a.to_string().parse::<RoomId>().expect("parse"), id_a);
+                prop_assert_eq!(id_a.to_bytes(), a);
+                prop_assert_eq!(id_a.cmp(&id_b), id_a.to_string().cmp(&id_b.to_string()));
+                prop_assert_eq!(id_a.cmp(&id_b), a.cmp(&b));
+            }
+
+            #[test]
+            fn room_id_parse_never_panics(
+                text in prop_oneof![any::<String>(), "[0-9A-Za-z]{25,27}"]
+            ) {
+                let _ = text.parse::<RoomId>();
+            }
+        }
+    }
 }

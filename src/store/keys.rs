@@ -141,4 +141,79 @@ mod tests {
         assert!(!user_session("ann", &hash).starts_with(&user_sessions_prefix("an")));
         assert!(user_session("ann", &hash).starts_with(&user_sessions_prefix("ann")));
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn room_id() -> impl Strategy<Value = RoomId> {
+            any::<[u8; 16]>().prop_map(RoomId::from_bytes)
+        }
+
+        /// Sequence numbers: anywhere in `u64`, and often small, where neighbours collide in
+        /// the low bytes and differ in no others.
+        fn seq() -> impl Strategy<Value = u64> {
+            prop_oneof![any::<u64>(), 0..1024u64, (u64::MAX - 1024)..=u64::MAX]
+        }
+
+        /// Two (room, number) pairs that share their room half of the time, so the number
+        /// part of the order is exercised as often as the room part.
+        fn two_pairs() -> impl Strategy<Value = ((RoomId, u64), (RoomId, u64))> {
+            (room_id(), seq(), room_id(), seq(), any::<bool>()).prop_map(
+                |(room_a, a, room_b, b, same_room)| {
+                    let room_b = if same_room { room_a } else { room_b };
+                    ((room_a, a), (room_b, b))
+                },
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn message_key_byte_order_is_room_then_seq_order((a, b) in two_pairs()) {
+                let (key_a, key_b) = (message(a.0, a.1), message(b.0, b.1));
+                prop_assert_eq!(key_a.cmp(&key_b), a.cmp(&b));
+                prop_assert_eq!(key_a == key_b, a == b);
+            }
+
+            #[test]
+            fn message_keys_parse_back((room, seq) in (room_id(), seq())) {
+                let key = message(room, seq);
+                prop_assert_eq!(parse_message_seq(&key).expect("seq"), seq);
+                prop_assert_eq!(parse_room_id(&key[..ROOM_ID_LEN]).expect("room"), room);
+            }
+
+            #[test]
+            fn room_expiry_keys_order_by_time_then_room((a, b) in two_pairs()) {
+                // Same pair shape: (room, expires_at); the key orders by (expires_at, room).
+                let (key_a, key_b) = (room_expiry(a.1, a.0), room_expiry(b.1, b.0));
+                prop_assert_eq!(key_a.cmp(&key_b), (a.1, a.0).cmp(&(b.1, b.0)));
+            }
+
+            #[test]
+            fn room_expiry_keys_parse_back((room, at) in (room_id(), seq())) {
+                prop_assert_eq!(parse_room_expiry(&room_expiry(at, room)).expect("parse"), (at, room));
+            }
+
+            #[test]
+            fn parsers_refuse_malformed_keys_without_panicking(
+                bytes in proptest::collection::vec(any::<u8>(), 0..64)
+            ) {
+                prop_assert_eq!(parse_room_expiry(&bytes).is_ok(), bytes.len() == 8 + ROOM_ID_LEN);
+                prop_assert_eq!(parse_room_id(&bytes).is_ok(), bytes.len() == ROOM_ID_LEN);
+                prop_assert_eq!(parse_seq_value(&bytes).is_ok(), bytes.len() == 8);
+                prop_assert_eq!(parse_message_seq(&bytes).is_ok(), bytes.len() == ROOM_ID_LEN + 8);
+            }
+
+            #[test]
+            fn one_users_sessions_never_fall_under_anothers_prefix(
+                a in "[a-z0-9_.-]{3,32}",
+                b in "[a-z0-9_.-]{3,32}",
+                hash in any::<[u8; TOKEN_HASH_LEN]>(),
+            ) {
+                let key = user_session(&a, &hash);
+                prop_assert!(key.starts_with(&user_sessions_prefix(&a)));
+                prop_assert_eq!(key.starts_with(&user_sessions_prefix(&b)), a == b);
+            }
+        }
+    }
 }
