@@ -119,6 +119,12 @@ pub struct LimitsConfig {
     /// A WebSocket connection silent this long is closed (clients ping every ~30 s).
     #[serde(with = "humantime_serde_compat")]
     pub ws_idle_timeout: Duration,
+    /// WebSocket connections one user may hold at once (tabs, devices); one more is refused
+    /// with 429 `too_many_connections`.
+    pub max_connections_per_user: usize,
+    /// WebSocket connections one client address may hold at once. Behind a reverse proxy every
+    /// client has the proxy's address, so raise this to the whole team's connections there.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +195,8 @@ impl Default for LimitsConfig {
             rooms_per_connection: 100,
             outbound_queue: 1024,
             ws_idle_timeout: Duration::from_secs(90),
+            max_connections_per_user: 20,
+            max_connections_per_ip: 200,
         }
     }
 }
@@ -286,6 +294,11 @@ impl Config {
         if self.limits.ws_idle_timeout < Duration::from_secs(1) {
             return invalid("limits.ws_idle_timeout must be at least 1s");
         }
+        if self.limits.max_connections_per_user == 0 || self.limits.max_connections_per_ip == 0 {
+            return invalid(
+                "limits.max_connections_per_user and limits.max_connections_per_ip must be at least 1",
+            );
+        }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::Invalid(format!(
                 "log.level {:?} is not a valid filter: {err}",
@@ -373,6 +386,26 @@ mod tests {
         std::fs::write(&path, "[rooms]\nttl = \"forever\"\n").expect("write");
         let err = Config::load(Some(&path), &Overrides::default()).expect_err("bad duration");
         assert!(err.to_string().contains("forever"), "{err}");
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_must_be_positive() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("confab.toml");
+        let defaults = Config::default().limits;
+        assert_eq!(defaults.max_connections_per_user, 20);
+        assert_eq!(defaults.max_connections_per_ip, 200);
+        std::fs::write(
+            &path,
+            "[limits]\nmax_connections_per_user = 3\nmax_connections_per_ip = 7\n",
+        )
+        .expect("write");
+        let config = Config::load(Some(&path), &Overrides::default()).expect("load");
+        assert_eq!(config.limits.max_connections_per_user, 3);
+        assert_eq!(config.limits.max_connections_per_ip, 7);
+        std::fs::write(&path, "[limits]\nmax_connections_per_ip = 0\n").expect("write");
+        let err = Config::load(Some(&path), &Overrides::default()).expect_err("zero refused");
+        assert!(err.to_string().contains("max_connections_per_ip"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! full is cut off (`kick`) instead of slowing the room down.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::mpsc;
@@ -164,8 +166,80 @@ impl Channel {
 #[derive(Default)]
 pub struct Hub {
     channels: Mutex<HashMap<RoomId, Arc<Mutex<Channel>>>>,
-    /// Every open connection, joined to rooms or not, so a user can be cut off everywhere.
-    connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Every open connection and how many each user and client address holds. Shared with the
+    /// `ConnectionSlot`s, which give their place back when dropped.
+    registry: Arc<Mutex<Registry>>,
+}
+
+/// Every open connection, joined to rooms or not, so a user can be cut off everywhere; and the
+/// number of connections (upgraded or about to be) per user and per client address.
+#[derive(Default)]
+struct Registry {
+    connections: HashMap<u64, Arc<Connection>>,
+    per_user: HashMap<String, usize>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// The most WebSocket connections one user, and one client address, may hold at once.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub per_user: usize,
+    pub per_ip: usize,
+}
+
+/// Why `Hub::reserve` refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitReached {
+    #[error("this account already has {0} open connections; close one first")]
+    PerUser(usize),
+    #[error("this address already has {0} open connections; close one first")]
+    PerIp(usize),
+}
+
+/// A place for one WebSocket connection, taken before the upgrade and given back when dropped.
+///
+/// Counting by a guard rather than by paired calls means the counts fall however a session
+/// ends: closed by either side, kicked, failed upgrade (poem drops the upgrade callback that
+/// owns the slot), or a panicking session task (unwinding drops it).
+pub struct ConnectionSlot {
+    registry: Arc<Mutex<Registry>>,
+    username: String,
+    ip: Option<IpAddr>,
+    connection: Option<u64>,
+}
+
+impl ConnectionSlot {
+    /// Lists the upgraded connection where `disconnect_user` and `connection_count` see it,
+    /// until the slot is dropped.
+    pub fn register(&mut self, connection: &Arc<Connection>) {
+        lock(&self.registry)
+            .connections
+            .insert(connection.id, connection.clone());
+        self.connection = Some(connection.id);
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut registry = lock(&self.registry);
+        if let Some(id) = self.connection.take() {
+            registry.connections.remove(&id);
+        }
+        release(&mut registry.per_user, &self.username);
+        if let Some(ip) = self.ip {
+            release(&mut registry.per_ip, &ip);
+        }
+    }
+}
+
+/// Takes one off `key`'s count, forgetting keys that reach zero so the maps stay small.
+fn release<K: Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(count) = counts.get_mut(key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: every critical section
@@ -356,18 +430,47 @@ impl Hub {
         channel.room = None;
     }
 
-    pub fn register(&self, connection: &Arc<Connection>) {
-        lock(&self.connections).insert(connection.id, connection.clone());
-    }
-
-    pub fn unregister(&self, connection: &Connection) {
-        lock(&self.connections).remove(&connection.id);
+    /// Takes a place for one more connection of `username` from `ip`, or says which limit
+    /// is reached.
+    ///
+    /// The check and the count happen under one lock, so concurrent upgrades cannot
+    /// over-admit. The place is held from before the upgrade, so a connection still in its
+    /// handshake counts too.
+    pub fn reserve(
+        &self,
+        username: &str,
+        ip: Option<IpAddr>,
+        limits: ConnectionLimits,
+    ) -> std::result::Result<ConnectionSlot, LimitReached> {
+        let ip = ip.map(|ip| ip.to_canonical());
+        let mut registry = lock(&self.registry);
+        if registry.per_user.get(username).copied().unwrap_or(0) >= limits.per_user {
+            return Err(LimitReached::PerUser(limits.per_user));
+        }
+        if ip
+            .and_then(|ip| registry.per_ip.get(&ip).copied())
+            .unwrap_or(0)
+            >= limits.per_ip
+        {
+            return Err(LimitReached::PerIp(limits.per_ip));
+        }
+        *registry.per_user.entry(username.to_string()).or_insert(0) += 1;
+        if let Some(ip) = ip {
+            *registry.per_ip.entry(ip).or_insert(0) += 1;
+        }
+        Ok(ConnectionSlot {
+            registry: self.registry.clone(),
+            username: username.to_string(),
+            ip,
+            connection: None,
+        })
     }
 
     /// Closes every open connection of `username`; returns how many.
     pub fn disconnect_user(&self, username: &str) -> usize {
-        let connections = lock(&self.connections);
-        let mine: Vec<_> = connections
+        let registry = lock(&self.registry);
+        let mine: Vec<_> = registry
+            .connections
             .values()
             .filter(|c| c.username == username)
             .collect();
@@ -377,8 +480,9 @@ impl Hub {
         mine.len()
     }
 
+    /// Upgraded connections open now (for metrics and tests).
     pub fn connection_count(&self) -> usize {
-        lock(&self.connections).len()
+        lock(&self.registry).connections.len()
     }
 
     /// Open subscriptions across all rooms (for metrics and tests).

@@ -12,10 +12,14 @@ use poem::{handler, IntoResponse, Request};
 pub use session::{CLOSE_LAGGED, CLOSE_REVOKED};
 
 use crate::app::AppState;
+use crate::chat::hub::{ConnectionLimits, ConnectionSlot};
+use crate::chat::model::User;
 use crate::error::Error;
+use crate::http::error::{ErrorBody, ErrorResponse};
 use crate::http::security::{origin_allowed, request_token};
 
-/// Upgrades to a chat session. 401 without a valid session, 403 for a foreign `Origin`.
+/// Upgrades to a chat session. 401 without a valid session, 403 for a foreign `Origin`, 429
+/// when the user or the client address already holds its share of connections.
 #[handler]
 pub async fn upgrade(
     req: &Request,
@@ -34,11 +38,38 @@ pub async fn upgrade(
     }
     let ws =
         ws.map_err(|_| Error::invalid("bad_request", "this endpoint expects a WebSocket upgrade"))?;
+    let slot = reserve_slot(req, &state, &user)?;
     let state = state.clone();
     let config = socket_config(&state);
+    // The slot moves into the callback: if the handshake never completes, poem drops the
+    // callback and with it the slot, so an abandoned upgrade does not hold a place.
     Ok(ws
         .config(config)
-        .on_upgrade(move |socket| session::run(socket, state, user)))
+        .on_upgrade(move |socket| session::run(socket, state, user, slot)))
+}
+
+/// Seconds a client refused for too many connections is told to wait (`Retry-After`).
+const RETRY_CONNECTION_SECS: u64 = 5;
+
+/// Takes a place under `limits.max_connections_per_user` and `_per_ip`, or answers 429
+/// `too_many_connections`: one account or one address must not be able to hold every socket
+/// and task of the server.
+fn reserve_slot(req: &Request, state: &AppState, user: &User) -> poem::Result<ConnectionSlot> {
+    let limits = &state.config.limits;
+    let ip = req.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    let wanted = ConnectionLimits {
+        per_user: limits.max_connections_per_user,
+        per_ip: limits.max_connections_per_ip,
+    };
+    state
+        .chat
+        .hub()
+        .reserve(&user.username, ip, wanted)
+        .map_err(|refused| {
+            tracing::debug!(user = %user.username, ?ip, %refused, "websocket refused");
+            let body = ErrorBody::new("too_many_connections", refused.to_string());
+            ErrorResponse::RateLimited(body, RETRY_CONNECTION_SECS).into()
+        })
 }
 
 /// Small buffers: tungstenite's defaults (128 KiB read buffer) would cost ~145 KiB per idle

@@ -14,7 +14,7 @@ use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::app::AppState;
 use crate::chat::events::{Event, EventKind};
-use crate::chat::hub::Kick;
+use crate::chat::hub::{ConnectionSlot, Kick};
 use crate::chat::model::User;
 use crate::chat::Connection;
 use crate::error::Error;
@@ -43,7 +43,9 @@ enum End {
     WriteFailed,
 }
 
-pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
+/// Runs one connection until it ends. `slot` is its place in the hub's registry and counts;
+/// dropping it at the end (or on unwinding) frees the place.
+pub async fn run(socket: WebSocketStream, state: AppState, user: User, mut slot: ConnectionSlot) {
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let limits = &state.config.limits;
     let metrics = state.chat.metrics().clone();
@@ -64,7 +66,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
     keepalive.reset();
     let shutdown = state.shutdown.clone();
     let kicked = session.connection.kicked.clone();
-    state.chat.hub().register(&session.connection);
+    slot.register(&session.connection);
 
     let end = loop {
         tokio::select! {
@@ -122,7 +124,7 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User) {
     for room in session.joined.drain() {
         state.chat.leave(&session.connection, room);
     }
-    state.chat.hub().unregister(&session.connection);
+    drop(slot);
     state.metrics.connection_closed();
     tracing::debug!(connection = id, user = %user.username, reason = end.describe(), "websocket closed");
 }
