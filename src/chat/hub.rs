@@ -444,14 +444,12 @@ impl Hub {
     ) -> std::result::Result<ConnectionSlot, LimitReached> {
         let ip = ip.map(|ip| ip.to_canonical());
         let mut registry = lock(&self.registry);
-        if registry.per_user.get(username).copied().unwrap_or(0) >= limits.per_user {
+        let of_user = registry.per_user.get(username).copied().unwrap_or(0);
+        if of_user >= limits.per_user {
             return Err(LimitReached::PerUser(limits.per_user));
         }
-        if ip
-            .and_then(|ip| registry.per_ip.get(&ip).copied())
-            .unwrap_or(0)
-            >= limits.per_ip
-        {
+        let of_ip = ip.and_then(|ip| registry.per_ip.get(&ip).copied());
+        if of_ip.unwrap_or(0) >= limits.per_ip {
             return Err(LimitReached::PerIp(limits.per_ip));
         }
         *registry.per_user.entry(username.to_string()).or_insert(0) += 1;
