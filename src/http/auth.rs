@@ -114,10 +114,10 @@ impl AuthApi {
 
     /// The logged-in user.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: Auth) -> Json<MeView> {
-        Json(MeView {
+    async fn me(&self, auth: Auth) -> ApiResult<Json<MeView>> {
+        Ok(Json(MeView {
             user: UserView::from(&auth.caller().user),
-        })
+        }))
     }
 }
 

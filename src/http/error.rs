@@ -44,16 +44,23 @@ pub enum ErrorResponse {
     /// Authenticated but not allowed.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// No such room, message or route (a malformed id names nothing, so it is a 404 too).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The name is taken.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The request body is over `limits.max_body_bytes`.
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
+    /// The request body is not `application/json`. Produced by poem-openapi before any handler
+    /// runs and rendered by [`render`]; declared here so the API description lists it.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Too many attempts; see `Retry-After`.
     #[oai(status = 429)]
     RateLimited(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// A storage failure; the server log has details.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// Overloaded or shutting down; retry shortly.

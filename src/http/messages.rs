@@ -62,10 +62,13 @@ impl MessagesApi {
         _auth: Auth,
         id: Path<String>,
         /// Only messages older than this message id.
+        #[oai(validator(pattern = r"^[0-9a-fA-F]{16}$"))]
         before: Query<Option<String>>,
         /// Only messages newer than this message id.
+        #[oai(validator(pattern = r"^[0-9a-fA-F]{16}$"))]
         after: Query<Option<String>>,
         /// 1 to 200, default 50.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<MessageList>> {
         let room = parse_room_id(&id.0)?;

@@ -1,5 +1,6 @@
 //! The REST API (poem-openapi), its documentation, and the HTTP plumbing around it.
 
+mod allow;
 mod auth;
 pub mod error;
 mod health;
@@ -8,6 +9,8 @@ mod metrics;
 pub mod middleware;
 mod rooms;
 pub mod security;
+
+use std::sync::Arc;
 
 use poem::endpoint::EmbeddedFilesEndpoint;
 use poem::middleware::Compression;
@@ -55,6 +58,7 @@ pub fn api_service(
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     let recorder = state.metrics.clone();
     let service = api_service(&state);
+    let allow = Arc::new(allow::AllowTable::from_spec(&service.spec(), "/api"));
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui().with(Compression::new());
     let api = Route::new()
@@ -75,5 +79,6 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         )
         .data(state)
         .around(middleware::security_headers)
+        .around(move |next, req| allow::allow_on_405(allow.clone(), next, req))
         .around(move |next, req| middleware::log_requests(recorder.clone(), next, req))
 }
