@@ -527,3 +527,124 @@ async fn every_route_refuses_missing_forged_and_logged_out_credentials() {
     assert!(connect_from(&server, LOCAL, &alice_token).await.is_ok());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_after_the_idle_timeout() {
+    let _shared = RSS_MEASURED.read().await;
+    let server =
+        TestServer::start_with(|c| c.limits.ws_idle_timeout = Duration::from_secs(1)).await;
+    let alice = server.user("alice").await;
+    // A client that reads nothing also answers no ping: to the server it is silent, like the
+    // far end of a half-open TCP connection.
+    let mut silent = alice.ws().await;
+    // One that reads answers the server's pings (tungstenite does it) and stays open.
+    let mut lively = alice.ws().await;
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_millis(1800) {
+        lively.expect_silence(Duration::from_millis(100)).await;
+    }
+    let hub = server.state().chat.hub();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while hub.connection_count() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the silent socket was not reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lively.send_json(json!({"type": "ping"})).await;
+    assert_eq!(lively.recv_type("pong").await["type"], "pong", "still open");
+    // The close frame (1001 "idle timeout") may be lost: the pongs this client queues for the
+    // pings it now reads hit a closed socket, and the RST can discard the unread close frame.
+    let code = silent.closed_with().await;
+    assert!(matches!(code, Some(1001) | None), "{code:?}");
+    drop(lively);
+    wait_until_all_closed(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_per_connection_are_limited_and_typing_is_throttled() {
+    let _shared = RSS_MEASURED.read().await;
+    let server = TestServer::start_with(|c| c.limits.rooms_per_connection = 2).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let rooms = [
+        alice.create_room("one").await,
+        alice.create_room("two").await,
+        alice.create_room("three").await,
+    ];
+    let mut ws = alice.ws().await;
+    ws.join(&rooms[0], None, 0).await;
+    ws.join(&rooms[1], None, 0).await;
+    ws.send_json(json!({"type": "join", "room": rooms[2]}))
+        .await;
+    let refused = ws.recv_type("error").await;
+    assert_eq!(refused["code"], "too_many_rooms", "{refused}");
+    ws.send_json(json!({"type": "leave", "room": rooms[0]}))
+        .await;
+    ws.join(&rooms[2], None, 0).await;
+
+    // Typing notices: at most one per second per connection reaches the others.
+    let mut other = bob.ws().await;
+    other.join(&rooms[2], None, 0).await;
+    for _ in 0..10 {
+        other
+            .send_json(json!({"type": "typing", "room": rooms[2]}))
+            .await;
+    }
+    other.send_json(json!({"type": "ping"})).await;
+    other.recv_type("pong").await;
+    let mut typing = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.socket.next()).await {
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(text.as_str()).expect("json");
+            if value["type"] == "typing" {
+                typing += 1;
+            }
+        }
+    }
+    assert_eq!(typing, 1, "a burst of typing notices is delivered once");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_control_socket_and_backups_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let _shared = RSS_MEASURED.read().await;
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_path_buf();
+    let server = TestServer::start_with(|c| {
+        c.backup.every = Duration::from_secs(1);
+        c.backup.dir = Some(dir.clone());
+    })
+    .await;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&server.data), 0o700, "data directory");
+    assert_eq!(
+        mode(&server.data.join(confab::admin::SOCKET_NAME)),
+        0o600,
+        "control socket: whoever can connect to it administers the server"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let backup = loop {
+        let found = std::fs::read_dir(&dir)
+            .expect("backup dir")
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .find(|path| path.extension().is_some_and(|ext| ext == "backup"));
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(Instant::now() < deadline, "no scheduled backup appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(mode(&backup), 0o600, "backups hold password hashes");
+    server.stop().await;
+}
