@@ -38,7 +38,7 @@ pub async fn upgrade(
     }
     let ws =
         ws.map_err(|_| Error::invalid("bad_request", "this endpoint expects a WebSocket upgrade"))?;
-    let slot = reserve_slot(req, &state, &user)?;
+    let slot = reserve_slot(req, state, &user)?;
     let state = state.clone();
     let config = socket_config(&state);
     // The slot moves into the callback: if the handshake never completes, poem drops the
