@@ -44,6 +44,14 @@ CHECKS = [
     "response_schema_conformance",
 ]
 PASSWORD = "correct horse battery staple"
+# schemathesis's command line, run by this same Python: found wherever pip put the package,
+# whether or not its `schemathesis` script is on PATH (pip --user, pyenv without a rehash).
+SCHEMATHESIS = [
+    sys.executable,
+    "-c",
+    "import sys; from schemathesis.cli import schemathesis; "
+    "sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
+]
 
 
 def free_port():
@@ -114,7 +122,7 @@ def schemathesis(base, name, token, checks, filters, work, config, phases, examp
     report_dir = os.path.join(work, "reports", name)
     os.makedirs(report_dir, exist_ok=True)
     command = [
-        "schemathesis",
+        *SCHEMATHESIS,
         "--config-file",
         config,
         "run",
@@ -143,7 +151,7 @@ def schemathesis(base, name, token, checks, filters, work, config, phases, examp
         report_dir,
         *filters,
     ]
-    shown = " ".join(command)
+    shown = " ".join(["schemathesis", *command[len(SCHEMATHESIS) :]])
     if token:
         command += ["--header", f"Authorization: Bearer {token}"]
         shown += " --header 'Authorization: Bearer ***'"
@@ -191,18 +199,38 @@ def run_all(base, data):
     return failed
 
 
+def server_errors(log_path):
+    """Log lines that show a server-side failure: errors, 5xx answers, panics."""
+    found = []
+    with open(log_path) as log:
+        for line in log:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                # Not a log event: a panic message or anything else written to stderr.
+                found.append(line)
+                continue
+            status = entry.get("fields", {}).get("status")
+            if entry.get("level") == "ERROR" or (isinstance(status, int) and status >= 500):
+                found.append(line)
+    return found
+
+
 def main():
     if len(sys.argv) > 1:
         binary = sys.argv[1]
     else:
         binary = os.environ.get("CONFAB_BIN", os.path.join(ROOT, "target/debug/confab"))
-    if shutil.which("schemathesis") is None:
+    try:
+        import schemathesis  # noqa: F401
+    except ImportError:
         sys.exit("schemathesis is not installed (python3 -m pip install schemathesis)")
     data = tempfile.mkdtemp(prefix="confab-schemathesis-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = os.path.join(data, "server.log")
-    env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+    # JSON log lines, so the check below reads levels and statuses, not text a fuzzer chose.
+    env = dict(os.environ, RUST_LOG="warn", CONFAB_LOG__FORMAT="json")
     started = time.monotonic()
     with open(log_path, "w") as log:
         server = subprocess.Popen(
@@ -225,8 +253,7 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    with open(log_path) as log:
-        errors = [line for line in log if "ERROR" in line]
+    errors = server_errors(log_path)
     if errors:
         print("the server logged errors:\n" + "".join(errors[:20]), file=sys.stderr)
         failed = True
