@@ -403,3 +403,34 @@ async fn shutdown_closes_websockets_with_1001() {
     assert_eq!(ws.closed_with().await, Some(1001));
     stopping.await.expect("stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_closes_the_sockets_of_that_session_only() {
+    let server = TestServer::start().await;
+    let phone = server.user("alice").await;
+    let mut laptop = server.client();
+    let (_, body) = laptop
+        .post(
+            "/api/auth/login",
+            json!({"username": "alice", "password": common::PASSWORD}),
+        )
+        .await;
+    laptop.token = Some(body["token"].as_str().expect("token").to_string());
+    let mut phone_socket = phone.ws().await;
+    let mut laptop_socket = laptop.ws().await;
+    assert_eq!(
+        phone.post("/api/auth/logout", json!({})).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        phone_socket.closed_with().await,
+        Some(confab::ws::CLOSE_REVOKED)
+    );
+    laptop_socket.send_json(json!({"type": "ping"})).await;
+    assert_eq!(
+        laptop_socket.recv_type("pong").await["type"],
+        "pong",
+        "the other session stays"
+    );
+    server.stop().await;
+}

@@ -33,6 +33,8 @@ pub enum Kick {
 pub struct Connection {
     pub id: u64,
     pub username: String,
+    /// The hash of the session token it was opened with, so a logout can close it.
+    pub session: [u8; 32],
     tx: mpsc::Sender<Arc<Event>>,
     /// Cancelled when the server cuts the connection off; `kick_reason` says why.
     pub kicked: CancellationToken,
@@ -46,6 +48,7 @@ impl Connection {
     pub fn new(
         id: u64,
         username: String,
+        session: [u8; 32],
         queue: usize,
         metrics: Arc<Metrics>,
     ) -> (Arc<Self>, mpsc::Receiver<Arc<Event>>) {
@@ -53,6 +56,7 @@ impl Connection {
         let connection = Self {
             id,
             username,
+            session,
             tx,
             kicked: CancellationToken::new(),
             kick_reason: OnceLock::new(),
@@ -465,6 +469,20 @@ impl Hub {
     }
 
     /// Closes every open connection of `username`; returns how many.
+    /// Closes every open connection opened with the session `session` (a token hash).
+    pub fn disconnect_session(&self, session: &[u8; 32]) -> usize {
+        let registry = lock(&self.registry);
+        let opened_with: Vec<_> = registry
+            .connections
+            .values()
+            .filter(|c| &c.session == session)
+            .collect();
+        for connection in &opened_with {
+            connection.kick(Kick::Revoked);
+        }
+        opened_with.len()
+    }
+
     pub fn disconnect_user(&self, username: &str) -> usize {
         let registry = lock(&self.registry);
         let mine: Vec<_> = registry

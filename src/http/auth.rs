@@ -106,7 +106,13 @@ impl AuthApi {
     /// End the current session: its token and cookie stop working at once.
     #[oai(path = "/logout", method = "post")]
     async fn logout(&self, auth: Auth) -> ApiResult<LogoutResponse> {
-        self.state.accounts.logout(&auth.caller().token).await?;
+        let token = &auth.caller().token;
+        self.state.accounts.logout(token).await?;
+        // Sockets opened with this session end too; the user's other sessions are untouched.
+        self.state
+            .chat
+            .hub()
+            .disconnect_session(&crate::auth::tokens::hash(token));
         Ok(LogoutResponse::LoggedOut(
             self.cookie_with(String::new(), 0),
         ))

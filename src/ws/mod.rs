@@ -45,7 +45,7 @@ pub async fn upgrade(
     // callback and with it the slot, so an abandoned upgrade does not hold a place.
     Ok(ws
         .config(config)
-        .on_upgrade(move |socket| session::run(socket, state, user, slot)))
+        .on_upgrade(move |socket| session::run(socket, state, user, token, slot)))
 }
 
 /// Seconds a client refused for too many connections is told to wait (`Retry-After`).

@@ -13,6 +13,7 @@ use tokio::time::{sleep_until, Instant};
 use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::app::AppState;
+use crate::auth::tokens;
 use crate::chat::events::{Event, EventKind};
 use crate::chat::hub::{ConnectionSlot, Kick};
 use crate::chat::model::User;
@@ -45,12 +46,23 @@ enum End {
 
 /// Runs one connection until it ends. `slot` is its place in the hub's registry and counts;
 /// dropping it at the end (or on unwinding) frees the place.
-pub async fn run(socket: WebSocketStream, state: AppState, user: User, mut slot: ConnectionSlot) {
+pub async fn run(
+    socket: WebSocketStream,
+    state: AppState,
+    user: User,
+    token: String,
+    mut slot: ConnectionSlot,
+) {
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let limits = &state.config.limits;
     let metrics = state.chat.metrics().clone();
-    let (connection, mut events) =
-        Connection::new(id, user.username.clone(), limits.outbound_queue, metrics);
+    let (connection, mut events) = Connection::new(
+        id,
+        user.username.clone(),
+        tokens::hash(&token),
+        limits.outbound_queue,
+        metrics,
+    );
     let (mut sink, mut stream) = socket.split();
     let mut session = Session {
         state: state.clone(),
@@ -101,6 +113,10 @@ pub async fn run(socket: WebSocketStream, state: AppState, user: User, mut slot:
                 }
             }
             _ = keepalive.tick() => {
+                // Sessions expire and get revoked while sockets stay open: check again.
+                if state.accounts.authenticate(&token).is_err() {
+                    break End::Revoked;
+                }
                 if bounded(async { sink.send(Message::Ping(Vec::new())).await.map_err(|_| ()) }).await.is_err() {
                     break End::WriteFailed;
                 }
