@@ -66,12 +66,11 @@ async fn handle(stream: UnixStream, services: &Services) -> std::io::Result<()> 
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_REQUEST_BYTES));
     let read_request = reader.read_line(&mut line);
-    if tokio::time::timeout(std::time::Duration::from_secs(10), read_request)
-        .await
-        .is_err()
-    {
-        return Ok(());
-    }
+    match tokio::time::timeout(std::time::Duration::from_secs(10), read_request).await {
+        // A client that only checked whether the server runs, or went silent.
+        Ok(Ok(0)) | Err(_) => return Ok(()),
+        Ok(read) => read?,
+    };
     let request = match serde_json::from_str::<Request>(line.trim_end()) {
         Ok(request) => request,
         Err(err) => {
