@@ -1,0 +1,300 @@
+//! Talking to confab: REST setup calls (register, create room, post, read) and WebSocket
+//! connections (optionally from a chosen loopback source address), plus a cheap frame parser.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+pub const PASSWORD: &str = "load-test-password";
+
+pub type Ws = WebSocketStream<TcpStream>;
+
+#[derive(Clone)]
+pub struct User {
+    pub token: String,
+}
+
+/// REST calls against one server.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .expect("http client");
+        Self {
+            http,
+            base: base.to_string(),
+        }
+    }
+
+    /// Registers `count` users with unique names. Each registration hashes a password with
+    /// argon2 (~20-50 ms of server CPU), so a few run at once and busy answers are retried.
+    pub async fn register_users(&self, count: usize) -> anyhow::Result<Vec<User>> {
+        let prefix = run_prefix();
+        let gate = Arc::new(tokio::sync::Semaphore::new(4));
+        let mut tasks = Vec::new();
+        for i in 0..count {
+            let api = self.clone();
+            let gate = gate.clone();
+            let name = format!("{prefix}{i}");
+            tasks.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                api.register(&name).await
+            }));
+        }
+        let mut users = Vec::with_capacity(count);
+        for task in tasks {
+            users.push(task.await??);
+        }
+        Ok(users)
+    }
+
+    async fn register(&self, name: &str) -> anyhow::Result<User> {
+        for _ in 0..100 {
+            let response = self
+                .http
+                .post(format!("{}/api/auth/register", self.base))
+                .json(&json!({"username": name, "password": PASSWORD}))
+                .send()
+                .await?;
+            let status = response.status();
+            if status.as_u16() == 503 || status.as_u16() == 429 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let body: serde_json::Value = response.json().await?;
+            if status.as_u16() != 201 {
+                bail!("register {name}: {status} {body}");
+            }
+            let token = body["token"].as_str().context("token")?.to_string();
+            return Ok(User { token });
+        }
+        bail!("register {name}: server stayed busy")
+    }
+
+    /// Creates `count` rooms as `owner`; returns their ids.
+    pub async fn create_rooms(&self, owner: &User, count: usize) -> anyhow::Result<Vec<String>> {
+        let prefix = run_prefix();
+        let mut rooms = Vec::with_capacity(count);
+        for chunk in (0..count).collect::<Vec<_>>().chunks(16) {
+            let calls = chunk
+                .iter()
+                .map(|i| self.create_room(owner, format!("{prefix} room {i}")));
+            for room in futures_util::future::join_all(calls).await {
+                rooms.push(room?);
+            }
+        }
+        Ok(rooms)
+    }
+
+    async fn create_room(&self, owner: &User, name: String) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/api/rooms", self.base))
+            .bearer_auth(&owner.token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await?;
+        if status.as_u16() != 201 {
+            bail!("create room: {status} {body}");
+        }
+        Ok(body["id"].as_str().context("room id")?.to_string())
+    }
+
+    /// Posts a message and waits for the durable 201.
+    pub async fn post_message(
+        &self,
+        user: &User,
+        room: &str,
+        body: &str,
+        nonce: &str,
+    ) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/api/rooms/{room}/messages", self.base))
+            .bearer_auth(&user.token)
+            .json(&json!({ "body": body, "nonce": nonce }))
+            .send()
+            .await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if status.as_u16() != 201 {
+            bail!("post: {status} {}", String::from_utf8_lossy(&bytes));
+        }
+        Ok(())
+    }
+
+    /// GET with the user's token; returns the body size (fails on non-2xx).
+    pub async fn get(&self, user: &User, path_and_query: &str) -> anyhow::Result<usize> {
+        let response = self
+            .http
+            .get(format!("{}{path_and_query}", self.base))
+            .bearer_auth(&user.token)
+            .send()
+            .await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "GET {path_and_query}: {status} {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(bytes.len())
+    }
+}
+
+/// A short prefix unique to this run, so runs against one `--url` server never collide.
+fn run_prefix() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    format!("ld{:x}_", micros % (1 << 40))
+}
+
+/// The loopback source address for connection `index` when spreading over `sources` addresses
+/// (127.0.0.2, 127.0.0.3, ...): one address has only ~28k ephemeral ports towards one server.
+pub fn source_for(index: usize, sources: usize) -> Option<IpAddr> {
+    if sources <= 1 {
+        return None;
+    }
+    let n = 2 + (index % sources) as u32;
+    Some(IpAddr::V4(Ipv4Addr::from(0x7f00_0000 + n)))
+}
+
+/// Opens an authenticated WebSocket. Small client buffers keep 10k connections cheap here too.
+pub async fn connect(addr: SocketAddr, token: &str, source: Option<IpAddr>) -> anyhow::Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(source) = source {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
+    let stream = socket.connect(addr).await.context("tcp connect")?;
+    stream.set_nodelay(true)?;
+    let mut request = format!("ws://{addr}/api/ws").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+        .await
+        .context("websocket handshake")?;
+    Ok(ws)
+}
+
+/// Joins `room` and waits for `joined`, skipping whatever else arrives first (presence, backlog).
+pub async fn join(ws: &mut Ws, room: &str) -> anyhow::Result<()> {
+    ws.send(Message::text(
+        json!({"type": "join", "room": room}).to_string(),
+    ))
+    .await?;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .context("no answer to join within 60 s")?
+            .context("closed while joining")??;
+        if let Message::Text(text) = frame {
+            let frame = Frame::parse(text.as_str())?;
+            match frame.kind {
+                "joined" => return Ok(()),
+                "error" => bail!("join refused: {}", frame.code.unwrap_or("?")),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A `send` frame with a nonce.
+pub fn send_frame(room: &str, body: &str, nonce: &str) -> Message {
+    Message::text(json!({"type": "send", "room": room, "body": body, "nonce": nonce}).to_string())
+}
+
+/// The parts of a server frame the tool looks at; borrowed from the text where possible.
+pub struct Frame<'a> {
+    pub kind: &'a str,
+    pub message: Option<FrameMessage<'a>>,
+    pub nonce: Option<Cow<'a, str>>,
+    pub code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct FrameMessage<'a> {
+    pub id: &'a str,
+    #[serde(borrow)]
+    pub body: Cow<'a, str>,
+}
+
+/// `message` frames, the hot path: `message` is an object.
+#[derive(Deserialize)]
+struct MessageFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    message: FrameMessage<'a>,
+    #[serde(borrow)]
+    nonce: Option<Cow<'a, str>>,
+}
+
+/// Every other frame (in `error` frames, `message` is a text, so it is not read here).
+#[derive(Deserialize)]
+struct OtherFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    nonce: Option<Cow<'a, str>>,
+    code: Option<&'a str>,
+}
+
+impl<'a> Frame<'a> {
+    pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        if let Ok(frame) = serde_json::from_str::<MessageFrame>(text) {
+            return Ok(Self {
+                kind: frame.kind,
+                message: Some(frame.message),
+                nonce: frame.nonce,
+                code: None,
+            });
+        }
+        let frame: OtherFrame = serde_json::from_str(text)?;
+        Ok(Self {
+            kind: frame.kind,
+            message: None,
+            nonce: frame.nonce,
+            code: frame.code,
+        })
+    }
+}
+
+/// A body of at least `size` bytes starting with `header`.
+pub fn padded(header: String, size: usize) -> String {
+    let mut body = header;
+    if body.len() < size {
+        body.push(' ');
+        while body.len() < size {
+            body.push('x');
+        }
+    }
+    body
+}

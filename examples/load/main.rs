@@ -1,0 +1,86 @@
+//! confab's load tool: drives a real `confab serve` over loopback with the real REST and WebSocket
+//! protocol, and measures what the issue's performance targets ask for (docs/performance.md).
+//!
+//! ```text
+//! cargo build --release --examples --bin confab
+//! target/release/examples/load fanout --rooms 100 --members 100 --senders 1 --rate 1000 --seconds 60
+//! target/release/examples/load conns --count 10000
+//! target/release/examples/load ingest --senders 64 --seconds 20 [--transport rest]
+//! target/release/examples/load history --messages 1000000
+//! ```
+//!
+//! Each scenario prints a table for people and, as its last line, one JSON object for scripts
+//! (the CI smoke test reads it). By default the tool starts `confab serve` itself (the binary next
+//! to its own directory, e.g. `target/release/confab`) on a free port with a temporary data
+//! directory, raised send limits and open registration, and stops it at the end; `--url` targets a
+//! running server instead.
+
+mod client;
+mod conns;
+mod fanout;
+mod history;
+mod ingest;
+mod report;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use server::{ServerOpts, Target};
+
+#[derive(Parser)]
+#[command(about = "Load generator and benchmark for confab (REST + WebSocket, loopback)")]
+struct Cli {
+    #[command(flatten)]
+    server: ServerOpts,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// R rooms x N members, S senders per room, open-loop aggregate rate: loss, order, latency.
+    Fanout(fanout::Args),
+    /// C idle authenticated connections joined to rooms: server RSS per connection, connect time.
+    Conns(conns::Args),
+    /// Closed-loop acknowledged (durable) sends over WebSocket or REST: messages/s.
+    Ingest(ingest::Args),
+    /// Fill one room with K messages, then time newest-50 and paged history reads.
+    History(history::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut target = Target::start(&cli.server).await?;
+    let result = match cli.scenario {
+        Scenario::Fanout(args) => fanout::run(&target, &args).await,
+        Scenario::Conns(args) => conns::run(&target, &args).await,
+        Scenario::Ingest(args) => ingest::run(&target, &args).await,
+        Scenario::History(args) => history::run(&mut target, &args).await,
+    };
+    target.stop();
+    let report = result?;
+    report.print();
+    Ok(())
+}
