@@ -256,7 +256,7 @@ async fn wait_until_all_closed(server: &TestServer) {
     let hub = server.state().chat.hub();
     loop {
         let gauge = connection_gauge(server).await;
-        let (registered, subscribed) = (hub.connection_count(), hub.subscription_count());
+        let (registered, subscribed) = (hub.connections().count(), hub.subscription_count());
         if gauge == 0.0 && registered == 0 && subscribed == 0 {
             return;
         }
@@ -289,7 +289,7 @@ async fn a_thousand_abruptly_dropped_connections_leave_nothing_behind() {
 
     for round in 0..2 {
         let sockets = open_joined(&server, &token, &room, N).await;
-        assert_eq!(server.state().chat.hub().connection_count(), N);
+        assert_eq!(server.state().chat.hub().connections().count(), N);
         assert_eq!(connection_gauge(&server).await, N as f64);
         assert_refused(&server, LOCAL, &token).await;
         rss.push(rss_kib());
@@ -545,7 +545,7 @@ async fn a_silent_websocket_is_closed_after_the_idle_timeout() {
     }
     let hub = server.state().chat.hub();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while hub.connection_count() != 1 {
+    while hub.connections().count() != 1 {
         assert!(
             Instant::now() < deadline,
             "the silent socket was not reaped"

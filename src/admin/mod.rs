@@ -110,14 +110,19 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         }),
         Request::UserPasswd { username, password } => {
             accounts.set_password(&username, password).await?;
-            let closed = chat.hub().disconnect_user(&canonical(&username));
+            let closed = chat
+                .hub()
+                .connections()
+                .disconnect_user(&canonical(&username));
             done(format!(
                 "password changed; sessions ended ({closed} live connections closed)"
             ))
         }
         Request::UserDelete { username } => {
             accounts.delete_user(&username).await?;
-            chat.hub().disconnect_user(&canonical(&username));
+            chat.hub()
+                .connections()
+                .disconnect_user(&canonical(&username));
             done(format!("deleted {username}"))
         }
         Request::UserAdmin { username, grant } => {
@@ -130,7 +135,9 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         Request::UserLock { username, locked } => {
             accounts.set_locked(&username, locked).await?;
             if locked {
-                chat.hub().disconnect_user(&canonical(&username));
+                chat.hub()
+                    .connections()
+                    .disconnect_user(&canonical(&username));
             }
             done(format!(
                 "{username} is {}",

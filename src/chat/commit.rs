@@ -7,8 +7,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::connection::Connection;
 use super::events::EventKind;
-use super::hub::{Connection, Hub};
+use super::hub::Hub;
 use super::model::Message;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Transport};

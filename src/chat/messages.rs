@@ -5,8 +5,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::commit::{Pending, Reply};
+use super::connection::Connection;
 use super::events::Joined;
-use super::hub::Connection;
 use super::model::{validate_body, validate_nonce, Message};
 use super::Chat;
 use crate::error::{Error, Result};

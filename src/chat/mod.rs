@@ -2,6 +2,7 @@
 //! them durable, and the sweeper that expires rooms. It knows nothing of HTTP or sled's API.
 
 mod commit;
+pub mod connection;
 pub mod events;
 pub mod hub;
 mod messages;
@@ -17,7 +18,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use commit::Pending;
-pub use hub::{Connection, Hub};
+pub use connection::Connection;
+pub use hub::Hub;
 pub use messages::HistoryPage;
 
 use crate::clock::SharedClock;

@@ -112,6 +112,7 @@ impl AuthApi {
         self.state
             .chat
             .hub()
+            .connections()
             .disconnect_session(&crate::auth::tokens::hash(token));
         Ok(LogoutResponse::LoggedOut(
             self.cookie_with(String::new(), 0),

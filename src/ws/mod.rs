@@ -12,7 +12,7 @@ use poem::{handler, IntoResponse, Request};
 pub use session::{CLOSE_LAGGED, CLOSE_REVOKED};
 
 use crate::app::AppState;
-use crate::chat::hub::{ConnectionLimits, ConnectionSlot};
+use crate::chat::connection::{ConnectionLimits, ConnectionSlot};
 use crate::chat::model::User;
 use crate::error::Error;
 use crate::http::error::{ErrorBody, ErrorResponse};
@@ -64,6 +64,7 @@ fn reserve_slot(req: &Request, state: &AppState, user: &User) -> poem::Result<Co
     state
         .chat
         .hub()
+        .connections()
         .reserve(&user.username, ip, wanted)
         .map_err(|refused| {
             tracing::debug!(user = %user.username, ?ip, %refused, "websocket refused");
