@@ -191,14 +191,7 @@ async fn room_commands_and_sweep_work_with_the_server_stopped_and_running() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path();
     let server = BinaryServer::start(data, &[]);
-    let mut owner = server.client();
-    let (_, body) = owner
-        .post(
-            "/api/auth/register",
-            json!({"username": "owner", "password": PASSWORD}),
-        )
-        .await;
-    owner.token = Some(body["token"].as_str().expect("token").to_string());
+    let owner = server.client().register("owner").await;
     let first = owner.create_room("first").await;
     let second = owner.create_room("second").await;
     let mut socket = Ws::connect(&server.base, owner.token.as_deref()).await;
@@ -268,14 +261,7 @@ async fn a_hot_backup_under_load_restores_to_an_exact_consistent_copy() {
     let restored = dir.path().join("restored");
     let file = dir.path().join("snapshot.backup");
     let server = BinaryServer::start(&source, &[]);
-    let mut writer = server.client();
-    let (_, body) = writer
-        .post(
-            "/api/auth/register",
-            json!({"username": "writer", "password": PASSWORD}),
-        )
-        .await;
-    writer.token = Some(body["token"].as_str().expect("token").to_string());
+    let writer = server.client().register("writer").await;
     let rooms = [
         writer.create_room("alpha").await,
         writer.create_room("beta").await,
@@ -445,14 +431,7 @@ async fn sigterm_during_traffic_loses_no_acknowledged_message() {
             ("CONFAB_LIMITS__SEND_BURST", "100000"),
         ],
     );
-    let mut client = server.client();
-    let (_, body) = client
-        .post(
-            "/api/auth/register",
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
-    client.token = Some(body["token"].as_str().expect("token").to_string());
+    let client = server.client().register("alice").await;
     let room = client.create_room("graceful").await;
     let mut ws = Ws::connect(&server.base, client.token.as_deref()).await;
     ws.join(&room, None, 0).await;
@@ -681,14 +660,7 @@ async fn rooms_expired_since_the_backup_are_dropped_at_the_next_sweep_after_rest
     let dir = tempfile::tempdir().expect("tempdir");
     let source = dir.path().join("source");
     let server = BinaryServer::start(&source, &[("CONFAB_ROOMS__TTL", "2s")]);
-    let mut client = server.client();
-    let (_, body) = client
-        .post(
-            "/api/auth/register",
-            json!({"username": "alice", "password": PASSWORD}),
-        )
-        .await;
-    client.token = Some(body["token"].as_str().expect("token").to_string());
+    let client = server.client().register("alice").await;
     let room = client.create_room("fleeting").await;
     client.post_message(&room, "soon gone").await;
     let file = dir.path().join("fleeting.backup");

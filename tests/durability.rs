@@ -120,14 +120,7 @@ async fn acknowledged_messages_survive_kill_9() {
             "{body} keeps its id"
         );
     }
-    let ids: Vec<&str> = stored
-        .iter()
-        .map(|m| m["id"].as_str().expect("id"))
-        .collect();
-    let mut sorted = ids.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(ids, sorted, "history is in id order without duplicates");
+    common::assert_ids_increase(&stored, "history is in id order without duplicates");
 }
 
 async fn all_messages(client: &common::Client, room: &str) -> Vec<Value> {

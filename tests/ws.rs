@@ -120,14 +120,7 @@ async fn members_see_the_same_messages_in_the_same_order_with_presence_and_acks(
         seen_b.push(frame["message"].clone());
     }
     assert_eq!(seen_a, seen_b, "same order, no duplicates, no gaps");
-    let ids: Vec<&str> = seen_a
-        .iter()
-        .map(|m| m["id"].as_str().expect("id"))
-        .collect();
-    let mut sorted = ids.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(ids, sorted, "ids increase in delivery order");
+    common::assert_ids_increase(&seen_a, "ids increase in delivery order");
     let message = seen_a
         .iter()
         .find(|m| m["body"] == "m0")

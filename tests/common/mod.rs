@@ -98,17 +98,7 @@ impl TestServer {
 
     /// Registers `username` and returns a client authenticated as them.
     pub async fn user(&self, username: &str) -> Client {
-        let mut client = self.client();
-        let (status, body) = client
-            .post(
-                "/api/auth/register",
-                json!({"username": username, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
-        client.token = Some(body["token"].as_str().expect("token").to_string());
-        client.username = username.to_string();
-        client
+        self.client().register(username).await
     }
 }
 
@@ -122,6 +112,20 @@ pub struct Client {
 }
 
 impl Client {
+    /// Registers `username` (with `PASSWORD`) and returns this client authenticated as them.
+    pub async fn register(mut self, username: &str) -> Client {
+        let (status, body) = self
+            .post(
+                "/api/auth/register",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        self.token = Some(body["token"].as_str().expect("token").to_string());
+        self.username = username.to_string();
+        self
+    }
+
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
             Some(token) => request.bearer_auth(token),
@@ -177,6 +181,18 @@ impl Client {
     pub async fn ws(&self) -> Ws {
         Ws::connect(&self.base, self.token.as_deref()).await
     }
+}
+
+/// Asserts that the messages' ids strictly increase: in order, no duplicates.
+pub fn assert_ids_increase(messages: &[Value], what: &str) {
+    let ids: Vec<&str> = messages
+        .iter()
+        .map(|m| m["id"].as_str().expect("id"))
+        .collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "{what}: {ids:?}"
+    );
 }
 
 /// Asserts the JSON error shape and returns its code.
