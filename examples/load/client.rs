@@ -45,11 +45,13 @@ impl Api {
         }
     }
 
-    /// Registers `count` users with unique names. Each registration hashes a password with
-    /// argon2 (~20-50 ms of server CPU), so a few run at once and busy answers are retried.
+    /// Registers `count` users with unique names, one at a time: each registration hashes a
+    /// password with argon2 (~20-50 ms of server CPU) and then flushes sled, and concurrent
+    /// `flush_async` calls can deadlock sled 0.34.7 (spacejam/sled#1308; see
+    /// docs/performance.md), so setup must not race them. Busy answers are retried.
     pub async fn register_users(&self, count: usize) -> anyhow::Result<Vec<User>> {
         let prefix = run_prefix();
-        let gate = Arc::new(tokio::sync::Semaphore::new(4));
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
         let mut tasks = Vec::new();
         for i in 0..count {
             let api = self.clone();
@@ -90,17 +92,15 @@ impl Api {
         bail!("register {name}: server stayed busy")
     }
 
-    /// Creates `count` rooms as `owner`; returns their ids.
+    /// Creates `count` rooms as `owner`, one at a time (each flushes sled: see `register_users`).
     pub async fn create_rooms(&self, owner: &User, count: usize) -> anyhow::Result<Vec<String>> {
         let prefix = run_prefix();
         let mut rooms = Vec::with_capacity(count);
-        for chunk in (0..count).collect::<Vec<_>>().chunks(16) {
-            let calls = chunk
-                .iter()
-                .map(|i| self.create_room(owner, format!("{prefix} room {i}")));
-            for room in futures_util::future::join_all(calls).await {
-                rooms.push(room?);
-            }
+        for i in 0..count {
+            rooms.push(
+                self.create_room(owner, format!("{prefix} room {i}"))
+                    .await?,
+            );
         }
         Ok(rooms)
     }

@@ -42,6 +42,11 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     let api = Api::new(&target.base);
     let users = api.register_users(args.users.max(1)).await?;
     let rooms = Arc::new(api.create_rooms(&users[0], args.rooms.max(1)).await?);
+    eprintln!(
+        "conns: {} users, {} rooms created",
+        users.len(),
+        rooms.len()
+    );
     // Load every room once (the first join reads it from disk) so that the baseline includes it.
     for room in rooms.iter() {
         let mut ws = client::connect(target.addr, &users[0].token, None).await?;

@@ -208,6 +208,10 @@ fn spawn(
         // sends far faster on purpose.
         .env("CONFAB_LIMITS__SENDS_PER_SECOND", "1000000")
         .env("CONFAB_LIMITS__SEND_BURST", "1000000")
+        // One user and one address (127.0.0.1) hold thousands of connections here; the
+        // per-user and per-address caps protect real servers from exactly that.
+        .env("CONFAB_LIMITS__MAX_CONNECTIONS_PER_USER", "1000000")
+        .env("CONFAB_LIMITS__MAX_CONNECTIONS_PER_IP", "1000000")
         .env("CONFAB_STORAGE__CACHE_MB", cache_mb.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
