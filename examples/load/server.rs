@@ -20,6 +20,10 @@ pub struct ServerOpts {
     /// i.e. target/release/confab for target/release/examples/load).
     #[arg(long, global = true)]
     pub server_bin: Option<PathBuf>,
+    /// Where the started server's temporary data directory is created (default: the system
+    /// temp dir). `/dev/shm` takes the disk (and fsync) out of the measurement.
+    #[arg(long, global = true)]
+    pub data_in: Option<PathBuf>,
     /// sled page cache of the started server, MiB (`storage.cache_mb`).
     #[arg(long, global = true, default_value_t = 128)]
     pub cache_mb: u64,
@@ -69,7 +73,12 @@ impl Target {
             );
         }
         let port = free_port()?;
-        let dir = tempfile::Builder::new().prefix("confab-load-").tempdir()?;
+        let mut dir = tempfile::Builder::new();
+        dir.prefix("confab-load-");
+        let dir = match &opts.data_in {
+            Some(parent) => dir.tempdir_in(parent)?,
+            None => dir.tempdir()?,
+        };
         let child = spawn(&bin, port, opts.cache_mb, &dir)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let target = Self {
