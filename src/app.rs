@@ -63,6 +63,10 @@ impl RunningServer {
             config.rooms.sweep_interval,
             stop_background.clone(),
         ));
+        // The control socket comes up before the port does: once clients can connect, admin
+        // commands find the server too instead of racing it for the database.
+        let control = admin::socket::spawn(&config.data, services, stop_background.clone())
+            .context("cannot create the control socket in the data directory")?;
         let listener =
             bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
@@ -82,8 +86,6 @@ impl RunningServer {
                 .run_with_graceful_shutdown(routes, signal, Some(DRAIN_TIMEOUT))
                 .await
         });
-        let control = admin::socket::spawn(&state.config.data, services, stop_background.clone())
-            .context("cannot create the control socket in the data directory")?;
         tracing::info!(%addr, "confab is listening");
         let mut background = vec![committer, sweeper, control];
         if let (false, Some(dir)) = (

@@ -48,6 +48,8 @@ pub struct Store {
     room_expiry: sled::Tree,
     messages: sled::Tree,
     nonces: sled::Tree,
+    /// One flush at a time (see `flush`).
+    flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why a data directory could not be opened, in words an admin can act on.
@@ -96,19 +98,52 @@ impl Store {
             room_expiry: tree("room_expiry")?,
             messages: tree("messages")?,
             nonces: tree("nonces")?,
+            flushing: Default::default(),
             db,
         })
     }
 
     /// Makes every write issued before this call durable on disk.
+    ///
+    /// sled 0.34's `flush_async` can miss a wakeup when several run at once and then never
+    /// complete (spacejam/sled#1308), which would hang every caller. So flushes run one at a
+    /// time, as sled's blocking `flush` on tokio's blocking pool.
     pub async fn flush(&self) -> StoreResult<()> {
-        self.db.flush_async().await?;
+        let _one_at_a_time = self.flushing.lock().await;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|err| StoreError::Corrupt(format!("the flush task failed: {err}")))??;
         Ok(())
     }
+}
 
-    /// Blocking flush, for shutdown paths outside the runtime.
-    pub fn flush_blocking(&self) -> StoreResult<()> {
-        self.db.flush()?;
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pattern that hangs sled 0.34's `flush_async` (spacejam/sled#1308): many concurrent
+    /// write-then-flush tasks. Every one must finish.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_all_complete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 16).expect("open");
+        let tasks: Vec<_> = (0..200u32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .users
+                        .insert(i.to_be_bytes(), &[1u8][..])
+                        .expect("insert");
+                    store.flush().await
+                })
+            })
+            .collect();
+        let all = futures_util::future::join_all(tasks);
+        let results = tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("no flush hangs");
+        assert!(results.into_iter().all(|r| matches!(r, Ok(Ok(())))));
     }
 }
