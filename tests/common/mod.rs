@@ -88,12 +88,7 @@ impl TestServer {
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: self.base.clone(),
-            token: None,
-            username: String::new(),
-        }
+        Client::anonymous(&self.base)
     }
 
     /// Registers `username` and returns a client authenticated as them.
@@ -112,6 +107,16 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the server at `base`, not logged in.
+    pub fn anonymous(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            token: None,
+            username: String::new(),
+        }
+    }
+
     /// Registers `username` (with `PASSWORD`) and returns this client authenticated as them.
     pub async fn register(mut self, username: &str) -> Client {
         let (status, body) = self
@@ -378,12 +383,7 @@ impl BinaryServer {
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: self.base.clone(),
-            token: None,
-            username: String::new(),
-        }
+        Client::anonymous(&self.base)
     }
 
     /// Waits for the process to exit by itself (after SIGTERM), up to `timeout`.
