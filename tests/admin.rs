@@ -533,12 +533,7 @@ async fn no_password_token_or_cookie_appears_in_the_logs() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let secret = "super-secret-password-1";
-    let mut client = Client {
-        http: reqwest::Client::new(),
-        base: base.clone(),
-        token: None,
-        username: String::new(),
-    };
+    let mut client = Client::anonymous(&base);
     let (_, body) = client
         .post(
             "/api/auth/register",
