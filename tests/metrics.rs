@@ -247,38 +247,13 @@ async fn sweeps_backups_and_unknown_paths_are_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagged_subscriber_is_counted_once() {
-    let server = TestServer::start_with(|c| {
-        c.limits.outbound_queue = 16;
-        c.limits.sends_per_second = 100_000;
-        c.limits.send_burst = 100_000;
-    })
-    .await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let room = alice.create_room("firehose").await;
-    let mut sleeper = bob.ws().await;
-    sleeper.join(&room, None, 0).await;
-    let mut sender = alice.ws().await;
-    sender.join(&room, None, 0).await;
-
-    // Large frames fill the sleeper's socket buffers, then its queue.
-    let body = "x".repeat(3990);
-    let hub = server.state().chat.hub();
-    let mut sent: u32 = 0;
-    while hub.subscription_count() == 2 {
-        assert!(sent < 20_000, "the sleeper was never cut off");
-        let nonce = format!("n{sent}");
-        sender
-            .send_json(json!({"type": "send", "room": room, "body": body, "nonce": nonce}))
-            .await;
-        loop {
-            let frame = sender.recv().await;
-            if frame["nonce"] == nonce.as_str() {
-                break;
-            }
-        }
-        sent += 1;
-    }
+    let mut firehose = common::Firehose::start().await;
+    let sent = firehose.send_until_sleeper_is_cut_off().await;
+    let common::Firehose {
+        server,
+        mut sleeper,
+        ..
+    } = firehose;
     assert_eq!(sleeper.closed_with().await, Some(confab::ws::CLOSE_LAGGED));
     let text = wait_for(&server, "confab_websocket_connections", 1.0).await;
     assert_eq!(value(&text, "confab_lagged_disconnects_total"), 1.0);

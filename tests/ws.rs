@@ -346,40 +346,16 @@ async fn rest_posts_reach_websocket_subscribers_and_deleted_rooms_are_announced(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_stops_reading_is_closed_as_lagged_without_slowing_the_room() {
-    let server = TestServer::start_with(|c| {
-        c.limits.outbound_queue = 16;
-        c.limits.sends_per_second = 100_000;
-        c.limits.send_burst = 100_000;
-    })
-    .await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let room = alice.create_room("firehose").await;
-    let mut sleeper = bob.ws().await;
-    sleeper.join(&room, None, 0).await;
-    let mut sender = alice.ws().await;
-    sender.join(&room, None, 0).await;
-
     // Large frames fill the sleeper's socket buffers, then its queue. The sender is a member
     // too: it keeps getting every acknowledgement while the sleeper falls behind.
-    let body = "x".repeat(3990);
+    let mut firehose = common::Firehose::start().await;
+    firehose.send_until_sleeper_is_cut_off().await;
+    let common::Firehose {
+        server,
+        mut sleeper,
+        ..
+    } = firehose;
     let hub = server.state().chat.hub();
-    let mut sent = 0;
-    while hub.subscription_count() == 2 {
-        assert!(sent < 20_000, "the sleeper was never cut off");
-        let nonce = format!("n{sent}");
-        sender
-            .send_json(json!({"type": "send", "room": room, "body": body, "nonce": nonce}))
-            .await;
-        loop {
-            let frame = sender.recv().await;
-            assert_ne!(frame["type"], "error", "the room must keep going: {frame}");
-            if frame["nonce"] == nonce.as_str() {
-                break;
-            }
-        }
-        sent += 1;
-    }
     assert_eq!(hub.subscription_count(), 1, "only the sleeper was dropped");
     assert_eq!(sleeper.closed_with().await, Some(confab::ws::CLOSE_LAGGED));
     server.stop().await;

@@ -188,6 +188,62 @@ impl Client {
     }
 }
 
+/// A room where `sleeper` (bob) joined and stopped reading, and `sender` (alice) keeps reading,
+/// on a server with a 16-frame outbound queue and no send limit: the setup for lag tests.
+pub struct Firehose {
+    pub server: TestServer,
+    pub room: String,
+    pub sleeper: Ws,
+    pub sender: Ws,
+}
+
+impl Firehose {
+    pub async fn start() -> Self {
+        let server = TestServer::start_with(|c| {
+            c.limits.outbound_queue = 16;
+            c.limits.sends_per_second = 100_000;
+            c.limits.send_burst = 100_000;
+        })
+        .await;
+        let alice = server.user("alice").await;
+        let bob = server.user("bob").await;
+        let room = alice.create_room("firehose").await;
+        let mut sleeper = bob.ws().await;
+        sleeper.join(&room, None, 0).await;
+        let mut sender = alice.ws().await;
+        sender.join(&room, None, 0).await;
+        Self {
+            server,
+            room,
+            sleeper,
+            sender,
+        }
+    }
+
+    /// Sends large messages, each waiting for its acknowledgement (the sender is never slowed or
+    /// refused), until the hub has cut the sleeper off; returns how many were sent.
+    pub async fn send_until_sleeper_is_cut_off(&mut self) -> u32 {
+        let body = "x".repeat(3990);
+        let hub = self.server.state().chat.hub();
+        let mut sent = 0;
+        while hub.subscription_count() == 2 {
+            assert!(sent < 20_000, "the sleeper was never cut off");
+            let nonce = format!("n{sent}");
+            let frame = json!({"type": "send", "room": self.room, "body": body, "nonce": nonce});
+            self.sender.send_json(frame).await;
+            loop {
+                let frame = self.sender.recv().await;
+                assert_ne!(frame["type"], "error", "the room must keep going: {frame}");
+                if frame["nonce"] == nonce.as_str() {
+                    break;
+                }
+            }
+            sent += 1;
+        }
+        sent
+    }
+}
+
 /// Asserts that the messages' ids strictly increase: in order, no duplicates.
 pub fn assert_ids_increase(messages: &[Value], what: &str) {
     let ids: Vec<&str> = messages
