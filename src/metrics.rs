@@ -24,6 +24,10 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+const BATCH_BUCKETS: [f64; 10] = [
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
+];
+
 /// How a message reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -79,6 +83,8 @@ pub struct Metrics {
     sweep_runs: Counter,
     rooms_swept: Counter,
     backup_last_success: Gauge,
+    commit_duration: Histogram,
+    commit_batch: Histogram,
 }
 
 impl Default for Metrics {
@@ -102,6 +108,8 @@ impl Metrics {
             sweep_runs: Counter::default(),
             rooms_swept: Counter::default(),
             backup_last_success: Gauge::default(),
+            commit_duration: Histogram::new(LATENCY_BUCKETS),
+            commit_batch: Histogram::new(BATCH_BUCKETS),
         };
         // Both transports show from the start, so a rate() over them never starts from nothing.
         for transport in [Transport::WebSocket, Transport::Rest] {
@@ -171,6 +179,17 @@ impl Metrics {
             self.rooms_swept.clone(),
         );
         r.register_with_unit(
+            "confab_commit_duration",
+            "Time to write and flush one group-commit batch (what every send waits for at least)",
+            Unit::Seconds,
+            self.commit_duration.clone(),
+        );
+        r.register(
+            "confab_commit_batch_messages",
+            "Messages written and flushed together by one group commit",
+            self.commit_batch.clone(),
+        );
+        r.register_with_unit(
             "confab_backup_last_success_timestamp",
             "Unix time of the last successful backup; 0 if none since the server started",
             Unit::Seconds,
@@ -231,6 +250,12 @@ impl Metrics {
             .observe(secs);
     }
 
+    /// A group commit of `messages` new messages took `secs` to write and flush.
+    pub fn commit_finished(&self, messages: usize, secs: f64) {
+        self.commit_duration.observe(secs);
+        self.commit_batch.observe(messages as f64);
+    }
+
     /// An expiry sweep finished.
     pub fn sweep_finished(&self) {
         self.sweep_runs.inc();
@@ -274,6 +299,7 @@ mod tests {
         metrics.message_sent(Transport::Rest);
         metrics.http_request("/api/rooms/{id}", "GET", 200, 0.003);
         metrics.record_backup_success(1_700_000_000_999);
+        metrics.commit_finished(3, 0.002);
         let text = scrape(&metrics);
         for line in [
             &format!("confab_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION")),
@@ -290,6 +316,10 @@ mod tests {
             "confab_sweep_runs_total 0",
             "confab_rooms_swept_total 0",
             "confab_backup_last_success_timestamp_seconds 1700000000",
+            "confab_commit_duration_seconds_count 1",
+            "confab_commit_duration_seconds_bucket{le=\"0.0025\"} 1",
+            "confab_commit_batch_messages_bucket{le=\"2.0\"} 0",
+            "confab_commit_batch_messages_bucket{le=\"5.0\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

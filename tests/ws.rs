@@ -270,6 +270,43 @@ async fn a_retried_nonce_is_stored_once_and_acknowledged_with_the_original() {
     server.stop().await;
 }
 
+/// Retries that arrive while the original is still on its way to disk (not yet in the store)
+/// must find it too: every answer carries the one original, and the room holds it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_racing_the_original_to_disk_are_stored_once() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("racing retries").await;
+    let mut ws = alice.ws().await;
+    ws.join(&room, None, 0).await;
+    let path = format!("/api/rooms/{room}/messages");
+    let body = json!({"body": "once", "nonce": "same"});
+    for _ in 0..5 {
+        ws.send_json(json!({"type": "send", "room": room, "body": "once", "nonce": "same"}))
+            .await;
+    }
+    let posts = futures_util::future::join_all((0..20).map(|_| alice.post(&path, body.clone())));
+    let mut ids = std::collections::HashSet::new();
+    for (status, message) in posts.await {
+        assert!(status.is_success(), "{status} {message}");
+        ids.insert(message["id"].as_str().expect("id").to_string());
+    }
+    for _ in 0..5 {
+        let ack = ws.recv_type("message").await;
+        if ack["nonce"] == "same" {
+            ids.insert(ack["message"]["id"].as_str().expect("id").to_string());
+        }
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "every retry answered with the original: {ids:?}"
+    );
+    let (_, history) = alice.get(&path).await;
+    assert_eq!(history["messages"].as_array().expect("messages").len(), 1);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejoin_with_after_replays_exactly_what_was_missed() {
     let server = TestServer::start().await;

@@ -1,6 +1,7 @@
-//! Group commit: messages are written to sled as they arrive, but acknowledged (and shown to
-//! anyone) only after a flush that covers them. One flush covers every message that arrived
-//! while the previous one ran, so durability costs one fsync per batch, not per message.
+//! Group commit: accepted messages are queued here in sequence order; the committer writes
+//! everything that queued up while the previous batch was being saved in one transaction, flushes
+//! once, and only then acknowledges and delivers. Durability costs one write transaction and one
+//! fsync per batch, not per message.
 
 use std::sync::Arc;
 
@@ -13,25 +14,37 @@ use super::hub::Hub;
 use super::model::Message;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, Transport};
-use crate::store::Store;
+use crate::store::{EncodedMessage, Store, StoreError};
 
 /// Who is waiting for a message to become durable.
 pub enum Reply {
     Http(oneshot::Sender<Result<Arc<Message>>>),
-    Socket {
-        connection: Arc<Connection>,
-        nonce: Option<String>,
-    },
+    Socket(Arc<Connection>),
 }
 
-/// A stored message waiting for the next flush.
+/// An accepted message waiting for the next batch.
 pub struct Pending {
     pub(super) message: Arc<Message>,
-    /// False for a retried nonce: acknowledge the original again, but do not broadcast it.
-    pub(super) fresh: bool,
-    /// The sender's nonce, so a message whose flush failed can be taken back entirely.
+    /// The bytes to store for a new message; `None` for a retried nonce, whose original is
+    /// acknowledged again but neither stored nor broadcast twice.
+    pub(super) write: Option<EncodedMessage>,
+    /// The sender's nonce, echoed in the acknowledgement.
     pub(super) nonce: Option<String>,
     pub(super) reply: Reply,
+}
+
+impl Pending {
+    fn is_new(&self) -> bool {
+        self.write.is_some()
+    }
+}
+
+/// What the committer's queue carries.
+pub enum Queued {
+    Message(Pending),
+    /// Answered once every message queued before it has been written (or refused): a room
+    /// deletion waits for it so that no late write lands after the room's data is gone.
+    Barrier(oneshot::Sender<()>),
 }
 
 const MAX_BATCH: usize = 8192;
@@ -40,7 +53,7 @@ pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
-    mut queue: mpsc::UnboundedReceiver<Pending>,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
     shutdown: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(256);
@@ -65,11 +78,125 @@ pub(super) async fn run(
     tracing::debug!("group committer stopped");
 }
 
-async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &mut Vec<Pending>) {
+async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, queued: &mut Vec<Queued>) {
+    let mut barriers = Vec::new();
+    let mut batch = Vec::with_capacity(queued.len());
+    for item in queued.drain(..) {
+        match item {
+            Queued::Message(pending) => batch.push(pending),
+            Queued::Barrier(done) => barriers.push(done),
+        }
+    }
+    let started = std::time::Instant::now();
+    let (batch, saved) = save(store, batch).await;
+    let new_messages = batch.iter().filter(|p| p.is_new()).count();
+    if new_messages > 0 {
+        metrics.commit_finished(new_messages, started.elapsed().as_secs_f64());
+    }
+    if let Err(err) = &saved {
+        tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");
+    }
+    for pending in batch {
+        // A retry may point at an original from an earlier batch whose save failed.
+        let stored = saved.is_ok() && (pending.is_new() || is_stored(store, &pending.message));
+        if stored {
+            acknowledge(hub, metrics, pending);
+        } else {
+            refuse(hub, pending);
+        }
+    }
+    for done in barriers {
+        let _ = done.send(());
+    }
+}
+
+/// Delivers a durable message to its room (once) and acknowledges it to its sender.
+fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending) {
+    let is_new = pending.is_new();
+    let Pending {
+        message,
+        nonce,
+        reply,
+        ..
+    } = pending;
+    let origin = match &reply {
+        Reply::Socket(connection) => Some(connection),
+        Reply::Http(_) => None,
+    };
+    if is_new {
+        metrics.message_stored();
+        hub.deliver(&message, nonce.as_deref(), origin);
+    } else if let Some(connection) = origin {
+        let again = EventKind::Message {
+            message: message.clone(),
+            nonce,
+        };
+        hub.send_to(connection, again);
+    }
+    match reply {
+        Reply::Http(reply) => {
+            metrics.message_sent(Transport::Rest);
+            let _ = reply.send(Ok(message));
+        }
+        Reply::Socket(_) => metrics.message_sent(Transport::WebSocket),
+    }
+}
+
+/// Tells the sender that its accepted message could not be saved.
+fn refuse(hub: &Hub, pending: Pending) {
+    if pending.is_new() {
+        hub.forget_in_flight(&pending.message, pending.nonce.as_deref());
+    }
+    let failure = Error::SaveFailed;
+    match pending.reply {
+        Reply::Http(reply) => {
+            let _ = reply.send(Err(failure));
+        }
+        Reply::Socket(connection) => {
+            let kind = EventKind::SendFailed {
+                code: failure.code(),
+                message: failure.to_string(),
+                nonce: pending.nonce,
+            };
+            hub.send_to(&connection, kind);
+        }
+    }
+}
+
+fn is_stored(store: &Store, message: &Message) -> bool {
+    matches!(store.message(message.room, message.id.0), Ok(Some(_)))
+}
+
+/// Writes the batch's new messages in one transaction and flushes. If the flush fails, the
+/// written messages are taken back, so that none surfaces later unacknowledged and a retry with
+/// the same nonce stores it afresh.
+async fn save(
+    store: &Store,
+    batch: Vec<Pending>,
+) -> (Vec<Pending>, std::result::Result<(), StoreError>) {
+    if !batch.iter().any(Pending::is_new) {
+        return (batch, Ok(()));
+    }
+    let writer = store.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let writes: Vec<&EncodedMessage> = batch.iter().filter_map(|p| p.write.as_ref()).collect();
+        let written = writer.append_messages(&writes);
+        (batch, written)
+    })
+    .await;
+    let batch = match written {
+        Ok((batch, Ok(()))) => batch,
+        Ok((batch, Err(err))) => return (batch, Err(err)),
+        Err(err) => {
+            // The write task panicked and took the batch with it: its senders see the queue's
+            // reply channels close, which reads as a failed send.
+            let err = StoreError::Corrupt(format!("the write task failed: {err}"));
+            return (Vec::new(), Err(err));
+        }
+    };
     let flushed = store.flush().await;
-    if let Err(err) = &flushed {
-        tracing::error!(error = %err, messages = batch.len(), "flush failed; these sends are refused");
-        for pending in batch.iter().filter(|p| p.fresh) {
+    if flushed.is_err() {
+        for pending in batch.iter().filter(|p| p.is_new()) {
             let message = &pending.message;
             let taken_back = store.remove_message(
                 message.room,
@@ -82,44 +209,5 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, batch: &mut Vec<Pen
             }
         }
     }
-    for pending in batch.drain(..) {
-        if flushed.is_ok() && pending.fresh {
-            metrics.message_stored();
-        }
-        match (&flushed, pending.reply) {
-            (Ok(()), Reply::Http(reply)) => {
-                metrics.message_sent(Transport::Rest);
-                if pending.fresh {
-                    hub.deliver(&pending.message, None);
-                }
-                let _ = reply.send(Ok(pending.message));
-            }
-            (Ok(()), Reply::Socket { connection, nonce }) => {
-                metrics.message_sent(Transport::WebSocket);
-                if pending.fresh {
-                    hub.deliver(&pending.message, Some((&connection, &nonce)));
-                } else {
-                    hub.send_to(
-                        &connection,
-                        EventKind::Message {
-                            message: pending.message,
-                            nonce,
-                        },
-                    );
-                }
-            }
-            (Err(_), Reply::Http(reply)) => {
-                let _ = reply.send(Err(Error::SaveFailed));
-            }
-            (Err(_), Reply::Socket { connection, nonce }) => {
-                let failure = Error::SaveFailed;
-                let kind = EventKind::SendFailed {
-                    code: failure.code(),
-                    message: failure.to_string(),
-                    nonce,
-                };
-                hub.send_to(&connection, kind);
-            }
-        }
-    }
+    (batch, flushed)
 }

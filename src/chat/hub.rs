@@ -1,7 +1,7 @@
 //! The hub: which connections are joined to which room, and delivery of events to them.
 //!
-//! Each room has its own lock, held only for short, non-async work (a sled point write, a
-//! `try_send` per subscriber), so rooms never wait on each other. A subscriber whose queue is
+//! Each room has its own lock, held only for short, non-async work (a sled point read for a
+//! retried nonce, a `try_send` per subscriber), so rooms never wait on each other. A subscriber whose queue is
 //! full is cut off (`kick`) instead of slowing the room down.
 
 use std::collections::HashMap;
@@ -25,6 +25,9 @@ pub(super) struct Channel {
     subscribers: HashMap<u64, Arc<Connection>>,
     /// Connections per user, for presence: online when the first joins, offline when the last leaves.
     online: HashMap<String, usize>,
+    /// Messages with a nonce that are accepted but not yet durable, by (author, nonce): a retry
+    /// arriving meanwhile is matched here, since the store does not hold the original yet.
+    in_flight: HashMap<String, HashMap<String, Arc<Message>>>,
 }
 
 impl Channel {
@@ -38,6 +41,27 @@ impl Channel {
 
     pub(super) fn is_subscribed(&self, connection_id: u64) -> bool {
         self.subscribers.contains_key(&connection_id)
+    }
+
+    pub(super) fn track_in_flight(&mut self, nonce: String, message: Arc<Message>) {
+        self.in_flight
+            .entry(message.author.clone())
+            .or_default()
+            .insert(nonce, message);
+    }
+
+    pub(super) fn in_flight(&self, author: &str, nonce: &str) -> Option<Arc<Message>> {
+        self.in_flight.get(author)?.get(nonce).cloned()
+    }
+
+    fn settle(&mut self, message: &Message, nonce: Option<&str>) {
+        let Some(nonce) = nonce else { return };
+        if let Some(by_author) = self.in_flight.get_mut(&message.author) {
+            by_author.remove(nonce);
+            if by_author.is_empty() {
+                self.in_flight.remove(&message.author);
+            }
+        }
     }
 
     /// Offers `event` to every subscriber not skipped; those that cannot take it are dropped
@@ -125,6 +149,7 @@ impl Hub {
                     delivered_up_to: last_seq,
                     subscribers: HashMap::new(),
                     online: HashMap::new(),
+                    in_flight: HashMap::new(),
                 };
                 // A concurrent loader or a tombstone may have won the race: keep theirs.
                 lock(&self.channels)
@@ -201,16 +226,19 @@ impl Hub {
     }
 
     /// Hands a durable message to every subscriber, in sequence order (the committer calls this
-    /// from one task, in commit order). The sender's connection gets its copy with the nonce.
+    /// from one task, in commit order). The sender's connection (`origin`) gets its copy with the
+    /// sender's `nonce`.
     pub(super) fn deliver(
         &self,
         message: &Arc<Message>,
-        origin: Option<(&Arc<Connection>, &Option<String>)>,
+        nonce: Option<&str>,
+        origin: Option<&Arc<Connection>>,
     ) {
         let Some(channel) = lock(&self.channels).get(&message.room).cloned() else {
             return;
         };
         let mut channel = lock(&channel);
+        channel.settle(message, nonce);
         channel.delivered_up_to = channel.delivered_up_to.max(message.id.0);
         if let Some(room) = &mut channel.room {
             room.last_active_at_ms = room.last_active_at_ms.max(message.sent_at_ms);
@@ -219,11 +247,11 @@ impl Hub {
             message: message.clone(),
             nonce: None,
         });
-        match origin {
-            Some((conn, nonce)) if nonce.is_some() => {
+        match (origin, nonce) {
+            (Some(conn), Some(nonce)) => {
                 let own = Event::new(EventKind::Message {
                     message: message.clone(),
-                    nonce: nonce.clone(),
+                    nonce: Some(nonce.to_string()),
                 });
                 let origin_id = conn.id;
                 channel.broadcast(&shared, |c| c.id == origin_id);
@@ -233,6 +261,13 @@ impl Hub {
                 }
             }
             _ => channel.broadcast(&shared, |_| false),
+        }
+    }
+
+    /// Forgets an accepted message that could not be saved, so that a retry stores it afresh.
+    pub(super) fn forget_in_flight(&self, message: &Message, nonce: Option<&str>) {
+        if let Some(channel) = lock(&self.channels).get(&message.room).cloned() {
+            lock(&channel).settle(message, nonce);
         }
     }
 
@@ -268,6 +303,7 @@ impl Hub {
                     delivered_up_to: 0,
                     subscribers: HashMap::new(),
                     online: HashMap::new(),
+                    in_flight: HashMap::new(),
                 }))
             })
             .clone();

@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::commit::{Pending, Reply};
+use super::commit::{Pending, Queued, Reply};
 use super::connection::Connection;
 use super::events::Joined;
+use super::hub::Channel;
 use super::model::{validate_body, validate_nonce, Message};
 use super::Chat;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
-use crate::store::{MessageRecord, Page};
+use crate::store::{EncodedMessage, MessageRecord, Page};
 
 /// A history request: at most one of `before` / `after`, and a limit already validated.
 #[derive(Debug, Clone, Copy)]
@@ -31,10 +32,7 @@ impl Chat {
         body: String,
         nonce: Option<String>,
     ) -> Result<()> {
-        let reply = Reply::Socket {
-            connection: connection.clone(),
-            nonce: nonce.clone(),
-        };
+        let reply = Reply::Socket(connection.clone());
         self.submit(
             room,
             &connection.username,
@@ -58,8 +56,8 @@ impl Chat {
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
-    /// Validates, assigns the next sequence number and writes the message, all under the room's
-    /// lock so that sequence order, storage order and commit-queue order are the same.
+    /// Validates, assigns the next sequence number and queues the message for the group
+    /// committer, all under the room's lock so that sequence order and commit order are the same.
     fn submit(
         &self,
         room: RoomId,
@@ -82,16 +80,13 @@ impl Chat {
                 }
             }
             if let Some(nonce) = &nonce {
-                if let Some(seq) = self.store.nonce_seq(room, author, nonce)? {
-                    if let Some(original) = self.store.message(room, seq)? {
-                        let message = Message::from_record(room, seq, original);
-                        return self.enqueue(Pending {
-                            message,
-                            fresh: false,
-                            nonce: None,
-                            reply,
-                        });
-                    }
+                if let Some(original) = self.sent_before(channel, room, author, nonce)? {
+                    return self.enqueue(Pending {
+                        message: original,
+                        write: None,
+                        nonce: Some(nonce.clone()),
+                        reply,
+                    });
                 }
             }
             let seq = channel.next_seq;
@@ -99,22 +94,59 @@ impl Chat {
                 author: author.to_string(),
                 body,
                 sent_at_ms: now,
-                nonce: nonce.clone(),
+                nonce,
             };
-            self.store.insert_message(room, seq, &record)?;
-            channel.next_seq += 1;
+            let write = EncodedMessage::new(room, seq, &record);
+            let nonce = record.nonce.clone();
             let message = Message::from_record(room, seq, record);
             self.enqueue(Pending {
-                message,
-                fresh: true,
-                nonce,
+                message: message.clone(),
+                write: Some(write),
+                nonce: nonce.clone(),
                 reply,
-            })
+            })?;
+            channel.next_seq += 1;
+            if let Some(nonce) = nonce {
+                channel.track_in_flight(nonce, message);
+            }
+            Ok(())
         })
     }
 
+    /// The message `author` already sent to `room` with `nonce`: still on its way to disk, or
+    /// stored.
+    fn sent_before(
+        &self,
+        channel: &Channel,
+        room: RoomId,
+        author: &str,
+        nonce: &str,
+    ) -> Result<Option<Arc<Message>>> {
+        if let Some(in_flight) = channel.in_flight(author, nonce) {
+            return Ok(Some(in_flight));
+        }
+        let Some(seq) = self.store.nonce_seq(room, author, nonce)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .message(room, seq)?
+            .map(|original| Message::from_record(room, seq, original)))
+    }
+
     fn enqueue(&self, pending: Pending) -> Result<()> {
-        self.commits.send(pending).map_err(|_| Error::ShuttingDown)
+        self.commits
+            .send(Queued::Message(pending))
+            .map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Waits until every message accepted so far has been written (or refused).
+    pub(super) async fn committed_so_far(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.commits.send(Queued::Barrier(done)).is_ok() {
+            // An error means the committer stopped, after writing all it had accepted.
+            let _ = wait.await;
+        }
     }
 
     /// Subscribes a connection to a room; the caller then sends the backlog up to

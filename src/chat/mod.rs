@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use commit::Pending;
+use commit::Queued;
 pub use connection::Connection;
 pub use hub::Hub;
 pub use messages::HistoryPage;
@@ -39,7 +39,7 @@ pub struct Chat {
     hub: Arc<Hub>,
     clock: SharedClock,
     settings: ChatSettings,
-    commits: mpsc::UnboundedSender<Pending>,
+    commits: mpsc::UnboundedSender<Queued>,
     metrics: Arc<Metrics>,
     /// Room deletions take this for writing, backups for reading: a backup never sees a room
     /// half deleted, and chat traffic is never paused by either.

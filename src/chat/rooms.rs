@@ -91,6 +91,8 @@ impl Chat {
     pub async fn remove_room(&self, id: RoomId) -> Result<bool> {
         let _no_backup_running = self.deletions.write().await;
         self.hub.close_room(id);
+        // Messages accepted before the close may still be on their way to disk.
+        self.committed_so_far().await;
         let store = self.store.clone();
         let existed = tokio::task::spawn_blocking(move || store.delete_room(id))
             .await

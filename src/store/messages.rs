@@ -18,35 +18,62 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// A message encoded for storage, ready to be appended in a batch. Encoding happens where the
+/// message is accepted, so the single committer task only writes bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedMessage {
+    key: [u8; keys::ROOM_ID_LEN + 8],
+    value: Vec<u8>,
+    nonce_key: Option<Vec<u8>>,
+    seq: u64,
+}
+
+impl EncodedMessage {
+    pub fn new(room: RoomId, seq: u64, message: &MessageRecord) -> Self {
+        Self {
+            key: keys::message(room, seq),
+            value: encode(message),
+            nonce_key: message
+                .nonce
+                .as_deref()
+                .map(|nonce| keys::nonce(room, &message.author, nonce)),
+            seq,
+        }
+    }
+}
+
 impl Store {
-    /// Stores a message, and its nonce index entry when it has a nonce, atomically: a crash can
-    /// never leave a nonce pointing at nothing, nor a message whose retry would be stored twice.
+    /// Stores messages, and the nonce index entries of those that have a nonce, all or nothing:
+    /// a crash can never leave a nonce pointing at nothing, nor a message whose retry would be
+    /// stored twice. One transaction per batch keeps sled's global write lock off the per-message
+    /// path (a transaction per message cost ~90 µs, one per 200 messages ~25 µs per message).
+    pub fn append_messages(&self, batch: &[&EncodedMessage]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        (&self.messages, &self.nonces)
+            .transaction(
+                |(messages, nonces): &(TransactionalTree, TransactionalTree)| {
+                    for message in batch {
+                        messages.insert(&message.key[..], message.value.as_slice())?;
+                        if let Some(nonce_key) = &message.nonce_key {
+                            nonces.insert(nonce_key.as_slice(), &keys::seq_value(message.seq))?;
+                        }
+                    }
+                    Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                },
+            )
+            .map_err(StoreError::from)
+    }
+
+    /// Stores one message (see `append_messages`).
     pub fn insert_message(
         &self,
         room: RoomId,
         seq: u64,
         message: &MessageRecord,
     ) -> StoreResult<()> {
-        let key = keys::message(room, seq);
-        let value = encode(message);
-        match &message.nonce {
-            None => {
-                self.messages.insert(key, value)?;
-            }
-            Some(nonce) => {
-                let nonce_key = keys::nonce(room, &message.author, nonce);
-                (&self.messages, &self.nonces)
-                    .transaction(
-                        |(messages, nonces): &(TransactionalTree, TransactionalTree)| {
-                            messages.insert(&key, value.as_slice())?;
-                            nonces.insert(nonce_key.as_slice(), &keys::seq_value(seq))?;
-                            Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
-                        },
-                    )
-                    .map_err(StoreError::from)?;
-            }
-        }
-        Ok(())
+        self.append_messages(&[&EncodedMessage::new(room, seq, message)])
     }
 
     /// Takes back a message whose flush failed, so that it never surfaces later unacknowledged

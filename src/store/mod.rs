@@ -12,7 +12,7 @@ use std::path::Path;
 
 pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use keys::TOKEN_HASH_LEN;
-pub use messages::Page;
+pub use messages::{EncodedMessage, Page};
 pub use records::{MessageRecord, RoomRecord, SessionRecord, UserRecord};
 pub use rooms::InsertRoom;
 
