@@ -6,6 +6,25 @@ use common::{error_code, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// Sign-ups racing on an empty server: exactly one of them becomes the admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_sign_ups_make_exactly_one_admin() {
+    let server = TestServer::start().await;
+    let names: Vec<String> = (0..6).map(|i| format!("founder{i}")).collect();
+    let clients =
+        futures_util::future::join_all(names.iter().map(|name| server.client().register(name)))
+            .await;
+    let mut admins = 0;
+    for client in &clients {
+        let (_, me) = client.get("/api/auth/me").await;
+        if me["user"]["is_admin"] == true {
+            admins += 1;
+        }
+    }
+    assert_eq!(admins, 1, "one admin among {names:?}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_openapi_and_swagger_ui_are_served() {
     let server = TestServer::start().await;

@@ -39,6 +39,7 @@ pub struct Accounts {
     hasher: PasswordHasher,
     throttle: LoginThrottle,
     settings: AuthSettings,
+    inserting: std::sync::Mutex<()>,
 }
 
 /// Usernames: 3..=32 characters of `[a-z0-9_.-]`, compared case-insensitively.
@@ -70,6 +71,7 @@ impl Accounts {
             hasher,
             throttle,
             settings,
+            inserting: std::sync::Mutex::new(()),
         }
     }
 
@@ -80,7 +82,7 @@ impl Accounts {
             return Err(Error::RegistrationClosed);
         }
         let record = self
-            .insert_user(username, password, |store| store.user_count() == 0)
+            .insert_user(username, password, |store| !store.has_users())
             .await?;
         tracing::info!(user = %record.username, admin = record.is_admin, "account registered");
         self.open_session(&record).await
@@ -99,6 +101,12 @@ impl Accounts {
             return Err(taken(&username));
         }
         let password_hash = self.hasher.hash(password).await?;
+        // The role is decided and the account stored under one lock: two sign-ups racing on an
+        // empty server must not both see "no users yet" and both become admin.
+        let _one_insert_at_a_time = self
+            .inserting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let record = UserRecord {
             is_admin: is_admin(&self.store),
             username,

@@ -35,8 +35,8 @@ impl Store {
             .collect()
     }
 
-    pub fn user_count(&self) -> usize {
-        self.users.len()
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty()
     }
 
     /// Deletes the user and every session they hold.
