@@ -22,6 +22,7 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 #[derive(Clone)]
 pub struct User {
+    pub name: String,
     pub token: String,
 }
 
@@ -87,7 +88,10 @@ impl Api {
                 bail!("register {name}: {status} {body}");
             }
             let token = body["token"].as_str().context("token")?.to_string();
-            return Ok(User { token });
+            return Ok(User {
+                name: name.to_string(),
+                token,
+            });
         }
         bail!("register {name}: server stayed busy")
     }
@@ -105,7 +109,8 @@ impl Api {
         Ok(rooms)
     }
 
-    async fn create_room(&self, owner: &User, name: String) -> anyhow::Result<String> {
+    /// Creates one room named `name` as `owner`; returns its id.
+    pub async fn create_room(&self, owner: &User, name: String) -> anyhow::Result<String> {
         let response = self
             .http
             .post(format!("{}/api/rooms", self.base))

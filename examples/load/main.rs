@@ -7,6 +7,9 @@
 //! target/release/examples/load conns --count 10000
 //! target/release/examples/load ingest --senders 64 --seconds 20 [--transport rest]
 //! target/release/examples/load history --messages 1000000
+//! target/release/examples/load saturate --rooms 10 --members 100
+//! target/release/examples/load sweep --fill-rooms 1000 --fill-messages 1000
+//! target/release/examples/load login-flood --clients 100
 //! ```
 //!
 //! Each scenario prints a table for people and, as its last line, one JSON object for scripts
@@ -20,8 +23,12 @@ mod conns;
 mod fanout;
 mod history;
 mod ingest;
+mod login_flood;
+mod mesh;
 mod report;
+mod saturate;
 mod server;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -48,6 +55,23 @@ enum Scenario {
     Ingest(ingest::Args),
     /// Fill one room with K messages, then time newest-50 and paged history reads.
     History(history::Args),
+    /// Fan-out steps of rising rate on one R x N mesh until p99 or delivery fails: the maximum.
+    Saturate(saturate::Args),
+    /// Chat latency while the TTL sweep deletes many full expired rooms.
+    Sweep(sweep::Args),
+    /// Chat latency while clients loop on failed logins, against a baseline without them.
+    LoginFlood(login_flood::Args),
+}
+
+impl Scenario {
+    /// `CONFAB_*` settings the scenario needs on the server it starts.
+    fn server_env(&self) -> Vec<(String, String)> {
+        match self {
+            Scenario::Sweep(args) => args.server_env(),
+            Scenario::LoginFlood(args) => args.server_env(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -72,12 +96,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut target = Target::start(&cli.server).await?;
+    let mut target = Target::start(&cli.server, cli.scenario.server_env()).await?;
     let result = match cli.scenario {
         Scenario::Fanout(args) => fanout::run(&target, &args).await,
         Scenario::Conns(args) => conns::run(&target, &args).await,
         Scenario::Ingest(args) => ingest::run(&target, &args).await,
         Scenario::History(args) => history::run(&mut target, &args).await,
+        Scenario::Saturate(args) => saturate::run(&target, &args).await,
+        Scenario::Sweep(args) => sweep::run(&mut target, &args).await,
+        Scenario::LoginFlood(args) => login_flood::run(&target, &args).await,
     };
     target.stop();
     let report = result?;

@@ -31,6 +31,13 @@ impl Sharded {
         histogram.saturating_record(micros);
     }
 
+    /// Empties every shard (a new step of a scenario starts counting afresh).
+    pub fn reset(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).reset();
+        }
+    }
+
     pub fn merged(&self) -> Histogram<u64> {
         let mut all = histogram();
         for shard in &self.shards {

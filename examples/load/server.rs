@@ -36,6 +36,8 @@ struct Spawned {
     port: u16,
     cache_mb: u64,
     dir: tempfile::TempDir,
+    /// The scenario's own settings (`CONFAB_*` variables), on top of the tool's defaults.
+    env: Vec<(String, String)>,
 }
 
 pub struct Target {
@@ -46,7 +48,9 @@ pub struct Target {
 }
 
 impl Target {
-    pub async fn start(opts: &ServerOpts) -> anyhow::Result<Self> {
+    /// Starts the server (or checks the `--url` one). `env` are `CONFAB_*` settings the scenario
+    /// needs on top of the tool's defaults; a `--url` server must have been started with them.
+    pub async fn start(opts: &ServerOpts, env: Vec<(String, String)>) -> anyhow::Result<Self> {
         if let Some(url) = &opts.url {
             let base = url.trim_end_matches('/').to_string();
             let addr = base
@@ -60,6 +64,14 @@ impl Target {
                 spawned: None,
             };
             target.wait_healthy().await?;
+            if !env.is_empty() {
+                let settings: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                eprintln!(
+                    "note: this scenario starts its own server with {}; the --url server must \
+                     have the same settings",
+                    settings.join(" ")
+                );
+            }
             return Ok(target);
         }
         let bin = match &opts.server_bin {
@@ -79,7 +91,7 @@ impl Target {
             Some(parent) => dir.tempdir_in(parent)?,
             None => dir.tempdir()?,
         };
-        let child = spawn(&bin, port, opts.cache_mb, &dir)?;
+        let child = spawn(&bin, port, opts.cache_mb, &dir, &env)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let target = Self {
             base: format!("http://{addr}"),
@@ -91,6 +103,7 @@ impl Target {
                 port,
                 cache_mb: opts.cache_mb,
                 dir,
+                env,
             }),
         };
         target.wait_healthy().await?;
@@ -115,9 +128,18 @@ impl Target {
     /// Stops the started server gracefully (SIGTERM, as systemd would) and starts it again on the
     /// same data directory; returns the time from spawn to a healthy answer.
     pub async fn restart(&mut self) -> anyhow::Result<Duration> {
+        self.restart_with(&[]).await
+    }
+
+    /// `restart` with some `CONFAB_*` settings changed (added or replaced) from now on.
+    pub async fn restart_with(&mut self, env: &[(&str, &str)]) -> anyhow::Result<Duration> {
         let Some(spawned) = &mut self.spawned else {
-            bail!("--restart needs a server started by this tool");
+            bail!("restarting needs a server started by this tool (not --url)");
         };
+        for (key, value) in env {
+            spawned.env.retain(|(k, _)| k != key);
+            spawned.env.push((key.to_string(), value.to_string()));
+        }
         let status = Command::new("kill")
             .args(["-TERM", &spawned.child.id().to_string()])
             .status()?;
@@ -126,7 +148,13 @@ impl Target {
         }
         spawned.child.wait()?;
         let started = Instant::now();
-        spawned.child = spawn(&spawned.bin, spawned.port, spawned.cache_mb, &spawned.dir)?;
+        spawned.child = spawn(
+            &spawned.bin,
+            spawned.port,
+            spawned.cache_mb,
+            &spawned.dir,
+            &spawned.env,
+        )?;
         self.pid = Some(spawned.child.id());
         self.wait_healthy().await?;
         Ok(started.elapsed())
@@ -137,6 +165,35 @@ impl Target {
             let _ = spawned.child.kill();
             let _ = spawned.child.wait();
         }
+    }
+
+    /// An admin command (`confab sweep`, `confab room delete ID`, ...) against the started
+    /// server, through its control socket in the data directory; None for a `--url` server.
+    pub fn admin_command(&self, args: &[&str]) -> Option<Command> {
+        let spawned = self.spawned.as_ref()?;
+        let mut command = Command::new(&spawned.bin);
+        command
+            .args(args)
+            .arg("--data")
+            .arg(spawned.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        Some(command)
+    }
+
+    /// The value of one unlabelled series of `GET /metrics` (e.g. `confab_rooms_swept_total`),
+    /// if the scrape works and has it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let body = reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
     }
 
     /// The server's resident set size in bytes, if its PID is known.
@@ -207,6 +264,7 @@ fn spawn(
     port: u16,
     cache_mb: u64,
     dir: &tempfile::TempDir,
+    env: &[(String, String)],
 ) -> anyhow::Result<Child> {
     Command::new(bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
@@ -222,6 +280,8 @@ fn spawn(
         .env("CONFAB_LIMITS__MAX_CONNECTIONS_PER_USER", "1000000")
         .env("CONFAB_LIMITS__MAX_CONNECTIONS_PER_IP", "1000000")
         .env("CONFAB_STORAGE__CACHE_MB", cache_mb.to_string())
+        // The scenario's settings last, so they win over the defaults above.
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
