@@ -89,15 +89,23 @@ impl Chat {
     /// Removes a room and all its messages: subscribers are told first, and the channel refuses
     /// sends before any data goes, so no message can be written into a half-deleted room.
     pub async fn remove_room(&self, id: RoomId) -> Result<bool> {
+        let existed = self.remove_room_unflushed(id).await?;
+        self.store.flush().await?;
+        Ok(existed)
+    }
+
+    /// `remove_room` without the final flush, for the sweeper, which flushes once per batch of
+    /// rooms: an expired room is invisible already, and a crash before the flush only means
+    /// the next sweep deletes it again.
+    pub(super) async fn remove_room_unflushed(&self, id: RoomId) -> Result<bool> {
         let _no_backup_running = self.deletions.write().await;
         self.hub.close_room(id);
         // Messages accepted before the close may still be on their way to disk.
         self.committed_so_far().await;
         let store = self.store.clone();
-        let existed = tokio::task::spawn_blocking(move || store.delete_room(id))
+        tokio::task::spawn_blocking(move || store.delete_room(id))
             .await
-            .map_err(|_| Error::ShuttingDown)??;
-        self.store.flush().await?;
-        Ok(existed)
+            .map_err(|_| Error::ShuttingDown)?
+            .map_err(Error::from)
     }
 }

@@ -22,13 +22,16 @@ impl Chat {
                 break;
             }
             for (expires_at, id) in expired {
-                if self.remove_room(id).await? {
+                if self.remove_room_unflushed(id).await? {
                     removed += 1;
                     self.metrics.room_swept();
                 } else {
                     self.store.remove_expiry_entry(expires_at, id)?;
                 }
             }
+            // One flush per batch: a flush per room would queue the committer's flushes (and
+            // so every send) behind hundreds of sweep flushes.
+            self.store.flush().await?;
         }
         self.metrics.sweep_finished();
         if removed > 0 {

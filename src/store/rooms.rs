@@ -82,8 +82,8 @@ impl Store {
 
     /// Deletes a room with all of its messages and nonces. Returns false if it did not exist.
     ///
-    /// Messages go in batches so that deleting a large room never holds one huge batch in memory;
-    /// the room record goes last, so an interrupted delete is finished by the next sweep.
+    /// Messages go one by one, never as one huge batch in memory; the room record goes last, so
+    /// an interrupted delete is finished by the next sweep.
     pub fn delete_room(&self, id: RoomId) -> StoreResult<bool> {
         let room_key = keys::room(id);
         let Some(record) = self.room(id)? else {
@@ -130,18 +130,12 @@ impl Store {
     }
 }
 
+/// Removes every key under `prefix`, one at a time: the room is already invisible, so this
+/// needs no atomicity, and a sled batch would hold sled's global write lock (stalling every
+/// send) for as long as it takes to apply.
 fn delete_prefix(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<()> {
-    const BATCH: usize = 1024;
-    loop {
-        let mut batch = sled::Batch::default();
-        let mut count = 0;
-        for key in tree.scan_prefix(prefix).keys().take(BATCH) {
-            batch.remove(key?);
-            count += 1;
-        }
-        if count == 0 {
-            return Ok(());
-        }
-        tree.apply_batch(batch)?;
+    for key in tree.scan_prefix(prefix).keys() {
+        tree.remove(key?)?;
     }
+    Ok(())
 }
