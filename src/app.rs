@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::listener::TcpAcceptor;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +46,8 @@ pub struct RunningServer {
     http: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
     store: Store,
+    /// Set once by the storage watchdog when the database refuses writes for good.
+    storage_failure: watch::Receiver<Option<String>>,
 }
 
 /// How long in-flight HTTP requests and WebSocket sessions get to finish at shutdown.
@@ -87,7 +90,13 @@ impl RunningServer {
                 .await
         });
         tracing::info!(%addr, "confab is listening");
-        let mut background = vec![committer, sweeper, control];
+        let (failed, storage_failure) = watch::channel(None);
+        let watchdog = tokio::spawn(watch_storage(
+            store.clone(),
+            failed,
+            stop_background.clone(),
+        ));
+        let mut background = vec![committer, sweeper, control, watchdog];
         if let (false, Some(dir)) = (
             state.config.backup.every.is_zero(),
             state.config.backup.dir.clone(),
@@ -110,7 +119,24 @@ impl RunningServer {
             http,
             background,
             store,
+            storage_failure,
         })
+    }
+
+    /// Resolves with the cause once the database has refused a write (disk full, file-size limit,
+    /// I/O error). From then on sled 0.34 refuses every write until the database is reopened (see
+    /// `watch_storage`), so the caller should shut down and let the service manager restart it.
+    pub async fn storage_failure(&self) -> String {
+        let mut failure = self.storage_failure.clone();
+        let cause = match failure.wait_for(Option::is_some).await {
+            Ok(cause) => cause.clone(),
+            Err(_) => None,
+        };
+        match cause {
+            Some(cause) => cause,
+            // The watchdog stopped (shutdown) without seeing a failure.
+            None => std::future::pending().await,
+        }
     }
 
     /// Stops in order: no new connections, WebSockets closed with 1001, every accepted message
@@ -145,6 +171,43 @@ impl RunningServer {
             .context("final flush of the database failed")?;
         tracing::info!("stopped cleanly");
         Ok(())
+    }
+}
+
+/// How often the storage watchdog asks the database whether it can still write.
+const STORAGE_PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Watches for the database refusing writes for good, and reports the cause through `failed`.
+///
+/// A write or flush error poisons a sled 0.34 database: sled keeps the first I/O error as a global
+/// error that every later write and flush returns, and only `open` clears it. Measured on a 4 MiB
+/// tmpfs: after ENOSPC, inserts and flushes kept failing after the file system was grown to
+/// 64 MiB; the same with EFBIG from a file-size limit. Reopening the directory then worked, with
+/// every flushed write present. Reopening in-process would mean dropping every clone of the
+/// store first, so the honest recovery is a restart: the caller shuts down and exits non-zero.
+///
+/// The probe is a flush. With nothing written since the last flush, sled answers from memory
+/// without touching the disk; after a failure, writes that never became stable stay behind
+/// and every flush returns the global error. So this detects a failed write anywhere (messages,
+/// sessions, rooms) within `STORAGE_PROBE_EVERY`, at the cost of at most one extra fsync per
+/// probe under load.
+async fn watch_storage(
+    store: Store,
+    failed: watch::Sender<Option<String>>,
+    stop: CancellationToken,
+) {
+    let mut probe = tokio::time::interval(STORAGE_PROBE_EVERY);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = probe.tick() => {}
+        }
+        if let Err(err) = store.flush().await {
+            tracing::error!(error = %err, "the database refuses writes; it must be reopened");
+            failed.send_replace(Some(err.to_string()));
+            return;
+        }
     }
 }
 

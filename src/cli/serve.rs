@@ -1,4 +1,6 @@
-//! `confab serve`: run the server until SIGTERM or SIGINT, then shut down cleanly.
+//! `confab serve`: run the server until SIGTERM or SIGINT, then shut down cleanly; or until the
+//! database refuses writes, then shut down and exit non-zero so that the service manager
+//! restarts confab on the intact data.
 
 use std::sync::Arc;
 
@@ -14,11 +16,28 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        // Handlers first: a SIGTERM that arrives while starting must still stop us cleanly.
+        // Handlers first: a SIGTERM that arrives while starting must still stop us cleanly, and
+        // a file-size limit hit while opening the database must fail a write, not kill us.
         let stop = shutdown_signal()?;
+        let file_size_limit = file_size_signal()?;
         let server = RunningServer::start(config, Arc::new(SystemClock)).await?;
-        stop.await;
-        server.shutdown().await
+        let failure = tokio::select! {
+            () = stop => None,
+            cause = server.storage_failure() => Some(cause),
+            never = file_size_limit => match never {},
+        };
+        let stopped = server.shutdown().await;
+        let Some(cause) = failure else {
+            return stopped;
+        };
+        if let Err(err) = stopped {
+            tracing::warn!(error = %format!("{err:#}"), "shutdown after the storage failure was incomplete");
+        }
+        anyhow::bail!(
+            "the database refused a write ({cause}); every acknowledged message is on disk, but \
+             sled accepts no more writes until the database is reopened, so confab stops here \
+             (a service manager with Restart=on-failure starts it again once there is room)"
+        )
     })
 }
 
@@ -35,6 +54,36 @@ fn init_tracing(config: &Config) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// SIGXFSZ on Linux (25 on every architecture confab targets except MIPS, where it is 31).
+const SIGXFSZ: i32 = if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
+    31
+} else {
+    25
+};
+
+/// Catches SIGXFSZ, and logs it, for as long as the returned future is polled.
+///
+/// A write past the process's file-size limit (`RLIMIT_FSIZE`, `ulimit -f`, systemd's
+/// `LimitFSIZE=`) fails with EFBIG *and* raises SIGXFSZ, whose default action kills the
+/// process: a database server must treat it as the I/O error it also is. Installing a handler
+/// replaces the default action for the life of the process (tokio never uninstalls one), so
+/// the failed write reaches sled as an error and takes the storage-failure path instead.
+fn file_size_signal() -> anyhow::Result<impl std::future::Future<Output = std::convert::Infallible>>
+{
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut xfsz = signal(SignalKind::from_raw(SIGXFSZ))?;
+    Ok(async move {
+        loop {
+            if xfsz.recv().await.is_some() {
+                tracing::warn!("SIGXFSZ: a write went past the file-size limit and failed");
+            } else {
+                // The signal driver is gone (runtime shutting down): nothing more to report.
+                std::future::pending::<()>().await;
+            }
+        }
+    })
 }
 
 /// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.

@@ -256,6 +256,23 @@ pub fn assert_ids_increase(messages: &[Value], what: &str) {
     );
 }
 
+/// Every message of `room`, oldest first, read page by page over REST.
+pub async fn all_messages(client: &Client, room: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = "0000000000000000".to_string();
+    loop {
+        let path = format!("/api/rooms/{room}/messages?limit=200&after={after}");
+        let (status, body) = client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = body["messages"].as_array().expect("messages").clone();
+        match page.last().and_then(|m| m["id"].as_str()) {
+            Some(last) => after = last.to_string(),
+            None => return all,
+        }
+        all.extend(page);
+    }
+}
+
 /// Asserts the JSON error shape and returns its code.
 pub fn error_code(body: &Value) -> &str {
     let code = body["error"]["code"]
@@ -399,6 +416,18 @@ pub struct BinaryServer {
 
 impl BinaryServer {
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn(data, extra_env, Stdio::inherit())
+    }
+
+    /// Like `start`, but the server's log (warnings and errors) goes to the file `log`, for the
+    /// test to read.
+    pub fn start_logged(data: &Path, extra_env: &[(&str, &str)], log: &Path) -> Self {
+        let file = std::fs::File::create(log)
+            .unwrap_or_else(|err| panic!("create the log file {}: {err}", log.display()));
+        Self::spawn(data, extra_env, Stdio::from(file))
+    }
+
+    fn spawn(data: &Path, extra_env: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
         command
@@ -406,7 +435,14 @@ impl BinaryServer {
             .arg(data)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
+        // The server reads its settings from CONFAB_* variables and refuses unknown ones: the
+        // test's own (CONFAB_CRASH_KILLS, a developer's CONFAB_LISTEN) must not reach it.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CONFAB_") {
+                command.env_remove(key);
+            }
+        }
         for (key, value) in extra_env {
             command.env(key, value);
         }
@@ -440,6 +476,10 @@ impl BinaryServer {
 
     pub fn client(&self) -> Client {
         Client::anonymous(&self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits for the process to exit by itself (after SIGTERM), up to `timeout`.
