@@ -25,6 +25,7 @@ mod history;
 mod ingest;
 mod login_flood;
 mod mesh;
+mod receiver;
 mod report;
 mod saturate;
 mod server;
