@@ -66,6 +66,11 @@ impl RunningServer {
             config.rooms.sweep_interval,
             stop_background.clone(),
         ));
+        let reaper = tokio::spawn(crate::auth::reaper::run(
+            accounts.clone(),
+            config.rooms.sweep_interval,
+            stop_background.clone(),
+        ));
         // The control socket comes up before the port does: once clients can connect, admin
         // commands find the server too instead of racing it for the database.
         let control = admin::socket::spawn(&config.data, services, stop_background.clone())
@@ -96,7 +101,7 @@ impl RunningServer {
             failed,
             stop_background.clone(),
         ));
-        let mut background = vec![committer, sweeper, control, watchdog];
+        let mut background = vec![committer, sweeper, reaper, control, watchdog];
         if let (false, Some(dir)) = (
             state.config.backup.every.is_zero(),
             state.config.backup.dir.clone(),

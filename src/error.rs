@@ -35,8 +35,24 @@ pub enum Error {
     /// The disk refused a write or flush; nothing was acknowledged, so a retry is safe.
     #[error("the message could not be saved; try again")]
     SaveFailed,
+    /// The database refuses writes (disk full, I/O error); the server is going down so that
+    /// its supervisor restarts it on the intact data.
+    #[error("the server cannot write to its disk; try again shortly")]
+    StorageUnavailable,
     #[error("storage failure")]
-    Storage(#[from] StoreError),
+    Storage(StoreError),
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Sled(sled::Error::Io(io)) => {
+                tracing::error!(error = %io, "the database refused an operation");
+                Self::StorageUnavailable
+            }
+            other => Self::Storage(other),
+        }
+    }
 }
 
 impl Error {
@@ -62,7 +78,7 @@ impl Error {
             Self::RateLimited { .. } => "rate_limited",
             Self::Busy => "busy",
             Self::ShuttingDown => "shutting_down",
-            Self::SaveFailed => "storage_failed",
+            Self::SaveFailed | Self::StorageUnavailable => "storage_failed",
             Self::Storage(_) => "internal",
         }
     }

@@ -114,6 +114,50 @@ async fn the_address_throttle_blocks_an_address_whatever_the_name_and_nothing_el
     server.stop().await;
 }
 
+/// Concurrent guesses cannot all slip past the throttle before the first of them fails:
+/// attempts count from the moment they are let through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_get_no_more_tries_than_the_limit() {
+    let server = TestServer::start_with(|c| c.auth.login_max_failures = 3).await;
+    server.user("alice").await;
+    let http = client_from(9);
+    let burst = (0..12).map(|_| login(&http, &server, "alice", "wrong password!"));
+    let answers = futures_util::future::join_all(burst).await;
+    let wrong = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::UNAUTHORIZED)
+        .count();
+    for answer in answers
+        .iter()
+        .filter(|a| a.status != StatusCode::UNAUTHORIZED)
+    {
+        assert_throttled(answer, "beyond the limit");
+    }
+    assert_eq!(wrong, 3, "exactly login_max_failures guesses were checked");
+    server.stop().await;
+}
+
+/// Sessions that expire without ever being presented again are purged by the reaper (and by
+/// `confab sweep`), not kept forever; live sessions stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_sessions_are_purged_without_being_presented() {
+    let server = TestServer::start_with(|c| {
+        c.auth.session_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let abandoned = server.user("alice").await;
+    let accounts = server.state().accounts.clone();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let live = server.user("bob").await;
+    assert_eq!(accounts.purge_expired_sessions().await.expect("purge"), 1);
+    assert_eq!(accounts.purge_expired_sessions().await.expect("purge"), 0);
+    let (status, _) = live.get("/api/auth/me").await;
+    assert_eq!(status, StatusCode::OK, "the live session stays");
+    let (status, _) = abandoned.get("/api/auth/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -176,6 +220,8 @@ async fn a_full_hashing_queue_answers_503_busy_at_once() {
     let server = TestServer::start_with(|c| {
         c.auth.hash_concurrency = 1;
         c.auth.hash_queue = 1;
+        // Attempts in flight count against the address throttle; this test is about the queue.
+        c.auth.login_max_failures = 1_000;
     })
     .await;
     server.user("alice").await;

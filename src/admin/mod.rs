@@ -171,7 +171,10 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         }
         Request::Sweep => {
             let swept = chat.sweep_expired().await?;
-            done(format!("swept {swept} expired room(s)"))
+            let sessions = accounts.purge_expired_sessions().await?;
+            done(format!(
+                "swept {swept} expired room(s) and {sessions} expired session(s)"
+            ))
         }
         Request::BackupCreate { .. } => Err(Error::invalid(
             "bad_request",

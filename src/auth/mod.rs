@@ -2,6 +2,7 @@
 
 mod manage;
 mod passwords;
+pub mod reaper;
 mod throttle;
 pub mod tokens;
 
@@ -21,6 +22,16 @@ pub struct AuthSettings {
     pub registration_open: bool,
     pub session_idle_timeout: Duration,
     pub session_lifetime: Duration,
+}
+
+impl AuthSettings {
+    /// Idle for longer than the idle timeout, or older than the absolute lifetime.
+    fn session_expired(&self, session: &SessionRecord, now_ms: u64) -> bool {
+        let idle_ms = self.session_idle_timeout.as_millis() as u64;
+        let lifetime_ms = self.session_lifetime.as_millis() as u64;
+        now_ms >= session.last_seen_ms.saturating_add(idle_ms)
+            || now_ms >= session.created_at_ms.saturating_add(lifetime_ms)
+    }
 }
 
 /// A successful sign-up or login: the user and their new session token (shown once).
@@ -131,19 +142,37 @@ impl Accounts {
         let now = self.clock.now_ms();
         let name = username.trim().to_ascii_lowercase();
         let keys = [format!("ip:{client}"), format!("user:{name}")];
-        if let Some(wait) = keys
-            .iter()
-            .filter_map(|key| self.throttle.retry_after(key, now))
-            .max()
-        {
-            return Err(Error::RateLimited {
+        // The attempt counts as a failure from here on unless it proves otherwise.
+        self.throttle
+            .admit(&keys, now)
+            .map_err(|wait| Error::RateLimited {
                 retry_after_secs: wait,
-            });
+            })?;
+        let checked = self.check_password(&name, password).await;
+        let withdraw = |keys: &[String]| keys.iter().for_each(|key| self.throttle.withdraw(key));
+        let record = match checked {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(Error::InvalidCredentials),
+            Err(err) => {
+                // Busy or failed before any password was checked: not an attempt.
+                withdraw(&keys);
+                return Err(err);
+            }
+        };
+        withdraw(&keys[..1]);
+        self.throttle.clear(&keys[1]);
+        if record.locked {
+            return Err(Error::AccountLocked);
         }
+        self.open_session(&record).await
+    }
+
+    /// The account, if `password` is its password. Unknown users cost the same hash.
+    async fn check_password(&self, name: &str, password: String) -> Result<Option<UserRecord>> {
         if password.len() > passwords::PASSWORD_MAX_BYTES {
-            return Err(Error::InvalidCredentials);
+            return Ok(None);
         }
-        let record = match validate_username(&name) {
+        let record = match validate_username(name) {
             Ok(name) => self.store.user(&name)?,
             Err(_) => None,
         };
@@ -151,20 +180,7 @@ impl Accounts {
             .hasher
             .verify(password, record.as_ref().map(|r| r.password_hash.clone()))
             .await?;
-        let record = match record {
-            Some(record) if valid => record,
-            _ => {
-                for key in &keys {
-                    self.throttle.record_failure(key, now);
-                }
-                return Err(Error::InvalidCredentials);
-            }
-        };
-        if record.locked {
-            return Err(Error::AccountLocked);
-        }
-        self.throttle.clear(&keys[1]);
-        self.open_session(&record).await
+        Ok(record.filter(|_| valid))
     }
 
     async fn open_session(&self, record: &UserRecord) -> Result<NewSession> {
@@ -190,6 +206,24 @@ impl Accounts {
         Ok(())
     }
 
+    /// Deletes the sessions that have expired (idle or absolute) but were never presented
+    /// again; returns how many. `authenticate` refuses them either way: this reclaims space.
+    pub async fn purge_expired_sessions(&self) -> Result<usize> {
+        let now = self.clock.now_ms();
+        let settings = self.settings.clone();
+        let store = self.store.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            store.delete_sessions_where(|session| settings.session_expired(session, now))
+        })
+        .await
+        .map_err(|_| Error::ShuttingDown)??;
+        if purged > 0 {
+            self.store.flush().await?;
+            tracing::info!(sessions = purged, "purged expired sessions");
+        }
+        Ok(purged)
+    }
+
     /// The user a token belongs to, if the session is valid, unexpired and the user unlocked.
     pub fn authenticate(&self, token: &str) -> Result<User> {
         if token.is_empty() || token.len() > 128 {
@@ -201,10 +235,7 @@ impl Accounts {
         };
         let now = self.clock.now_ms();
         let idle_ms = self.settings.session_idle_timeout.as_millis() as u64;
-        let lifetime_ms = self.settings.session_lifetime.as_millis() as u64;
-        if now >= session.last_seen_ms.saturating_add(idle_ms)
-            || now >= session.created_at_ms.saturating_add(lifetime_ms)
-        {
+        if self.settings.session_expired(&session, now) {
             self.store.delete_session(&hash)?;
             return Err(Error::Unauthorized);
         }

@@ -28,16 +28,46 @@ impl LoginThrottle {
     }
 
     /// Seconds until `key` may try again, or None if it may try now.
-    pub fn retry_after(&self, key: &str, now_ms: u64) -> Option<u64> {
+    #[cfg(test)]
+    fn retry_after(&self, key: &str, now_ms: u64) -> Option<u64> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let window = failures.get(key)?;
+        self.wait_for(failures.get(key)?, now_ms)
+    }
+
+    /// Lets an attempt through if no key is blocked, counting it as a failure on every key at
+    /// once, so that concurrent attempts cannot all pass the check before any of them fails.
+    /// An attempt that turns out not to be a failure is `withdraw`n. Otherwise returns the
+    /// seconds to wait.
+    pub fn admit(&self, keys: &[String], now_ms: u64) -> Result<(), u64> {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = keys
+            .iter()
+            .filter_map(|key| self.wait_for(failures.get(key)?, now_ms))
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        for key in keys {
+            self.count(&mut failures, key, now_ms);
+        }
+        Ok(())
+    }
+
+    /// Takes back one attempt counted by `admit` (it succeeded, or was never checked).
+    pub fn withdraw(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(window) = failures.get_mut(key) {
+            window.count = window.count.saturating_sub(1);
+        }
+    }
+
+    fn wait_for(&self, window: &Window, now_ms: u64) -> Option<u64> {
         let ends = window.started_ms + self.window_ms;
         (window.count >= self.max_failures && now_ms < ends)
             .then(|| (ends - now_ms).div_ceil(1000).max(1))
     }
 
-    pub fn record_failure(&self, key: &str, now_ms: u64) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    fn count(&self, failures: &mut HashMap<String, Window>, key: &str, now_ms: u64) {
         if failures.len() > PRUNE_ABOVE {
             let window = self.window_ms;
             failures.retain(|_, w| now_ms < w.started_ms + window);
@@ -68,11 +98,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn admitted_attempts_count_until_withdrawn() {
+        let throttle = LoginThrottle::new(2, 60_000);
+        let keys = ["ip:1".to_string(), "user:a".to_string()];
+        // Two attempts in flight use up the allowance before either has failed.
+        assert!(throttle.admit(&keys, 1_000).is_ok());
+        assert!(throttle.admit(&keys, 1_000).is_ok());
+        assert_eq!(throttle.admit(&keys, 1_000), Err(60));
+        // One of them succeeded: its address gets the attempt back.
+        throttle.withdraw("ip:1");
+        throttle.clear("user:a");
+        assert!(throttle.admit(&keys, 1_000).is_ok());
+        assert!(throttle.retry_after("ip:1", 1_000).is_some());
+    }
+
+    #[test]
     fn blocks_after_max_failures_until_the_window_ends() {
         let throttle = LoginThrottle::new(3, 60_000);
         for _ in 0..3 {
             assert!(throttle.retry_after("ip:1", 1_000).is_none());
-            throttle.record_failure("ip:1", 1_000);
+            throttle
+                .admit(&["ip:1".to_string()], 1_000)
+                .expect("admitted");
         }
         assert_eq!(throttle.retry_after("ip:1", 1_000), Some(60));
         assert!(throttle.retry_after("ip:2", 1_000).is_none());

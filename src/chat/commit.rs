@@ -168,8 +168,10 @@ fn is_stored(store: &Store, message: &Message) -> bool {
 }
 
 /// Writes the batch's new messages in one transaction and flushes. If the flush fails, the
-/// written messages are taken back, so that none surfaces later unacknowledged and a retry with
-/// the same nonce stores it afresh.
+/// written messages are taken back where the database still accepts writes. sled 0.34 refuses
+/// every write after an I/O error until it is reopened, so a refused send is "in doubt"
+/// (docs/protocol.md): it may reappear after the restart, and a retry with its nonce then finds
+/// it instead of storing it twice, because message and nonce were written in one transaction.
 async fn save(
     store: &Store,
     batch: Vec<Pending>,

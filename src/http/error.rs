@@ -82,7 +82,9 @@ impl From<Error> for ErrorResponse {
             Error::NotJoined => Self::Forbidden(body),
             Error::Unauthorized | Error::InvalidCredentials => Self::Unauthorized(body),
             Error::RateLimited { retry_after_secs } => Self::RateLimited(body, retry_after_secs),
-            Error::Busy | Error::ShuttingDown | Error::SaveFailed => Self::Unavailable(body),
+            Error::Busy | Error::ShuttingDown | Error::SaveFailed | Error::StorageUnavailable => {
+                Self::Unavailable(body)
+            }
             Error::Storage(inner) => {
                 tracing::error!(error = %inner, "storage failure while serving a request");
                 Self::Internal(body)

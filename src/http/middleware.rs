@@ -41,7 +41,9 @@ pub async fn log_requests<E: Endpoint>(
         elapsed,
     );
     let elapsed_ms = elapsed * 1000.0;
-    if status.is_server_error() {
+    // 503 (busy, shutting down) is the server protecting itself, logged like any answer;
+    // other 5xx are faults worth a warning.
+    if status.is_server_error() && status != poem::http::StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
     } else {
         tracing::info!(%method, %path, status = status.as_u16(), elapsed_ms, "request");

@@ -1,7 +1,7 @@
 //! Users and their login sessions.
 
 use super::records::{decode, encode};
-use super::{keys, SessionRecord, Store, StoreResult, UserRecord, TOKEN_HASH_LEN};
+use super::{keys, SessionRecord, Store, StoreError, StoreResult, UserRecord, TOKEN_HASH_LEN};
 
 impl Store {
     /// Inserts `user` unless the (case-insensitive) name is taken; returns false when taken.
@@ -82,6 +82,27 @@ impl Store {
                 .remove(keys::user_session(&session.username, token_hash))?;
         }
         Ok(())
+    }
+
+    /// Deletes every session for which `expired` says so; returns how many.
+    pub fn delete_sessions_where(
+        &self,
+        expired: impl Fn(&SessionRecord) -> bool,
+    ) -> StoreResult<usize> {
+        let mut count = 0;
+        for entry in self.sessions.iter() {
+            let (key, value) = entry?;
+            let session: SessionRecord = decode(&value, "session")?;
+            let hash: [u8; TOKEN_HASH_LEN] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("session key length".into()))?;
+            if expired(&session) {
+                self.delete_session(&hash)?;
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     /// Ends every session of `username` (password change, lock, delete); returns how many.
