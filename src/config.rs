@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Data, Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
@@ -224,17 +224,35 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The longest duration any setting accepts: 100 (Julian) years, `"100y"`. The server adds
+/// durations to the clock (`Instant::now() + ws_idle_timeout`, `now_ms + ttl`); a value near
+/// `u64::MAX` seconds, which humantime parses happily, would overflow there and panic.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
+
 impl Config {
     /// Loads defaults, then `file` (if given), then `CONFAB_*` variables, then `overrides`.
     ///
     /// Nested keys use a double underscore in the environment: `CONFAB_ROOMS__TTL=12h`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let toml = match file {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_path_buf())),
+            Some(path) => Some(Toml::file_exact(path)),
+            None => None,
+        };
+        Self::load_from(toml, overrides)
+    }
+
+    /// Like [`Config::load`] with `text` as the file's contents: the same layers, parsing and
+    /// validation. Exists so the parser can be tested (and fuzzed) without files.
+    pub fn load_from_toml_str(text: &str, overrides: &Overrides) -> Result<Self, ConfigError> {
+        Self::load_from(Some(Toml::string(text)), overrides)
+    }
+
+    /// The one loading path: defaults, then the TOML source, then the environment, then flags.
+    fn load_from(toml: Option<Data<Toml>>, overrides: &Overrides) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(path) = file {
-            if !path.exists() {
-                return Err(ConfigError::Missing(path.to_path_buf()));
-            }
-            figment = figment.merge(Toml::file_exact(path));
+        if let Some(toml) = toml {
+            figment = figment.merge(toml);
         }
         // CONFAB_CONFIG names the file (read by the CLI), it is not a setting.
         figment = figment.merge(
@@ -259,6 +277,21 @@ impl Config {
     /// Rejects values that parse but cannot work, with a message naming the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        for (name, value) in [
+            ("rooms.ttl", self.rooms.ttl),
+            ("rooms.sweep_interval", self.rooms.sweep_interval),
+            ("auth.session_idle_timeout", self.auth.session_idle_timeout),
+            ("auth.session_lifetime", self.auth.session_lifetime),
+            ("auth.login_window", self.auth.login_window),
+            ("limits.ws_idle_timeout", self.limits.ws_idle_timeout),
+            ("backup.every", self.backup.every),
+        ] {
+            if value > MAX_DURATION {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be at most 100 years"
+                )));
+            }
+        }
         if self.rooms.ttl < Duration::from_secs(1) {
             return invalid("rooms.ttl must be at least 1s");
         }
@@ -297,6 +330,14 @@ impl Config {
         if self.limits.max_connections_per_user == 0 || self.limits.max_connections_per_ip == 0 {
             return invalid(
                 "limits.max_connections_per_user and limits.max_connections_per_ip must be at least 1",
+            );
+        }
+        // Field filters (`target[span{field=value}]=debug`) compile their values to regular
+        // expressions whose automaton can grow exponentially: a 130-character filter took 15 s
+        // and 800 MB. RUST_LOG, a debugging override, still takes them.
+        if self.log.level.contains(['{', '}']) {
+            return invalid(
+                "log.level cannot hold span field filters ({field=value}); use RUST_LOG for those",
             );
         }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
@@ -406,6 +447,51 @@ mod tests {
         std::fs::write(&path, "[limits]\nmax_connections_per_ip = 0\n").expect("write");
         let err = Config::load(Some(&path), &Overrides::default()).expect_err("zero refused");
         assert!(err.to_string().contains("max_connections_per_ip"), "{err}");
+    }
+
+    /// Huge durations passed validation: `Instant::now() + ws_idle_timeout` then panicked in
+    /// every WebSocket session, and a room's `now_ms + ttl` wrapped. The config fuzz target
+    /// checks this too (it found `ttl = "14444444444442h"`, kept in fuzz/seeds/config).
+    #[test]
+    fn durations_beyond_a_century_are_refused() {
+        let load = |toml: &str| Config::load_from_toml_str(toml, &Overrides::default());
+        let config = load("[rooms]\nttl = \"100y\"\n[limits]\nws_idle_timeout = \"36525d\"\n")
+            .expect("100 years is accepted");
+        assert_eq!(config.rooms.ttl, MAX_DURATION);
+        assert!(std::time::Instant::now()
+            .checked_add(MAX_DURATION)
+            .is_some());
+        for (section, key) in [
+            ("rooms", "ttl"),
+            ("rooms", "sweep_interval"),
+            ("auth", "session_idle_timeout"),
+            ("auth", "session_lifetime"),
+            ("auth", "login_window"),
+            ("limits", "ws_idle_timeout"),
+            ("backup", "every"),
+        ] {
+            let toml = format!("[{section}]\n{key} = \"18446744073709551615s\"\n");
+            let err = load(&toml).expect_err("refused");
+            assert!(
+                err.to_string()
+                    .contains(&format!("{section}.{key} must be at most")),
+                "{err}"
+            );
+        }
+    }
+
+    /// A field filter's value is compiled to a regex DFA: `(a|b)*a(a|b){20}` took 15 s and
+    /// 800 MB to validate, and the server would compile it again when starting.
+    #[test]
+    fn log_field_filters_are_refused_before_compiling_them() {
+        let level = format!("confab[{{f=(a|b)*a{}}}]=debug", "(a|b)".repeat(20));
+        let toml = format!("[log]\nlevel = {level:?}\n");
+        let started = std::time::Instant::now();
+        let err = Config::load_from_toml_str(&toml, &Overrides::default()).expect_err("refused");
+        assert!(err.to_string().contains("RUST_LOG"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let plain = "[log]\nlevel = \"confab=debug,poem=info\"\n";
+        Config::load_from_toml_str(plain, &Overrides::default()).expect("targets are accepted");
     }
 
     #[test]
