@@ -30,11 +30,16 @@ impl Store {
         progress: &mut dyn FnMut(u64),
     ) -> Result<BackupStats, BackupError> {
         let file = File::open(path)?;
-        read_backup(
-            BufReader::with_capacity(64 * 1024, file),
-            progress,
-            &mut |_| Ok(()),
-        )
+        Self::verify_backup_from(BufReader::with_capacity(64 * 1024, file), progress)
+    }
+
+    /// [`Store::verify_backup`] over any reader: the same checks, for backups that are not
+    /// files (and for the fuzz target, which feeds it arbitrary bytes).
+    pub fn verify_backup_from(
+        input: impl BufRead,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<BackupStats, BackupError> {
+        read_backup(input, progress, &mut |_| Ok(()))
     }
 }
 
