@@ -73,18 +73,22 @@ pub async fn run(
     };
     state.metrics.connection_opened();
     let idle = limits.ws_idle_timeout;
-    let mut deadline = Instant::now() + idle;
     let mut keepalive = tokio::time::interval(idle / 3);
     keepalive.reset();
-    let shutdown = state.shutdown.clone();
-    let kicked = session.connection.kicked.clone();
+    // Built once and polled across iterations: a busy connection goes round this loop for
+    // every frame, and re-creating these futures each time registers and drops a waiter or a
+    // timer entry per frame.
+    let shutdown = state.shutdown.clone().cancelled_owned();
+    let kicked = session.connection.kicked.clone().cancelled_owned();
+    let idle_timer = sleep_until(Instant::now() + idle);
+    tokio::pin!(shutdown, kicked, idle_timer);
     slot.register(&session.connection);
 
     let end = loop {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => break End::Shutdown,
-            () = kicked.cancelled() => break match session.connection.kick_reason() {
+            () = &mut shutdown => break End::Shutdown,
+            () = &mut kicked => break match session.connection.kick_reason() {
                 Some(Kick::Revoked) => End::Revoked,
                 _ => End::Lagged,
             },
@@ -95,7 +99,7 @@ pub async fn run(
                 }
             }
             frame = stream.next() => {
-                deadline = Instant::now() + idle;
+                idle_timer.as_mut().reset(Instant::now() + idle);
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         if bounded(session.handle_text(&text, &mut sink)).await.is_err() {
@@ -121,7 +125,7 @@ pub async fn run(
                     break End::WriteFailed;
                 }
             }
-            () = sleep_until(deadline) => break End::Idle,
+            () = &mut idle_timer => break End::Idle,
         }
     };
 
