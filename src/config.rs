@@ -82,6 +82,7 @@ pub struct AuthConfig {
     #[serde(with = "humantime_serde_compat")]
     pub login_window: Duration,
     /// Password hashes computed at once; each argon2id hash holds 19 MiB and a core for ~20 ms.
+    /// Default: half the cores, at least 1.
     pub hash_concurrency: usize,
     /// Password hashes allowed to wait for a slot before new ones are refused with 503.
     pub hash_queue: usize,
@@ -158,6 +159,12 @@ impl Default for LogConfig {
     }
 }
 
+/// Half the cores, at least one: a login flood (each argon2id hash holds a core for ~20-50 ms)
+/// then leaves the other half to the chat.
+fn default_hash_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
+}
+
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
@@ -167,7 +174,7 @@ impl Default for AuthConfig {
             session_lifetime: Duration::from_secs(90 * 24 * 3600),
             login_max_failures: 10,
             login_window: Duration::from_secs(15 * 60),
-            hash_concurrency: 2,
+            hash_concurrency: default_hash_concurrency(),
             hash_queue: 64,
             allowed_origins: Vec::new(),
         }
