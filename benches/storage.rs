@@ -1,23 +1,23 @@
 //! Micro-benchmarks of the storage hot paths, through `confab::store::Store`'s public API on a
 //! real sled database in a temporary directory (the system temp dir, so flushes hit the disk):
 //!
-//! - `append`: storing one message (with a nonce: a transaction over the messages and nonce
-//!   trees, as every WebSocket send with a nonce; without one: a plain insert), and a group
-//!   commit's batch: N inserts then one `flush`, which is what acknowledging N messages costs;
+//! - `append`: storing one message alone (`insert_message`: a transaction over the messages and
+//!   nonce trees), N such inserts then one `flush` (`insert_then_flush`, how the server stored
+//!   messages before the group commit wrote whole batches), and what the group committer does
+//!   now (`append_then_flush`: N messages in one transaction, then one flush);
 //! - `read`: history pages of a 100,000-message room: the newest 50, 50 after and 50 before a
 //!   random id;
 //! - `sweep`: deleting 10,000 expired rooms of one message each the way the sweeper walks them
-//!   (`expired_rooms` in batches of 256, `delete_room` each), with one flush at the end: the
-//!   per-room cost. The server's sweeper also flushes after every room, and real rooms hold more
-//!   messages; the `sweep` scenario of the load tool measures that end to end (1,000 rooms x
-//!   1,000 messages).
+//!   (`expired_rooms` in batches of 256, `delete_room` each), with one flush at the end, as the
+//!   sweeper flushes once per batch. Real rooms hold more messages; the `sweep` scenario of the
+//!   load tool measures that end to end (1,000 rooms x 1,000 messages).
 //!
 //! `cargo bench --bench storage` (a few seconds per benchmark; `-- read` runs one group).
 
 use std::time::{Duration, Instant};
 
 use confab::ids::RoomId;
-use confab::store::{MessageRecord, Page, RoomRecord, Store};
+use confab::store::{EncodedMessage, MessageRecord, Page, RoomRecord, Store};
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -112,6 +112,34 @@ fn append(c: &mut Criterion) {
                         for (room, seq, record) in &messages {
                             store.insert_message(*room, *seq, record).expect("insert");
                         }
+                        rt.block_on(store.flush()).expect("flush");
+                    },
+                    BatchSize::SmallInput,
+                );
+            },
+        );
+    }
+    // What the group committer does: a batch of N encoded messages in one transaction, then
+    // one flush.
+    for batch in [1u64, 64, 512] {
+        group.throughput(Throughput::Elements(batch));
+        group.bench_with_input(
+            BenchmarkId::new("append_then_flush", batch),
+            &batch,
+            |b, &batch| {
+                b.iter_batched(
+                    || {
+                        (0..batch)
+                            .map(|_| {
+                                seq += 1;
+                                let room = rooms[seq as usize % rooms.len()];
+                                EncodedMessage::new(room, seq, &message(seq, true))
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                    |messages| {
+                        let batch: Vec<&EncodedMessage> = messages.iter().collect();
+                        store.append_messages(&batch).expect("append");
                         rt.block_on(store.flush()).expect("flush");
                     },
                     BatchSize::SmallInput,
