@@ -49,8 +49,8 @@ pub struct Args {
     /// Keep the server's login throttle (do not raise `auth.login_max_failures`).
     #[arg(long)]
     pub keep_throttle: bool,
-    /// `RUST_LOG` of the started server. The server logs a warning per refused (503) login,
-    /// thousands a second here, which would bury the report; `warn` shows (and costs) them.
+    /// `RUST_LOG` of the started server. The server logs every request at info level,
+    /// thousands a second here, which would bury the report; `info` shows (and costs) them.
     #[arg(long, default_value = "error")]
     pub server_log: String,
     #[arg(long, default_value_t = 10.0)]
