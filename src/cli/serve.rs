@@ -1,13 +1,19 @@
-//! `confab serve`: run the server until SIGTERM or SIGINT, then shut down cleanly; or until the
-//! database refuses writes, then shut down and exit non-zero so that the service manager
-//! restarts confab on the intact data.
+//! `confab serve`: run the server until SIGTERM or SIGINT, then shut down cleanly. If the database
+//! refuses writes (disk full, file-size limit, I/O error), the server is shut down in order and
+//! the database reopened, every few seconds, until it opens again: sled 0.34 accepts no write
+//! after a failed one until it is reopened, so this is how confab recovers once there is room,
+//! without a service manager.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::ConfigArgs;
 use crate::app::RunningServer;
-use crate::clock::SystemClock;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, LogFormat};
+
+/// How long to wait between attempts to reopen the database after a storage failure.
+const REOPEN_EVERY: Duration = Duration::from_secs(2);
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let config = args.load()?;
@@ -20,25 +26,50 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
         // a file-size limit hit while opening the database must fail a write, not kill us.
         let stop = shutdown_signal()?;
         let file_size_limit = file_size_signal()?;
-        let server = RunningServer::start(config, Arc::new(SystemClock)).await?;
-        let failure = tokio::select! {
-            () = stop => None,
-            cause = server.storage_failure() => Some(cause),
-            never = file_size_limit => match never {},
-        };
-        let stopped = server.shutdown().await;
-        let Some(cause) = failure else {
-            return stopped;
-        };
-        if let Err(err) = stopped {
-            tracing::warn!(error = %format!("{err:#}"), "shutdown after the storage failure was incomplete");
+        tokio::pin!(stop, file_size_limit);
+        let clock: SharedClock = Arc::new(SystemClock);
+        // A first start that fails (port taken, database locked) is the admin's to fix: exit.
+        let mut server = RunningServer::start(config.clone(), clock.clone()).await?;
+        loop {
+            let failure = tokio::select! {
+                () = &mut stop => None,
+                cause = server.storage_failure() => Some(cause),
+                never = &mut file_size_limit => match never {},
+            };
+            let stopped = server.shutdown().await;
+            let Some(cause) = failure else {
+                return stopped;
+            };
+            if let Err(err) = stopped {
+                tracing::warn!(error = %format!("{err:#}"), "shutdown after the storage failure was incomplete");
+            }
+            tracing::error!(
+                %cause,
+                "the database refused a write; every acknowledged message is on disk, but sled \
+                 accepts no more writes until the database is reopened: the server is down and \
+                 the database is reopened every {REOPEN_EVERY:?} until it opens (free some space)"
+            );
+            let reopened = tokio::select! {
+                () = &mut stop => return Ok(()),
+                reopened = reopen(&config, &clock) => reopened,
+            };
+            server = reopened;
+            tracing::info!("the database is open again; confab is serving");
         }
-        anyhow::bail!(
-            "the database refused a write ({cause}); every acknowledged message is on disk, but \
-             sled accepts no more writes until the database is reopened, so confab stops here \
-             (a service manager with Restart=on-failure starts it again once there is room)"
-        )
     })
+}
+
+/// Starts the server again, every `REOPEN_EVERY`, until it starts.
+async fn reopen(config: &Config, clock: &SharedClock) -> RunningServer {
+    loop {
+        tokio::time::sleep(REOPEN_EVERY).await;
+        match RunningServer::start(config.clone(), clock.clone()).await {
+            Ok(server) => return server,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot reopen yet; trying again")
+            }
+        }
+    }
 }
 
 /// Human-readable logs by default, JSON lines with `log.format = "json"`; `RUST_LOG` wins.
