@@ -15,6 +15,7 @@ use crate::auth::{Accounts, AuthSettings, LoginThrottle, PasswordHasher};
 use crate::chat::{sweeper, Chat, ChatSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::http::header_deadline::HeaderDeadlineAcceptor;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -86,7 +87,10 @@ impl RunningServer {
             shutdown: CancellationToken::new(),
         };
         let stop_http = CancellationToken::new();
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let acceptor = HeaderDeadlineAcceptor::new(
+            TcpAcceptor::from_tokio(listener)?,
+            state.config.limits.header_read_timeout,
+        );
         let routes = crate::http::routes(state.clone());
         let signal = stop_http.clone().cancelled_owned();
         let http = tokio::spawn(async move {

@@ -120,6 +120,9 @@ pub struct LimitsConfig {
     /// A WebSocket connection silent this long is closed (clients ping every ~30 s).
     #[serde(with = "humantime_serde_compat")]
     pub ws_idle_timeout: Duration,
+    /// A new connection must send its first request's headers within this (slowloris).
+    #[serde(with = "humantime_serde_compat")]
+    pub header_read_timeout: Duration,
     /// WebSocket connections one user may hold at once (tabs, devices); one more is refused
     /// with 429 `too_many_connections`.
     pub max_connections_per_user: usize,
@@ -202,6 +205,7 @@ impl Default for LimitsConfig {
             rooms_per_connection: 100,
             outbound_queue: 1024,
             ws_idle_timeout: Duration::from_secs(90),
+            header_read_timeout: Duration::from_secs(10),
             max_connections_per_user: 20,
             max_connections_per_ip: 200,
         }
@@ -291,6 +295,10 @@ impl Config {
             ("auth.session_lifetime", self.auth.session_lifetime),
             ("auth.login_window", self.auth.login_window),
             ("limits.ws_idle_timeout", self.limits.ws_idle_timeout),
+            (
+                "limits.header_read_timeout",
+                self.limits.header_read_timeout,
+            ),
             ("backup.every", self.backup.every),
         ] {
             if value > MAX_DURATION {
@@ -333,6 +341,9 @@ impl Config {
         }
         if self.limits.ws_idle_timeout < Duration::from_secs(1) {
             return invalid("limits.ws_idle_timeout must be at least 1s");
+        }
+        if self.limits.header_read_timeout < Duration::from_millis(100) {
+            return invalid("limits.header_read_timeout must be at least 100ms");
         }
         if self.limits.max_connections_per_user == 0 || self.limits.max_connections_per_ip == 0 {
             return invalid(

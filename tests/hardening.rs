@@ -158,6 +158,45 @@ async fn expired_sessions_are_purged_without_being_presented() {
     server.stop().await;
 }
 
+/// Slowloris: a connection that trickles its request headers is closed once
+/// `limits.header_read_timeout` has passed, while a prompt client is served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server =
+        TestServer::start_with(|c| c.limits.header_read_timeout = Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // One header byte every 200 ms: never idle, never done.
+    let trickle = async {
+        for _ in 0..50 {
+            if slow.write_all(b"X-Slow: y\r\n").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut byte = [0u8; 1];
+            let probe = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut byte)).await;
+            if let Ok(Ok(0) | Err(_)) = probe {
+                break;
+            }
+        }
+    };
+    trickle.await;
+    let held = started.elapsed();
+    assert!(
+        held >= Duration::from_millis(900) && held < Duration::from_secs(6),
+        "cut off after about 1 s, not {held:?}"
+    );
+    let (status, _) = server.client().get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "prompt clients are served");
+    server.stop().await;
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]

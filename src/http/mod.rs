@@ -3,6 +3,7 @@
 mod allow;
 mod auth;
 pub mod error;
+pub mod header_deadline;
 mod health;
 mod messages;
 mod metrics;
