@@ -134,7 +134,8 @@ impl RunningServer {
 
     /// Resolves with the cause once the database has refused a write (disk full, file-size limit,
     /// I/O error). From then on sled 0.34 refuses every write until the database is reopened (see
-    /// `watch_storage`), so the caller should shut down and let the service manager restart it.
+    /// `watch_storage`), so the caller shuts this server down and starts a new one (`confab serve`
+    /// retries until the database opens again).
     pub async fn storage_failure(&self) -> String {
         let mut failure = self.storage_failure.clone();
         let cause = match failure.wait_for(Option::is_some).await {
@@ -192,8 +193,8 @@ const STORAGE_PROBE_EVERY: Duration = Duration::from_secs(1);
 /// error that every later write and flush returns, and only `open` clears it. Measured on a 4 MiB
 /// tmpfs: after ENOSPC, inserts and flushes kept failing after the file system was grown to
 /// 64 MiB; the same with EFBIG from a file-size limit. Reopening the directory then worked, with
-/// every flushed write present. Reopening in-process would mean dropping every clone of the
-/// store first, so the honest recovery is a restart: the caller shuts down and exits non-zero.
+/// every flushed write present. So the caller shuts this server down (which drops every clone of
+/// the store) and opens the database again.
 ///
 /// The probe is a flush. With nothing written since the last flush, sled answers from memory
 /// without touching the disk; after a failure, writes that never became stable stay behind

@@ -35,8 +35,8 @@ pub enum Error {
     /// The disk refused a write or flush; nothing was acknowledged, so a retry is safe.
     #[error("the message could not be saved; try again")]
     SaveFailed,
-    /// The database refuses writes (disk full, I/O error); the server is going down so that
-    /// its supervisor restarts it on the intact data.
+    /// The database refuses writes (disk full, I/O error); the server is about to shut down and
+    /// reopen it (`confab serve`), which it retries until there is room again.
     #[error("the server cannot write to its disk; try again shortly")]
     StorageUnavailable,
     #[error("storage failure")]

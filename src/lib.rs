@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod periodic;
 pub mod store;
 pub mod wire;
 pub mod ws;

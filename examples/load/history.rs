@@ -2,9 +2,8 @@
 //! connections), then times history reads over REST one at a time: the newest 50, and pages of
 //! 50 before / after random ids. Optionally restarts the server to time a cold start.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -55,20 +54,7 @@ pub async fn run(target: &mut Target, args: &Args) -> anyhow::Result<Report> {
             ws, room, index, share, window, size, progress,
         )));
     }
-    let reporter = {
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                let done = progress.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64();
-                eprintln!(
-                    "history: filled {done} in {secs:.0} s ({:.0}/s)",
-                    done as f64 / secs
-                );
-            }
-        })
-    };
+    let reporter = report::spawn_fill_progress("history", progress.clone(), args.messages);
     let mut filled = 0;
     for task in fillers {
         filled += task.await??;

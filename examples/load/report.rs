@@ -135,3 +135,23 @@ impl Report {
 pub fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
+
+/// Prints `scenario: filled N of TOTAL in S s (R/s)` every 10 s from `progress` until aborted.
+pub fn spawn_fill_progress(
+    scenario: &'static str,
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    total: u64,
+) -> tokio::task::JoinHandle<()> {
+    let started = std::time::Instant::now();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let done = progress.load(std::sync::atomic::Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "{scenario}: filled {done} of {total} in {secs:.0} s ({:.0}/s)",
+                done as f64 / secs
+            );
+        }
+    })
+}

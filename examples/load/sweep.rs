@@ -262,22 +262,8 @@ async fn fill(target: &Target, args: &Args, users: &[User]) -> anyhow::Result<In
     // Room creation flushes; one at a time, like the rest of the tool's set-up.
     let creating = Arc::new(Semaphore::new(1));
     let prefix = format!("sweep{:x}", std::process::id());
-    let started = Instant::now();
-    let reporter = {
-        let progress = progress.clone();
-        let total = args.fill_rooms as u64 * args.fill_messages;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                let done = progress.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64();
-                eprintln!(
-                    "sweep: filled {done} of {total} in {secs:.0} s ({:.0}/s)",
-                    done as f64 / secs
-                );
-            }
-        })
-    };
+    let total = args.fill_rooms as u64 * args.fill_messages;
+    let reporter = report::spawn_fill_progress("sweep", progress.clone(), total);
     let mut workers = Vec::new();
     for worker in 0..args.fill_conns.clamp(1, args.fill_rooms.max(1)) {
         let (api, next, progress) = (api.clone(), next.clone(), progress.clone());

@@ -26,18 +26,12 @@ pub async fn run(
     if let Some(modified_ms) = newest_backup_time(&dir) {
         chat.metrics().record_backup_success(modified_ms);
     }
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {
-                if let Err(err) = backup_once(&chat, &dir, keep).await {
-                    tracing::error!(error = %err, dir = %dir.display(), "scheduled backup failed");
-                }
-            }
-        }
-    }
+    let first = tokio::time::Instant::now() + every;
+    let backup = || async {
+        let written = backup_once(&chat, &dir, keep).await;
+        written.map_err(|err| format!("{err:#} (backup.dir {})", dir.display()))
+    };
+    crate::periodic::run("scheduled backup", first, every, shutdown, backup).await;
 }
 
 async fn backup_once(chat: &Arc<Chat>, dir: &Path, keep: usize) -> anyhow::Result<()> {

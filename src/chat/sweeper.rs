@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Chat;
 use crate::error::Result;
+use crate::periodic;
 
 const BATCH: usize = 256;
 
@@ -43,17 +45,6 @@ impl Chat {
 
 /// Runs a sweep now and then every `interval` until `shutdown` is cancelled.
 pub async fn run(chat: Arc<Chat>, interval: Duration, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {
-                if let Err(err) = chat.sweep_expired().await {
-                    tracing::error!(error = %err, "expiry sweep failed; retrying next interval");
-                }
-            }
-        }
-    }
-    tracing::debug!("sweeper stopped");
+    let sweep = || async { chat.sweep_expired().await.map(drop) };
+    periodic::run("expiry sweep", Instant::now(), interval, shutdown, sweep).await;
 }
