@@ -249,6 +249,7 @@ pub fn build_services(
 ) -> (Services, JoinHandle<()>) {
     let chat_settings = ChatSettings {
         room_ttl: config.rooms.ttl,
+        direct_ttl: config.rooms.direct_ttl(),
         max_message_chars: config.limits.max_message_chars,
     };
     let metrics = Arc::new(Metrics::new());

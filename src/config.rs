@@ -99,6 +99,19 @@ pub struct RoomsConfig {
     /// How often the sweeper deletes expired rooms and their messages.
     #[serde(with = "humantime_serde_compat")]
     pub sweep_interval: Duration,
+    /// How long a direct room lives after it is created; `None` means `ttl`.
+    #[serde(
+        with = "humantime_serde_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub direct_ttl: Option<Duration>,
+}
+
+impl RoomsConfig {
+    /// The lifetime of direct rooms: `direct_ttl`, or `ttl` when unset.
+    pub fn direct_ttl(&self) -> Duration {
+        self.direct_ttl.unwrap_or(self.ttl)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +202,7 @@ impl Default for RoomsConfig {
         Self {
             ttl: Duration::from_secs(7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
+            direct_ttl: None,
         }
     }
 }
@@ -291,6 +305,7 @@ impl Config {
         for (name, value) in [
             ("rooms.ttl", self.rooms.ttl),
             ("rooms.sweep_interval", self.rooms.sweep_interval),
+            ("rooms.direct_ttl", self.rooms.direct_ttl()),
             ("auth.session_idle_timeout", self.auth.session_idle_timeout),
             ("auth.session_lifetime", self.auth.session_lifetime),
             ("auth.login_window", self.auth.login_window),
@@ -309,6 +324,9 @@ impl Config {
         }
         if self.rooms.ttl < Duration::from_secs(1) {
             return invalid("rooms.ttl must be at least 1s");
+        }
+        if self.rooms.direct_ttl() < Duration::from_secs(1) {
+            return invalid("rooms.direct_ttl must be at least 1s");
         }
         if self.rooms.sweep_interval < Duration::from_millis(100) {
             return invalid("rooms.sweep_interval must be at least 100ms");
@@ -411,9 +429,46 @@ mod humantime_serde_compat {
     }
 }
 
+/// `humantime_serde_compat` for a setting that may be absent.
+mod humantime_serde_option {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => super::humantime_serde_compat::serialize(value, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::humantime_serde_compat::deserialize(deserializer).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_ttl_defaults_to_ttl_and_can_differ() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("confab.toml");
+        std::fs::write(&path, "[rooms]\nttl = \"12h\"\n").expect("write");
+        let config = Config::load(Some(&path), &Overrides::default()).expect("load");
+        assert_eq!(config.rooms.direct_ttl(), Duration::from_secs(12 * 3600));
+        std::fs::write(&path, "[rooms]\ndirect_ttl = \"30d\"\n").expect("write");
+        let config = Config::load(Some(&path), &Overrides::default()).expect("load");
+        assert_eq!(config.rooms.direct_ttl(), Duration::from_secs(30 * 86_400));
+        std::fs::write(&path, "[rooms]\ndirect_ttl = \"0s\"\n").expect("write");
+        assert!(Config::load(Some(&path), &Overrides::default()).is_err());
+    }
 
     #[test]
     fn defaults_are_valid_and_match_the_readme() {

@@ -12,6 +12,14 @@ pub enum Error {
     TooLarge(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Something other than the room in the path is missing (`user_not_found`, ...).
+    #[error("{message}")]
+    Unknown { code: &'static str, message: String },
+    #[error("you are not a member of this room")]
+    NotMember,
+    /// It existed, but can no longer be used (`invite_expired`, `invite_used_up`).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
@@ -63,10 +71,35 @@ impl Error {
         }
     }
 
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unknown(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unknown {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Gone {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// The stable, snake_case code clients match on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Invalid { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unknown { code, .. }
+            | Self::Gone { code, .. } => code,
+            Self::NotMember => "not_member",
             Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",

@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::chat::model::{Message, Room, User};
+use crate::chat::model::{Invite, Member, Message, Room, RoomInfo, User};
 
 /// RFC 3339 UTC with milliseconds: `2026-11-25T14:03:07.120Z`.
 pub fn format_time(ms: u64) -> String {
@@ -44,6 +44,7 @@ impl From<&User> for UserView {
 pub struct RoomView {
     /// ULID: 26 characters, sorting by creation time.
     pub id: String,
+    /// Empty for direct rooms, which are named by their members.
     pub name: String,
     pub created_by: String,
     pub created_at: String,
@@ -51,10 +52,26 @@ pub struct RoomView {
     pub expires_at: String,
     /// Time of the newest message, or of creation for an empty room.
     pub last_active_at: String,
+    /// `public` (listed to everyone, anyone may join), `private` (members only, joined by
+    /// being added or by invite) or `direct` (2 to 8 people, fixed).
+    pub kind: String,
+    /// One line, at most 256 characters; empty when unset.
+    pub topic: String,
+    pub member_count: u64,
+    /// Whether the caller is a member.
+    pub is_member: bool,
+    /// The caller's role (`owner` or `member`) when a member; absent in shared events.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Usernames of a direct room's members, sorted; absent for other kinds.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<String>>,
 }
 
-impl From<&Room> for RoomView {
-    fn from(room: &Room) -> Self {
+impl RoomView {
+    fn of(room: &Room, is_member: bool) -> Self {
         Self {
             id: room.id.to_string(),
             name: room.name.clone(),
@@ -62,6 +79,84 @@ impl From<&Room> for RoomView {
             created_at: format_time(room.created_at_ms),
             expires_at: format_time(room.expires_at_ms),
             last_active_at: format_time(room.last_active_at_ms),
+            kind: room.kind.as_str().to_string(),
+            topic: room.topic.clone(),
+            member_count: room.member_count,
+            is_member,
+            role: None,
+            members: None,
+        }
+    }
+
+    /// A room as its subscribers see it in shared events: they are all members.
+    pub fn for_subscribers(room: &Room) -> Self {
+        Self::of(room, true)
+    }
+}
+
+impl From<&RoomInfo> for RoomView {
+    fn from(info: &RoomInfo) -> Self {
+        Self {
+            role: info.role.map(|role| role.as_str().to_string()),
+            members: info.members.clone(),
+            ..Self::of(&info.room, info.role.is_some())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename = "Member")]
+pub struct MemberView {
+    pub username: String,
+    /// `owner` (may rename the room, remove members, delete it) or `member`.
+    pub role: String,
+    pub joined_at: String,
+}
+
+impl From<&Member> for MemberView {
+    fn from(member: &Member) -> Self {
+        Self {
+            username: member.username.clone(),
+            role: member.role.as_str().to_string(),
+            joined_at: format_time(member.joined_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename = "Invite")]
+pub struct InviteView {
+    /// Handle for listing and revoking (not the code).
+    pub id: String,
+    /// The secret code: only in the answer that created the invite (it is stored hashed).
+    #[oai(skip_serializing_if_is_none)]
+    pub code: Option<String>,
+    /// A link that opens the web UI and accepts the invite; only with `code`.
+    #[oai(skip_serializing_if_is_none)]
+    pub url: Option<String>,
+    pub expires_at: String,
+    /// How often it may be used; null for no limit (until it expires).
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+impl InviteView {
+    /// `origin` is where the creator reached the server, e.g. `https://chat.example.org`.
+    pub fn new(invite: &Invite, origin: &str) -> Self {
+        Self {
+            id: invite.id.clone(),
+            url: invite
+                .code
+                .as_ref()
+                .map(|code| format!("{origin}/#/invite/{code}")),
+            code: invite.code.clone(),
+            expires_at: format_time(invite.expires_at_ms),
+            max_uses: invite.max_uses,
+            uses: invite.uses,
+            created_by: invite.created_by.clone(),
+            created_at: format_time(invite.created_at_ms),
         }
     }
 }

@@ -71,10 +71,33 @@ export const api = {
   login: (username, password) => request('POST', '/api/auth/login', { username, password }, { expect401: true }),
   logout: () => request('POST', '/api/auth/logout', undefined, { expect401: true }),
 
+  /** Public rooms plus the private and direct rooms the caller belongs to (`is_member` says which are theirs). */
   listRooms: async () => (await request('GET', '/api/rooms')).rooms,
-  createRoom: (name) => request('POST', '/api/rooms', { name }),
+  /** @param kind 'public' | 'private' (direct rooms are made with `openDm`) */
+  createRoom: (name, { kind = 'public', topic } = {}) =>
+    request('POST', '/api/rooms', topic ? { name, kind, topic } : { name, kind }),
   getRoom: (id) => request('GET', `/api/rooms/${enc(id)}`),
   deleteRoom: (id) => request('DELETE', `/api/rooms/${enc(id)}`),
+  joinRoom: (id) => request('POST', `/api/rooms/${enc(id)}/join`),
+  leaveRoom: (id) => request('POST', `/api/rooms/${enc(id)}/leave`),
+
+  /** Members oldest first: `[{ username, role, joined_at }]`. */
+  members: async (roomId) => (await request('GET', `/api/rooms/${enc(roomId)}/members`)).members,
+  addMember: (roomId, username) => request('PUT', `/api/rooms/${enc(roomId)}/members/${enc(username)}`),
+  removeMember: (roomId, username) => request('DELETE', `/api/rooms/${enc(roomId)}/members/${enc(username)}`),
+
+  /** A new invite; its `url` is shown only in this answer (the server keeps a hash). */
+  createInvite: (roomId) => request('POST', `/api/rooms/${enc(roomId)}/invites`, {}),
+  acceptInvite: (code) => request('POST', `/api/invites/${enc(code)}/accept`),
+
+  /** The direct room with exactly these people (and the caller), created on first use. */
+  openDm: (usernames) => request('POST', '/api/dms', { users: usernames }),
+
+  /** Usernames starting with `q`, alphabetical. */
+  async users(q, limit = 8) {
+    const qs = new URLSearchParams({ q, limit: String(limit) });
+    return (await request('GET', `/api/users?${qs}`)).users.map((u) => u.username);
+  },
 
   /** Messages oldest first; `before`/`after` are message ids, no cursor means the newest `limit`. */
   async messages(roomId, { before, after, limit } = {}) {

@@ -1,6 +1,9 @@
-// The list of live rooms, shared by the sidebar and the landing page.
-// Refreshed on demand, on a slow timer, and when the tab becomes visible, so
-// rooms created or deleted by others show up without a reload.
+// The rooms this user can see, shared by the sidebar and the landing page:
+// public rooms (joined or not) and the private and direct rooms they belong to.
+// Kept current by the WebSocket's membership frames (`added`, `removed`,
+// `room_updated`, `room_deleted`), and refreshed on demand, on a slow timer,
+// after a reconnect and when the tab becomes visible, so a missed frame or a
+// room created by someone else shows up without a reload.
 
 import { api } from './api.js';
 import { parseDate } from './format.js';
@@ -13,18 +16,57 @@ export function byRecentActivity(a, b) {
   return at(b) - at(a) || a.name.localeCompare(b.name);
 }
 
+/** The other people in a direct room (the room has no name of its own). */
+export function dmPartners(room, me) {
+  const others = (room.members ?? []).filter((name) => name !== me);
+  return others.length ? others : [me];
+}
+
+/** How a room is called in the UI: its name, or for a direct room the other members' usernames. */
+export function roomTitle(room, me) {
+  return room.kind === 'direct' ? dmPartners(room, me).join(', ') : room.name;
+}
+
+/** The label of a room's message box, e.g. "Message #general" or "Message bob". */
+export function composerLabel(room, me) {
+  return room.kind === 'direct' ? `Message ${roomTitle(room, me)}` : `Message #${room.name}`;
+}
+
 export class RoomsStore extends EventTarget {
   #rooms = [];
   #loaded = false;
   #error = null;
   #timer = 0;
   #inflight = null;
+  #socket = null;
   #onVisible = () => {
     if (document.visibilityState === 'visible') this.refresh();
   };
+  #onFrame = ({ detail: frame }) => this.#applyFrame(frame);
+  #onReconnect = () => this.refresh();
 
+  /** Every visible room. */
   get rooms() {
     return this.#rooms;
+  }
+
+  /** The caller's public and private rooms. */
+  get myRooms() {
+    return this.#rooms.filter((r) => r.is_member && r.kind !== 'direct');
+  }
+
+  /** The caller's direct-message rooms. */
+  get directs() {
+    return this.#rooms.filter((r) => r.is_member && r.kind === 'direct');
+  }
+
+  /** Public rooms the caller has not joined. */
+  get browsable() {
+    return this.#rooms.filter((r) => !r.is_member && r.kind === 'public');
+  }
+
+  get(roomId) {
+    return this.#rooms.find((r) => r.id === roomId);
   }
 
   get loaded() {
@@ -36,13 +78,20 @@ export class RoomsStore extends EventTarget {
     return this.#error;
   }
 
-  start() {
+  /** @param socket the ChatSocket whose membership frames keep the list current */
+  start(socket) {
+    this.#socket = socket;
+    socket.addEventListener('frame', this.#onFrame);
+    socket.addEventListener('open', this.#onReconnect);
     this.refresh();
     this.#timer = setInterval(() => this.refresh(), REFRESH_EVERY_MS);
     document.addEventListener('visibilitychange', this.#onVisible);
   }
 
   stop() {
+    this.#socket?.removeEventListener('frame', this.#onFrame);
+    this.#socket?.removeEventListener('open', this.#onReconnect);
+    this.#socket = null;
     clearInterval(this.#timer);
     document.removeEventListener('visibilitychange', this.#onVisible);
   }
@@ -65,18 +114,63 @@ export class RoomsStore extends EventTarget {
     return this.#inflight;
   }
 
-  /** The live room with this name (case-insensitive), if the list has it. */
+  /**
+   * The live room with this name (case-insensitive), if the list has it: one of
+   * the caller's own first (private names need not be unique), then a public one.
+   */
   findByName(name) {
     const wanted = name.trim().toLowerCase();
-    return this.#rooms.find((room) => room.name.trim().toLowerCase() === wanted);
+    const named = this.#rooms.filter((room) => room.kind !== 'direct' && room.name.trim().toLowerCase() === wanted);
+    return named.find((room) => room.is_member) ?? named[0];
   }
 
+  /** Adds a room or merges newer fields into the known one. */
   upsert(room) {
-    this.#set([...this.#rooms.filter((r) => r.id !== room.id), room]);
+    const known = this.get(room.id);
+    this.#set([...this.#rooms.filter((r) => r.id !== room.id), known ? { ...known, ...room } : room]);
   }
 
   remove(roomId) {
     if (this.#rooms.some((r) => r.id === roomId)) this.#set(this.#rooms.filter((r) => r.id !== roomId));
+  }
+
+  /**
+   * The caller is no longer a member: a public room stays listed (to browse and
+   * rejoin), a private or direct one disappears.
+   */
+  forget(roomId) {
+    const room = this.get(roomId);
+    if (!room) return;
+    if (room.kind === 'public') {
+      const { role: _role, ...rest } = room;
+      this.#set([...this.#rooms.filter((r) => r.id !== roomId), { ...rest, is_member: false }]);
+    } else this.remove(roomId);
+  }
+
+  #applyFrame(frame) {
+    switch (frame.type) {
+      case 'added':
+        if (frame.room?.id) this.upsert({ ...frame.room, is_member: true });
+        break;
+      case 'removed':
+        this.forget(frame.room);
+        break;
+      case 'room_updated': {
+        // Shared by all subscribers: it carries no caller-specific role, so merge
+        // only what it is about.
+        const known = frame.room && this.get(frame.room.id);
+        if (known) {
+          const { name, topic, member_count, last_active_at, expires_at } = frame.room;
+          this.upsert({ id: known.id, name, topic, member_count, last_active_at, expires_at });
+        }
+        break;
+      }
+      case 'room_deleted':
+        this.remove(frame.room);
+        break;
+      default:
+        break;
+    }
   }
 
   /** Marks a room active now, so it moves to the top without waiting for a refresh. */

@@ -70,7 +70,8 @@ impl Api {
         Ok(users)
     }
 
-    async fn register(&self, name: &str) -> anyhow::Result<User> {
+    /// Registers one user named `name` (retrying while the server is busy) and returns its token.
+    pub async fn register(&self, name: &str) -> anyhow::Result<User> {
         for _ in 0..100 {
             let response = self
                 .http
@@ -170,7 +171,7 @@ impl Api {
 }
 
 /// A short prefix unique to this run, so runs against one `--url` server never collide.
-fn run_prefix() -> String {
+pub fn run_prefix() -> String {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros())

@@ -134,11 +134,11 @@ pub async fn run(target: &mut Target, args: &Args) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// A tiny deterministic PRNG, enough to pick page positions.
-struct XorShift(u64);
+/// A tiny deterministic PRNG, enough to pick page positions (and shuffle `rooms-list`'s fill).
+pub struct XorShift(pub u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -10,6 +10,7 @@
 //! target/release/examples/load saturate --rooms 10 --members 100
 //! target/release/examples/load sweep --fill-rooms 1000 --fill-messages 1000
 //! target/release/examples/load login-flood --clients 100
+//! target/release/examples/load rooms-list --users 1000 --rooms 10000 --member-of 200
 //! ```
 //!
 //! Each scenario prints a table for people and, as its last line, one JSON object for scripts
@@ -27,6 +28,7 @@ mod login_flood;
 mod mesh;
 mod receiver;
 mod report;
+mod rooms_list;
 mod saturate;
 mod server;
 mod sweep;
@@ -62,6 +64,9 @@ enum Scenario {
     Sweep(sweep::Args),
     /// Chat latency while clients loop on failed logins, against a baseline without them.
     LoginFlood(login_flood::Args),
+    /// Fill U users and R rooms over REST (one user in M of them), then time that user's
+    /// `GET /api/rooms` and `GET /api/rooms?member=true`.
+    RoomsList(rooms_list::Args),
 }
 
 impl Scenario {
@@ -106,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Saturate(args) => saturate::run(&target, &args).await,
         Scenario::Sweep(args) => sweep::run(&mut target, &args).await,
         Scenario::LoginFlood(args) => login_flood::run(&target, &args).await,
+        Scenario::RoomsList(args) => rooms_list::run(&target, &args).await,
     };
     target.stop();
     let report = result?;

@@ -15,6 +15,7 @@ use crate::auth::{Accounts, UserSummary};
 use crate::chat::Chat;
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
+use crate::store::Role;
 
 /// The file name of the control socket inside the data directory.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -44,9 +45,26 @@ pub enum Request {
         username: String,
         locked: bool,
     },
-    RoomList,
+    RoomList {
+        /// Private and direct rooms too (names and counts only).
+        #[serde(default)]
+        all: bool,
+    },
     RoomDelete {
         id: String,
+    },
+    RoomMembers {
+        id: String,
+    },
+    RoomAddMember {
+        id: String,
+        username: String,
+        #[serde(default)]
+        owner: bool,
+    },
+    RoomRemoveMember {
+        id: String,
+        username: String,
     },
     Sweep,
     /// Answered with `Reply::Streaming`, then the backup file's bytes until the socket closes.
@@ -63,6 +81,18 @@ pub struct RoomSummary {
     pub created_by: String,
     pub created_at_ms: u64,
     pub expires_at_ms: u64,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub member_count: u64,
+}
+
+/// A room member as an administrator sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberSummary {
+    pub username: String,
+    pub role: String,
+    pub joined_at_ms: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,6 +101,7 @@ pub enum Reply {
     Done { message: String },
     Users { users: Vec<UserSummary> },
     Rooms { rooms: Vec<RoomSummary> },
+    Members { members: Vec<MemberSummary> },
     Streaming,
     Failed { code: String, message: String },
 }
@@ -120,6 +151,7 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         }
         Request::UserDelete { username } => {
             accounts.delete_user(&username).await?;
+            chat.forget_user(&canonical(&username)).await?;
             chat.hub()
                 .connections()
                 .disconnect_user(&canonical(&username));
@@ -148,22 +180,57 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
                 }
             ))
         }
-        Request::RoomList => {
+        Request::RoomList { all } => {
             let rooms = chat
-                .list_rooms()?
+                .list_all_rooms()?
                 .into_iter()
+                .filter(|room| all || room.is_public())
                 .map(|room| RoomSummary {
                     id: room.id.to_string(),
                     name: room.name,
                     created_by: room.created_by,
                     created_at_ms: room.created_at_ms,
                     expires_at_ms: room.expires_at_ms,
+                    kind: room.kind.as_str().to_string(),
+                    member_count: room.member_count,
                 })
                 .collect();
             Ok(Reply::Rooms { rooms })
         }
+        Request::RoomMembers { id } => {
+            let members = chat
+                .members_of(parse_room(&id)?)?
+                .into_iter()
+                .map(|member| MemberSummary {
+                    username: member.username,
+                    role: member.role.as_str().to_string(),
+                    joined_at_ms: member.joined_at_ms,
+                })
+                .collect();
+            Ok(Reply::Members { members })
+        }
+        Request::RoomAddMember {
+            id,
+            username,
+            owner,
+        } => {
+            let room = parse_room(&id)?;
+            let role = if owner { Role::Owner } else { Role::Member };
+            let added = chat.add_member_as_admin(room, &username, role).await?;
+            let username = canonical(&username);
+            done(if added {
+                format!("added {username} to room {room} as {}", role.as_str())
+            } else {
+                format!("{username} is a member of room {room}, as {}", role.as_str())
+            })
+        }
+        Request::RoomRemoveMember { id, username } => {
+            let room = parse_room(&id)?;
+            chat.remove_member_as_admin(room, &username).await?;
+            done(format!("removed {} from room {room}", canonical(&username)))
+        }
         Request::RoomDelete { id } => {
-            let room = id.parse::<RoomId>().map_err(|_| Error::NotFound("room"))?;
+            let room = parse_room(&id)?;
             if !chat.remove_room(room).await? {
                 return Err(Error::NotFound("room"));
             }
@@ -185,5 +252,11 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
 
 /// The stored form of a username as typed by an admin (`Alice ` → `alice`).
 fn canonical(username: &str) -> String {
-    username.trim().to_ascii_lowercase()
+    crate::chat::canonical_username(username)
+}
+
+fn parse_room(id: &str) -> Result<RoomId> {
+    id.trim()
+        .parse::<RoomId>()
+        .map_err(|_| Error::NotFound("room"))
 }

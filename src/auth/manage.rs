@@ -85,6 +85,22 @@ impl Accounts {
         Ok(())
     }
 
+    /// Usernames starting with `prefix` (already lowercase), up to `limit`, for member
+    /// pickers: names only, locked accounts left out.
+    pub fn directory(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
+        let mut names = Vec::with_capacity(limit);
+        // Locked accounts are skipped, so read a little more than asked.
+        for user in self.store.users_with_prefix(prefix, limit.saturating_mul(2))? {
+            if names.len() == limit {
+                break;
+            }
+            if !user.locked {
+                names.push(user.username);
+            }
+        }
+        Ok(names)
+    }
+
     fn existing(&self, username: &str) -> Result<UserRecord> {
         let name = username.trim().to_ascii_lowercase();
         self.store.user(&name)?.ok_or(Error::NotFound("user"))

@@ -221,6 +221,25 @@ impl Connections {
         revoked.len()
     }
 
+    /// Offers `event` to every open connection of `username` (membership news reaches every
+    /// tab and device, joined to the room or not).
+    pub fn notify_user(&self, username: &str, event: &Arc<Event>) {
+        self.notify_where(|c| c.username == username, event);
+    }
+
+    /// Offers `event` to every open connection that `matches`.
+    pub fn notify_where(&self, matches: impl Fn(&Connection) -> bool, event: &Arc<Event>) {
+        let targets: Vec<Arc<Connection>> = lock(&self.registry)
+            .connections
+            .values()
+            .filter(|c| matches(c))
+            .cloned()
+            .collect();
+        for connection in targets {
+            connection.offer(event);
+        }
+    }
+
     /// Upgraded connections open now (for metrics and tests).
     pub fn count(&self) -> usize {
         lock(&self.registry).connections.len()

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::model::{Message, Room};
+use super::model::{Message, Room, RoomInfo};
 use crate::ids::RoomId;
 
 #[derive(Debug)]
@@ -25,6 +25,18 @@ pub enum EventKind {
     },
     RoomDeleted {
         room: RoomId,
+    },
+    /// The recipient's user became a member of this room.
+    Added {
+        room: Box<RoomInfo>,
+    },
+    /// The recipient's user is no longer a member of this room.
+    Removed {
+        room: RoomId,
+    },
+    /// The room's name, topic or member count changed.
+    RoomUpdated {
+        room: Room,
     },
     /// A send from this connection failed after it was accepted (e.g. the disk failed).
     SendFailed {
@@ -61,7 +73,7 @@ impl Event {
 /// overlap nor leave a gap.
 #[derive(Debug)]
 pub struct Joined {
-    pub room: Room,
+    pub room: RoomInfo,
     pub online: Vec<String>,
     pub delivered_up_to: u64,
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::connection::{lock, Connection, Connections};
 use super::events::{Event, EventKind, Joined};
-use super::model::{Message, Room};
+use super::model::{Message, Room, RoomInfo};
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
 use crate::store::Store;
@@ -163,15 +163,21 @@ impl Hub {
     }
 
     /// Subscribes `conn` to `room` and announces the user if this is their first connection there.
+    ///
+    /// `may_join` decides under the room's lock whether the user may be subscribed: a membership
+    /// removal takes the same lock to unsubscribe after deleting the membership, so a join racing
+    /// a removal either fails or is undone, never left standing.
     pub fn join(
         &self,
         store: &Store,
         room: RoomId,
         conn: &Arc<Connection>,
         now_ms: u64,
+        may_join: impl FnOnce(&Room) -> Result<()>,
     ) -> Result<Joined> {
         self.with_channel(store, room, |channel| {
             let live = channel.live_room(now_ms)?.clone();
+            may_join(&live)?;
             if channel.subscribers.insert(conn.id, conn.clone()).is_none() {
                 let count = channel.online.entry(conn.username.clone()).or_insert(0);
                 *count += 1;
@@ -187,7 +193,11 @@ impl Hub {
             let mut online: Vec<String> = channel.online.keys().cloned().collect();
             online.sort();
             Ok(Joined {
-                room: live,
+                room: RoomInfo {
+                    room: live,
+                    role: None,
+                    members: None,
+                },
                 online,
                 delivered_up_to: channel.delivered_up_to,
             })
@@ -201,6 +211,49 @@ impl Hub {
         };
         let removed = lock(&channel).remove_subscriber(conn.id);
         removed
+    }
+
+    /// Ends every subscription of `username` to `room` (their membership ended) and tells each of
+    /// their connections, subscribed or not, with `removed`.
+    pub fn unsubscribe_user(&self, room: RoomId, username: &str) {
+        if let Some(channel) = lock(&self.channels).get(&room).cloned() {
+            let mut channel = lock(&channel);
+            let theirs: Vec<u64> = channel
+                .subscribers
+                .values()
+                .filter(|conn| conn.username == username)
+                .map(|conn| conn.id)
+                .collect();
+            for id in theirs {
+                channel.remove_subscriber(id);
+            }
+        }
+        self.connections
+            .notify_user(username, &Event::new(EventKind::Removed { room }));
+    }
+
+    /// Replaces the cached room (after a rename, a topic or a membership change) and tells its
+    /// subscribers with `room_updated`.
+    pub fn room_changed(&self, room: &Room) {
+        let Some(channel) = lock(&self.channels).get(&room.id).cloned() else {
+            return;
+        };
+        let mut channel = lock(&channel);
+        let Some(cached) = &mut channel.room else {
+            return;
+        };
+        let last_active_at_ms = cached.last_active_at_ms.max(room.last_active_at_ms);
+        *cached = Room {
+            last_active_at_ms,
+            ..room.clone()
+        };
+        let event = Event::new(EventKind::RoomUpdated { room: cached.clone() });
+        channel.broadcast(&event, |_| false);
+    }
+
+    /// Sends `kind` to every open connection of `username`.
+    pub fn notify_user(&self, username: &str, kind: EventKind) {
+        self.connections.notify_user(username, &Event::new(kind));
     }
 
     /// Tells the room's other users that `conn`'s user is typing.
@@ -292,8 +345,9 @@ impl Hub {
     }
 
     /// Closes a deleted or expired room before its data is deleted: every subscriber is told,
-    /// and the channel becomes a tombstone that refuses further sends.
-    pub fn close_room(&self, room: RoomId) {
+    /// and the channel becomes a tombstone that refuses further sends. Returns the connections
+    /// told, so members' other connections can be told without telling anyone twice.
+    pub fn close_room(&self, room: RoomId) -> Vec<u64> {
         let channel = lock(&self.channels)
             .entry(room)
             .or_insert_with(|| {
@@ -310,9 +364,11 @@ impl Hub {
         let mut channel = lock(&channel);
         let event = Event::new(EventKind::RoomDeleted { room });
         channel.broadcast(&event, |_| false);
+        let told = channel.subscribers.keys().copied().collect();
         channel.subscribers.clear();
         channel.online.clear();
         channel.room = None;
+        told
     }
 
     /// Open subscriptions across all rooms (for metrics and tests).

@@ -8,7 +8,7 @@ use super::commit::{Pending, Queued, Reply};
 use super::connection::Connection;
 use super::events::Joined;
 use super::hub::Channel;
-use super::model::{validate_body, validate_nonce, Message};
+use super::model::{validate_body, validate_nonce, Message, User};
 use super::Chat;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
@@ -20,6 +20,15 @@ pub struct HistoryPage {
     pub before: Option<MessageId>,
     pub after: Option<MessageId>,
     pub limit: usize,
+}
+
+/// Who is sending, as far as the room's lock needs to know.
+#[derive(Debug, Clone, Copy)]
+enum Sender {
+    /// A WebSocket connection, which must be subscribed to the room.
+    Subscribed(u64),
+    /// A REST client, whose user must be a member.
+    Member,
 }
 
 impl Chat {
@@ -39,20 +48,28 @@ impl Chat {
             body,
             nonce,
             reply,
-            Some(connection.id),
+            Sender::Subscribed(connection.id),
         )
     }
 
-    /// Sends over REST; returns once the message is durable (or the original, for a retried nonce).
+    /// Sends over REST; returns once the message is durable (or the original, for a retried
+    /// nonce). Posting to a public room makes the author a member; other rooms are for members.
     pub async fn send_from_http(
         &self,
-        author: &str,
+        author: &User,
         room: RoomId,
         body: String,
         nonce: Option<String>,
     ) -> Result<Arc<Message>> {
+        validate_body(&body, self.settings.max_message_chars)?;
+        let standing = self.readable(room, author)?;
+        if standing.member.is_none() {
+            self.admit(room, &author.username, crate::store::Role::Member)
+                .await?;
+        }
         let (tx, rx) = oneshot::channel();
-        self.submit(room, author, body, nonce, Reply::Http(tx), None)?;
+        let sender = Sender::Member;
+        self.submit(room, &author.username, body, nonce, Reply::Http(tx), sender)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -65,7 +82,7 @@ impl Chat {
         body: String,
         nonce: Option<String>,
         reply: Reply,
-        joined_connection: Option<u64>,
+        sender: Sender,
     ) -> Result<()> {
         validate_body(&body, self.settings.max_message_chars)?;
         if let Some(nonce) = &nonce {
@@ -74,10 +91,19 @@ impl Chat {
         let now = self.now_ms();
         self.hub.with_channel(&self.store, room, |channel| {
             channel.live_room(now)?;
-            if let Some(id) = joined_connection {
-                if !channel.is_subscribed(id) {
-                    return Err(Error::NotJoined);
+            match sender {
+                // Only members are ever subscribed, and a removal unsubscribes under this lock:
+                // the hot path needs no store read.
+                Sender::Subscribed(id) if !channel.is_subscribed(id) => {
+                    return Err(Error::NotJoined)
                 }
+                Sender::Subscribed(_) => {}
+                // Checked again under the room's lock, so a removal that raced the check
+                // above cannot let the message in.
+                Sender::Member if self.store.member(room, author)?.is_none() => {
+                    return Err(Error::NotFound("room"))
+                }
+                Sender::Member => {}
             }
             if let Some(nonce) = &nonce {
                 if let Some(original) = self.sent_before(channel, room, author, nonce)? {
@@ -149,10 +175,33 @@ impl Chat {
         }
     }
 
-    /// Subscribes a connection to a room; the caller then sends the backlog up to
-    /// `Joined::delivered_up_to` and everything after arrives live.
-    pub fn join(&self, connection: &Arc<Connection>, room: RoomId) -> Result<Joined> {
-        self.hub.join(&self.store, room, connection, self.now_ms())
+    /// Subscribes a connection to a room, making its user a member of a public room first; the
+    /// caller then sends the backlog up to `Joined::delivered_up_to` and everything after
+    /// arrives live. A private or direct room the user is not in is `NotFound`.
+    pub async fn join(
+        &self,
+        connection: &Arc<Connection>,
+        user: &User,
+        room: RoomId,
+    ) -> Result<Joined> {
+        let standing = self.readable(room, user)?;
+        let member = match standing.member {
+            Some(member) => member,
+            None => self.admit(room, &user.username, crate::store::Role::Member).await?,
+        };
+        let store = &self.store;
+        let username = &connection.username;
+        let mut joined = self
+            .hub
+            .join(store, room, connection, self.now_ms(), |_| {
+                match store.member(room, username)? {
+                    Some(_) => Ok(()),
+                    None => Err(Error::NotFound("room")),
+                }
+            })?;
+        let info = self.info(joined.room.room.clone(), Some(&member))?;
+        joined.room = info;
+        Ok(joined)
     }
 
     pub fn leave(&self, connection: &Connection, room: RoomId) -> bool {
@@ -195,9 +244,15 @@ impl Chat {
         self.read(room, page)
     }
 
-    /// A page of a live room's history, oldest first. Messages not yet durable are left out.
-    pub fn history(&self, room: RoomId, request: HistoryPage) -> Result<Vec<Arc<Message>>> {
-        self.room(room)?;
+    /// A page of a live room's history, oldest first, for a reader who may read it (anyone for
+    /// a public room, members otherwise). Messages not yet durable are left out.
+    pub fn history(
+        &self,
+        reader: &User,
+        room: RoomId,
+        request: HistoryPage,
+    ) -> Result<Vec<Arc<Message>>> {
+        self.readable(room, reader)?;
         let durable_end = self
             .hub
             .delivered_up_to(room)

@@ -1,10 +1,14 @@
 //! The chat domain: rooms, messages, the hub that fans them out, the group committer that makes
 //! them durable, and the sweeper that expires rooms. It knows nothing of HTTP or sled's API.
 
+mod access;
 mod commit;
 pub mod connection;
+mod direct;
 pub mod events;
 pub mod hub;
+mod invites;
+mod membership;
 mod messages;
 pub mod model;
 mod rooms;
@@ -20,7 +24,11 @@ use tokio_util::sync::CancellationToken;
 use commit::Queued;
 pub use connection::Connection;
 pub use hub::Hub;
+pub use direct::DIRECT_MAX_PEOPLE;
+pub use invites::{INVITE_MAX_LIFETIME, INVITE_MAX_USES, INVITE_MIN_LIFETIME};
+pub use membership::canonical_username;
 pub use messages::HistoryPage;
+pub use rooms::{NewRoom, RoomChange};
 
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
@@ -30,6 +38,8 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct ChatSettings {
     pub room_ttl: Duration,
+    /// Lifetime of direct rooms (`rooms.direct_ttl`, default `rooms.ttl`).
+    pub direct_ttl: Duration,
     pub max_message_chars: usize,
 }
 
@@ -44,6 +54,8 @@ pub struct Chat {
     /// Room deletions take this for writing, backups for reading: a backup never sees a room
     /// half deleted, and chat traffic is never paused by either.
     deletions: Arc<tokio::sync::RwLock<()>>,
+    /// Serializes membership changes (see `membership`): rare, and each is a read-decide-write.
+    membership_lock: tokio::sync::Mutex<()>,
 }
 
 impl Chat {
@@ -75,6 +87,7 @@ impl Chat {
             commits,
             metrics,
             deletions,
+            membership_lock: tokio::sync::Mutex::new(()),
         };
         (Arc::new(chat), committer)
     }

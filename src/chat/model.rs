@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
-use crate::store::{MessageRecord, RoomRecord, UserRecord};
+use crate::store::{MemberRecord, MessageRecord, Role, RoomKind, RoomRecord, UserRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -32,6 +32,9 @@ pub struct Room {
     pub expires_at_ms: u64,
     /// When its newest message was sent, or its creation time for a room without messages.
     pub last_active_at_ms: u64,
+    pub kind: RoomKind,
+    pub topic: String,
+    pub member_count: u64,
 }
 
 impl Room {
@@ -43,12 +46,59 @@ impl Room {
             created_at_ms: record.created_at_ms,
             expires_at_ms: record.expires_at_ms,
             last_active_at_ms: last_active_at_ms.unwrap_or(record.created_at_ms),
+            kind: record.kind,
+            topic: record.topic.clone(),
+            member_count: record.member_count,
         }
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.kind == RoomKind::Public
     }
 
     pub fn is_live(&self, now_ms: u64) -> bool {
         now_ms < self.expires_at_ms
     }
+}
+
+/// A room as one user sees it: with their role if they are a member, and the members of a
+/// direct room (which has no name of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub room: Room,
+    pub role: Option<Role>,
+    pub members: Option<Vec<String>>,
+}
+
+/// One member of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub username: String,
+    pub role: Role,
+    pub joined_at_ms: u64,
+}
+
+impl Member {
+    pub fn new(username: String, record: &MemberRecord) -> Self {
+        Self {
+            username,
+            role: record.role,
+            joined_at_ms: record.joined_at_ms,
+        }
+    }
+}
+
+/// An invite link into a private room; `code` only when just created (it is stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub id: String,
+    pub room: RoomId,
+    pub code: Option<String>,
+    pub created_by: String,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +123,7 @@ impl Message {
 }
 
 pub const ROOM_NAME_MAX_CHARS: usize = 64;
+pub const TOPIC_MAX_CHARS: usize = 256;
 pub const NONCE_MAX_CHARS: usize = 128;
 
 /// Trims a room name and checks it: 1..=64 characters, no control characters.
@@ -97,6 +148,25 @@ pub fn validate_room_name(raw: &str) -> Result<String> {
         ));
     }
     Ok(name.to_string())
+}
+
+/// Trims a topic and checks it: at most 256 characters, no control characters but newlines
+/// are refused too (a topic is one line). Empty clears the topic.
+pub fn validate_topic(raw: &str) -> Result<String> {
+    let topic = raw.trim();
+    if topic.chars().count() > TOPIC_MAX_CHARS {
+        return Err(Error::invalid(
+            "invalid_topic",
+            "a topic has at most 256 characters",
+        ));
+    }
+    if topic.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_topic",
+            "a topic is one line without control characters",
+        ));
+    }
+    Ok(topic.to_string())
 }
 
 /// Checks a message body: not blank, at most `max_chars` characters, and no NUL.
@@ -139,6 +209,14 @@ mod tests {
         assert!(validate_room_name(&"x".repeat(65)).is_err());
         assert!(validate_room_name(&"é".repeat(64)).is_ok());
         assert!(validate_room_name("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn topics_are_one_bounded_line() {
+        assert_eq!(validate_topic("  plans  ").expect("valid"), "plans");
+        assert_eq!(validate_topic("").expect("empty clears"), "");
+        assert!(validate_topic(&"t".repeat(257)).is_err());
+        assert!(validate_topic("two\nlines").is_err());
     }
 
     #[test]

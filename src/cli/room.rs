@@ -33,7 +33,7 @@ pub fn run(args: RoomArgs) -> anyhow::Result<()> {
     match args.command {
         RoomCommand::List { json } => {
             let reply = super::block_on(async {
-                Target::open(&config).await?.run(Request::RoomList).await
+                Target::open(&config).await?.run(Request::RoomList { all: false }).await
             })?;
             if let Reply::Rooms { rooms } = reply {
                 if json {

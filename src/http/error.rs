@@ -44,12 +44,16 @@ pub enum ErrorResponse {
     /// Authenticated but not allowed.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// No such room, message or route (a malformed id names nothing, so it is a 404 too).
+    /// No such room, message or route (a malformed id names nothing, so it is a 404 too); a
+    /// private or direct room you are not in is answered exactly the same way.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// The name is taken.
+    /// The name is taken, or the change would leave a room without an owner.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The invite expired or was used up.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
     /// The request body is over `limits.max_body_bytes`.
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
@@ -74,7 +78,8 @@ impl From<Error> for ErrorResponse {
         match err {
             Error::Invalid { .. } => Self::BadRequest(body),
             Error::TooLarge(_) => Self::TooLarge(body),
-            Error::NotFound(_) => Self::NotFound(body),
+            Error::NotFound(_) | Error::Unknown { .. } | Error::NotMember => Self::NotFound(body),
+            Error::Gone { .. } => Self::Gone(body),
             Error::Conflict { .. } => Self::Conflict(body),
             Error::Forbidden(_) | Error::RegistrationClosed | Error::AccountLocked => {
                 Self::Forbidden(body)
@@ -109,6 +114,7 @@ fn code_for_status(status: StatusCode) -> &'static str {
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::GONE => "gone",
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::TOO_MANY_REQUESTS => "rate_limited",

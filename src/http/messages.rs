@@ -59,7 +59,7 @@ impl MessagesApi {
     #[oai(path = "/:id/messages", method = "get")]
     async fn list(
         &self,
-        _auth: Auth,
+        auth: Auth,
         id: Path<String>,
         /// Only messages older than this message id.
         #[oai(validator(pattern = r"^[0-9a-fA-F]{16}$"))]
@@ -81,7 +81,7 @@ impl MessagesApi {
             after: parse_cursor("after", after.0)?,
             limit: limit as usize,
         };
-        let messages = self.state.chat.history(room, page)?;
+        let messages = self.state.chat.history(&auth.caller().user, room, page)?;
         Ok(Json(MessageList {
             messages: messages
                 .iter()
@@ -104,7 +104,7 @@ impl MessagesApi {
         let message = self
             .state
             .chat
-            .send_from_http(&auth.caller().user.username, room, body, nonce)
+            .send_from_http(&auth.caller().user, room, body, nonce)
             .await?;
         Ok(PostedMessage::Created(Json(MessageView::from(
             message.as_ref(),

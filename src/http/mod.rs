@@ -2,9 +2,12 @@
 
 mod allow;
 mod auth;
+mod directs;
 pub mod error;
 pub mod header_deadline;
 mod health;
+mod invites;
+mod members;
 mod messages;
 mod metrics;
 pub mod middleware;
@@ -29,12 +32,22 @@ pub enum ApiTags {
     Rooms,
     /// A room's messages.
     Messages,
+    /// Who is in a room: members, invites, direct rooms, the user directory.
+    Members,
 }
 
+/// Every API area, combined into one OpenAPI service.
+pub type Apis = (
+    auth::AuthApi,
+    rooms::RoomsApi,
+    messages::MessagesApi,
+    members::MembersApi,
+    invites::InvitesApi,
+    directs::DirectsApi,
+);
+
 /// The REST API as an OpenAPI service, served under `/api`.
-pub fn api_service(
-    state: &AppState,
-) -> OpenApiService<(auth::AuthApi, rooms::RoomsApi, messages::MessagesApi), ()> {
+pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
     let apis = (
         auth::AuthApi {
             state: state.clone(),
@@ -43,6 +56,15 @@ pub fn api_service(
             state: state.clone(),
         },
         messages::MessagesApi {
+            state: state.clone(),
+        },
+        members::MembersApi {
+            state: state.clone(),
+        },
+        invites::InvitesApi {
+            state: state.clone(),
+        },
+        directs::DirectsApi {
             state: state.clone(),
         },
     );

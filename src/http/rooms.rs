@@ -1,6 +1,6 @@
-//! `/api/rooms`: list, create, read and delete rooms.
+//! `/api/rooms`: list, create, read, change, join, leave and delete rooms.
 
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -8,34 +8,56 @@ use super::error::{ApiResult, ErrorResponse};
 use super::security::Auth;
 use super::ApiTags;
 use crate::app::AppState;
+use crate::chat::{NewRoom as NewRoomSpec, RoomChange};
 use crate::error::Error;
 use crate::ids::RoomId;
+use crate::store::RoomKind;
 use crate::wire::RoomView;
 
 #[derive(Debug, Object)]
 pub struct RoomList {
-    /// Live rooms, most recently active first.
+    /// Most recently active first.
     pub rooms: Vec<RoomView>,
 }
 
 #[derive(Debug, Object)]
 pub struct NewRoom {
-    /// 1-64 characters after trimming, no control characters; unique among live rooms,
-    /// ignoring case.
+    /// 1-64 characters after trimming, no control characters; public room names are unique
+    /// among live public rooms, ignoring case.
     pub name: String,
+    /// `public` (default) or `private`.
+    pub kind: Option<String>,
+    /// One line, at most 256 characters.
+    pub topic: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct RoomPatch {
+    /// A new name (not for direct rooms).
+    pub name: Option<String>,
+    /// A new topic; an empty string clears it.
+    pub topic: Option<String>,
 }
 
 #[derive(ApiResponse)]
 pub enum CreatedRoom {
+    /// The creator is its owner and only member.
     #[oai(status = 201)]
     Created(Json<RoomView>),
 }
 
 #[derive(ApiResponse)]
 pub enum DeletedRoom {
-    /// The room and its messages are gone; its subscribers got `room_deleted`.
+    /// The room and its messages are gone; its subscribers and members got `room_deleted`.
     #[oai(status = 204)]
     Deleted,
+}
+
+#[derive(ApiResponse)]
+pub enum LeftRoom {
+    /// No longer a member; every connection of yours got `removed`.
+    #[oai(status = 204)]
+    Left,
 }
 
 pub struct RoomsApi {
@@ -48,36 +70,87 @@ pub fn parse_room_id(text: &str) -> Result<RoomId, ErrorResponse> {
         .map_err(|_| Error::NotFound("room").into())
 }
 
+fn parse_kind(kind: Option<&str>) -> Result<RoomKind, Error> {
+    match kind.map(str::trim) {
+        None | Some("public") => Ok(RoomKind::Public),
+        Some("private") => Ok(RoomKind::Private),
+        Some("direct") => Err(Error::invalid(
+            "invalid_kind",
+            "direct rooms are opened with POST /api/dms",
+        )),
+        Some(other) => Err(Error::invalid(
+            "invalid_kind",
+            format!("kind is \"public\" or \"private\", not {other:?}"),
+        )),
+    }
+}
+
 #[OpenApi(prefix_path = "/rooms", tag = "ApiTags::Rooms")]
 impl RoomsApi {
-    /// List live rooms (expired rooms never appear, even before they are swept).
+    /// List the rooms you can see: every live public room and the private and direct rooms you
+    /// belong to. With `member=true`, only the rooms you are a member of.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, _auth: Auth) -> ApiResult<Json<RoomList>> {
-        let rooms = self.state.chat.list_rooms()?;
+    async fn list(&self, auth: Auth, member: Query<Option<bool>>) -> ApiResult<Json<RoomList>> {
+        let viewer = &auth.caller().user;
+        let rooms = self
+            .state
+            .chat
+            .list_rooms_for(viewer, member.0.unwrap_or(false))?;
         Ok(Json(RoomList {
             rooms: rooms.iter().map(RoomView::from).collect(),
         }))
     }
 
-    /// Create a room; it expires `rooms.ttl` (7 days by default) after creation.
+    /// Create a public or private room (you become its owner); it expires `rooms.ttl` (7 days
+    /// by default) after creation.
     #[oai(path = "/", method = "post")]
     async fn create(&self, auth: Auth, body: Json<NewRoom>) -> ApiResult<CreatedRoom> {
+        let NewRoom { name, kind, topic } = body.0;
+        let spec = NewRoomSpec {
+            name,
+            kind: parse_kind(kind.as_deref())?,
+            topic,
+        };
         let room = self
             .state
             .chat
-            .create_room(&body.0.name, &auth.caller().user)
+            .create_room(spec, &auth.caller().user)
             .await?;
         Ok(CreatedRoom::Created(Json(RoomView::from(&room))))
     }
 
-    /// Read one live room.
+    /// Read one live room (a private or direct room only as a member or admin).
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, _auth: Auth, id: Path<String>) -> ApiResult<Json<RoomView>> {
-        let room = self.state.chat.room(parse_room_id(&id.0)?)?;
+    async fn get(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<RoomView>> {
+        let room = self
+            .state
+            .chat
+            .room_for(parse_room_id(&id.0)?, &auth.caller().user)?;
         Ok(Json(RoomView::from(&room)))
     }
 
-    /// Delete a room and all its messages (its creator or an admin only).
+    /// Rename a room or set its topic (its owner or an admin). Subscribers get `room_updated`.
+    #[oai(path = "/:id", method = "patch")]
+    async fn patch(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        body: Json<RoomPatch>,
+    ) -> ApiResult<Json<RoomView>> {
+        let RoomPatch { name, topic } = body.0;
+        let room = self
+            .state
+            .chat
+            .change_room(
+                parse_room_id(&id.0)?,
+                RoomChange { name, topic },
+                &auth.caller().user,
+            )
+            .await?;
+        Ok(Json(RoomView::from(&room)))
+    }
+
+    /// Delete a room and all its messages (its owner or an admin).
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: Auth, id: Path<String>) -> ApiResult<DeletedRoom> {
         self.state
@@ -85,5 +158,27 @@ impl RoomsApi {
             .delete_room(parse_room_id(&id.0)?, &auth.caller().user)
             .await?;
         Ok(DeletedRoom::Deleted)
+    }
+
+    /// Become a member of a public room (for a room you are in already, this just answers it).
+    #[oai(path = "/:id/join", method = "post")]
+    async fn join(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<RoomView>> {
+        let room = self
+            .state
+            .chat
+            .join_room(parse_room_id(&id.0)?, &auth.caller().user)
+            .await?;
+        Ok(Json(RoomView::from(&room)))
+    }
+
+    /// End your membership. An owner's role passes to the longest-standing member; a private
+    /// or direct room is deleted when its last member leaves.
+    #[oai(path = "/:id/leave", method = "post")]
+    async fn leave(&self, auth: Auth, id: Path<String>) -> ApiResult<LeftRoom> {
+        self.state
+            .chat
+            .leave_room(parse_room_id(&id.0)?, &auth.caller().user)
+            .await?;
+        Ok(LeftRoom::Left)
     }
 }

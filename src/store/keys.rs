@@ -13,6 +13,13 @@
 //! | `room_expiry`   | expires_at ms (u64 BE) room id             | empty            |
 //! | `messages`      | room id, seq (u64 BE)                      | `MessageRecord`  |
 //! | `nonces`        | room id, username 0x00 nonce               | seq (u64 BE)     |
+//! | `room_members`  | room id, lowercase username                | `MemberRecord`   |
+//! | `user_rooms`    | lowercase username 0x00 room id            | empty            |
+//! | `public_rooms`  | room id                                    | empty            |
+//! | `direct_rooms`  | sorted member usernames joined by 0x00     | room id          |
+//! | `invites`       | sha256(invite code) (32 bytes)             | `InviteRecord`   |
+//! | `room_invites`  | room id, sha256(invite code)               | empty            |
+//! | `meta`          | `schema`                                   | version (u64 BE) |
 
 use super::StoreError;
 use crate::ids::RoomId;
@@ -93,6 +100,69 @@ pub fn nonce(room: RoomId, username: &str, nonce: &str) -> Vec<u8> {
     key
 }
 
+/// A room's membership entry; room ids have a fixed length, so one room's prefix never
+/// covers another's.
+pub fn room_member(room: RoomId, username: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(ROOM_ID_LEN + username.len());
+    key.extend_from_slice(&room.to_bytes());
+    key.extend_from_slice(user(username).as_slice());
+    key
+}
+
+pub fn parse_room_member(key: &[u8]) -> Result<(RoomId, String), StoreError> {
+    if key.len() <= ROOM_ID_LEN {
+        return Err(corrupt("room_members key"));
+    }
+    let room = parse_room_id(&key[..ROOM_ID_LEN])?;
+    let username =
+        String::from_utf8(key[ROOM_ID_LEN..].to_vec()).map_err(|_| corrupt("room_members key"))?;
+    Ok((room, username))
+}
+
+/// Prefix of every room `username` belongs to (usernames never contain 0x00).
+pub fn user_rooms_prefix(username: &str) -> Vec<u8> {
+    user_sessions_prefix(username)
+}
+
+pub fn user_room(username: &str, room: RoomId) -> Vec<u8> {
+    let mut key = user_rooms_prefix(username);
+    key.extend_from_slice(&room.to_bytes());
+    key
+}
+
+/// The room id at the end of a `user_rooms` key.
+pub fn parse_user_room(key: &[u8]) -> Result<RoomId, StoreError> {
+    let start = key
+        .len()
+        .checked_sub(ROOM_ID_LEN)
+        .ok_or_else(|| corrupt("user_rooms key"))?;
+    parse_room_id(&key[start..])
+}
+
+/// The set of people in a direct room, as one key: sorted, deduplicated, lowercase, joined by
+/// 0x00, so the same people always find the same room whatever order they were named in.
+pub fn direct_members(usernames: &[String]) -> Vec<u8> {
+    let mut names: Vec<Vec<u8>> = usernames.iter().map(|name| user(name)).collect();
+    names.sort();
+    names.dedup();
+    names.join(&0u8)
+}
+
+pub fn room_invite(room: RoomId, code_hash: &[u8; TOKEN_HASH_LEN]) -> [u8; ROOM_ID_LEN + 32] {
+    let mut key = [0u8; ROOM_ID_LEN + TOKEN_HASH_LEN];
+    key[..ROOM_ID_LEN].copy_from_slice(&room.to_bytes());
+    key[ROOM_ID_LEN..].copy_from_slice(code_hash);
+    key
+}
+
+pub fn parse_room_invite(key: &[u8]) -> Result<[u8; TOKEN_HASH_LEN], StoreError> {
+    key.get(ROOM_ID_LEN..)
+        .and_then(|tail| tail.try_into().ok())
+        .ok_or_else(|| corrupt("room_invites key"))
+}
+
+pub const SCHEMA: &[u8] = b"schema";
+
 pub fn seq_value(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
@@ -133,6 +203,32 @@ mod tests {
             (42, a)
         );
         assert!(parse_room_expiry(b"short").is_err());
+    }
+
+    #[test]
+    fn direct_member_keys_ignore_order_case_and_repeats() {
+        let a = direct_members(&["Bob".into(), "ann".into()]);
+        let b = direct_members(&["ann".into(), "bob".into(), "BOB".into()]);
+        assert_eq!(a, b);
+        assert_ne!(a, direct_members(&["ann".into(), "bobby".into()]));
+        // "ab"+"c" and "a"+"bc" must not collide.
+        assert_ne!(
+            direct_members(&["ab".into(), "c".into()]),
+            direct_members(&["a".into(), "bc".into()])
+        );
+    }
+
+    #[test]
+    fn membership_keys_round_trip() {
+        let room = RoomId::from_bytes([3; 16]);
+        let (parsed_room, name) = parse_room_member(&room_member(room, "Ann")).expect("parse");
+        assert_eq!((parsed_room, name.as_str()), (room, "ann"));
+        assert_eq!(parse_user_room(&user_room("ann", room)).expect("parse"), room);
+        assert!(user_room("ann", room).starts_with(&user_rooms_prefix("ann")));
+        assert!(!user_room("anna", room).starts_with(&user_rooms_prefix("ann")));
+        let hash = [0x5A; 32];
+        assert_eq!(parse_room_invite(&room_invite(room, &hash)).expect("parse"), hash);
+        assert!(parse_room_member(&room.to_bytes()).is_err());
     }
 
     #[test]

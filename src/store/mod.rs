@@ -2,8 +2,11 @@
 //! the engine could be swapped by rewriting this module alone.
 
 mod backup;
+mod invites;
 mod keys;
+mod members;
 mod messages;
+mod migrate;
 mod records;
 mod rooms;
 mod users;
@@ -13,7 +16,12 @@ use std::path::Path;
 pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use keys::TOKEN_HASH_LEN;
 pub use messages::{EncodedMessage, Page};
-pub use records::{MessageRecord, RoomRecord, SessionRecord, UserRecord};
+pub use invites::UseInvite;
+pub use members::RemovedMember;
+pub use records::{
+    InviteRecord, MemberRecord, MessageRecord, Role, RoomKind, RoomRecord, SessionRecord,
+    UserRecord,
+};
 pub use rooms::InsertRoom;
 
 /// What can go wrong below the domain: the engine failed, or bytes on disk are not what we wrote.
@@ -48,6 +56,13 @@ pub struct Store {
     room_expiry: sled::Tree,
     messages: sled::Tree,
     nonces: sled::Tree,
+    room_members: sled::Tree,
+    user_rooms: sled::Tree,
+    public_rooms: sled::Tree,
+    direct_rooms: sled::Tree,
+    invites: sled::Tree,
+    room_invites: sled::Tree,
+    meta: sled::Tree,
     /// One flush at a time (see `flush`).
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -61,6 +76,8 @@ pub enum OpenError {
     Locked(String),
     #[error("cannot open the data directory {path}: {source}")]
     Other { path: String, source: sled::Error },
+    #[error("cannot upgrade the data in {path}: {reason}")]
+    Migration { path: String, reason: String },
 }
 
 impl Store {
@@ -89,7 +106,7 @@ impl Store {
                 source,
             })
         };
-        Ok(Self {
+        let store = Self {
             users: tree("users")?,
             sessions: tree("sessions")?,
             user_sessions: tree("user_sessions")?,
@@ -98,9 +115,21 @@ impl Store {
             room_expiry: tree("room_expiry")?,
             messages: tree("messages")?,
             nonces: tree("nonces")?,
+            room_members: tree("room_members")?,
+            user_rooms: tree("user_rooms")?,
+            public_rooms: tree("public_rooms")?,
+            direct_rooms: tree("direct_rooms")?,
+            invites: tree("invites")?,
+            room_invites: tree("room_invites")?,
+            meta: tree("meta")?,
             flushing: Default::default(),
             db,
-        })
+        };
+        store.migrate().map_err(|err| OpenError::Migration {
+            path: dir.display().to_string(),
+            reason: err.to_string(),
+        })?;
+        Ok(store)
     }
 
     /// Makes every write issued before this call durable on disk.

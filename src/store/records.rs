@@ -22,6 +22,27 @@ pub struct SessionRecord {
     pub last_seen_ms: u64,
 }
 
+/// Who may see and read a room. Rooms stored before membership existed have no `kind` and are
+/// public.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    #[default]
+    Public,
+    Private,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+            Self::Direct => "direct",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RoomRecord {
     pub id: String,
@@ -29,6 +50,52 @@ pub struct RoomRecord {
     pub created_by: String,
     pub created_at_ms: u64,
     pub expires_at_ms: u64,
+    #[serde(default)]
+    pub kind: RoomKind,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    /// Kept in step with `room_members` by every membership write, so listings need no scan.
+    #[serde(default)]
+    pub member_count: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Member => "member",
+        }
+    }
+}
+
+/// One user's membership of one room.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub role: Role,
+    pub joined_at_ms: u64,
+}
+
+/// An invite link into a private room. The code itself is never stored, only its SHA-256 (the
+/// key), so a stolen database or backup holds no usable invite.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteRecord {
+    /// Public handle for listing and revoking: the first 8 bytes of the code's hash, in hex.
+    pub id: String,
+    pub room: String,
+    pub created_by: String,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+    #[serde(default)]
+    pub uses: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

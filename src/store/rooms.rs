@@ -1,46 +1,101 @@
-//! Rooms, their unique names and their expiry index.
+//! Rooms, their unique names, their expiry index, and their deletion with everything they own.
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::records::{decode, encode};
-use super::{keys, RoomRecord, Store, StoreError, StoreResult};
+use super::{keys, MemberRecord, RoomKind, RoomRecord, Store, StoreError, StoreResult};
 use crate::ids::RoomId;
 
 /// How a room insert ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertRoom {
     Inserted,
-    /// A live room (not yet expired at `now_ms`) already has this name.
+    /// A live public room (not yet expired at `now_ms`) already has this name.
     NameTaken,
+    /// A live direct room of exactly these members exists already.
+    DirectExists(RoomId),
 }
 
+type Trees7 = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
 impl Store {
-    /// Inserts `room` unless a live room has the same name (case-insensitively). The name index
-    /// may still point at an expired room the sweeper has not reached; such a name is free.
+    /// Inserts `room` with its first `members`, all or nothing. A public room's name must be
+    /// free among live public rooms (case-insensitively); a direct room must be the only live
+    /// one of its set of members. Indexes may still point at an expired room the sweeper has
+    /// not reached; such a name or set is free. `member_count` is set from `members`.
     pub fn insert_room(
         &self,
         id: RoomId,
         room: &RoomRecord,
+        members: &[(String, MemberRecord)],
         now_ms: u64,
     ) -> StoreResult<InsertRoom> {
         let name_key = keys::room_name(&room.name);
         let room_key = keys::room(id);
         let expiry_key = keys::room_expiry(room.expires_at_ms, id);
-        let value = encode(room);
-        let result = (&self.rooms, &self.room_names, &self.room_expiry).transaction(
-            |(rooms, names, expiry): &(TransactionalTree, TransactionalTree, TransactionalTree)| {
-                if let Some(existing_id) = names.get(&name_key)? {
-                    if let Some(existing) = rooms.get(&existing_id)? {
-                        let existing: RoomRecord = decode(&existing, "room")
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        if existing.expires_at_ms > now_ms {
-                            return Ok(InsertRoom::NameTaken);
+        let mut record = room.clone();
+        record.member_count = members.len() as u64;
+        let value = encode(&record);
+        let usernames: Vec<String> = members.iter().map(|(name, _)| name.clone()).collect();
+        let direct_key = keys::direct_members(&usernames);
+        let member_rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = members
+            .iter()
+            .map(|(name, member)| {
+                (
+                    keys::room_member(id, name),
+                    keys::user_room(name, id),
+                    encode(member),
+                )
+            })
+            .collect();
+        let trees = (
+            &self.rooms,
+            &self.room_names,
+            &self.room_expiry,
+            &self.room_members,
+            &self.user_rooms,
+            &self.public_rooms,
+            &self.direct_rooms,
+        );
+        let result = trees.transaction(
+            |(rooms, names, expiry, room_members, user_rooms, public, direct): &Trees7| {
+                match record.kind {
+                    RoomKind::Public => {
+                        if let Some(existing_id) = names.get(&name_key)? {
+                            if live_at(rooms, &existing_id, now_ms)? {
+                                return Ok(InsertRoom::NameTaken);
+                            }
                         }
+                        names.insert(name_key.as_slice(), &room_key)?;
+                        public.insert(&room_key, &[])?;
                     }
+                    RoomKind::Direct => {
+                        if let Some(existing_id) = direct.get(&direct_key)? {
+                            if live_at(rooms, &existing_id, now_ms)? {
+                                let existing = keys::parse_room_id(&existing_id)
+                                    .map_err(ConflictableTransactionError::Abort)?;
+                                return Ok(InsertRoom::DirectExists(existing));
+                            }
+                        }
+                        direct.insert(direct_key.as_slice(), &room_key)?;
+                    }
+                    RoomKind::Private => {}
                 }
                 rooms.insert(&room_key, value.as_slice())?;
-                names.insert(name_key.as_slice(), &room_key)?;
                 expiry.insert(&expiry_key, &[])?;
+                for (member_key, user_room_key, member) in &member_rows {
+                    room_members.insert(member_key.as_slice(), member.as_slice())?;
+                    user_rooms.insert(user_room_key.as_slice(), &[])?;
+                }
                 Ok(InsertRoom::Inserted)
             },
         );
@@ -108,6 +163,18 @@ impl Store {
         }
         delete_prefix(&self.messages, &room_key)?;
         delete_prefix(&self.nonces, &room_key)?;
+        super::invites::delete_room_invites(self, id)?;
+        if record.kind == RoomKind::Direct {
+            let usernames: Vec<String> =
+                self.members(id)?.into_iter().map(|(name, _)| name).collect();
+            let _ = self.direct_rooms.compare_and_swap(
+                keys::direct_members(&usernames),
+                Some(&room_key[..]),
+                None as Option<&[u8]>,
+            )?;
+        }
+        super::members::delete_memberships(self, id)?;
+        self.public_rooms.remove(room_key)?;
         let name_key = keys::room_name(&record.name);
         // Only drop the name entry if it still names this room (a newer room may own it now).
         let _ = self.room_names.compare_and_swap(
@@ -128,6 +195,19 @@ impl Store {
             .remove(keys::room_expiry(expires_at_ms, id))?;
         Ok(())
     }
+}
+
+/// Whether the room under `key` exists and has not expired at `now_ms`.
+fn live_at(
+    rooms: &TransactionalTree,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<bool, ConflictableTransactionError<StoreError>> {
+    let Some(bytes) = rooms.get(key)? else {
+        return Ok(false);
+    };
+    let record: RoomRecord = decode(&bytes, "room").map_err(ConflictableTransactionError::Abort)?;
+    Ok(record.expires_at_ms > now_ms)
 }
 
 /// Removes every key under `prefix`, one at a time: the room is already invisible, so this

@@ -35,6 +35,16 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` users whose name starts with `prefix` (lowercase), in name order.
+    pub fn users_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<UserRecord>> {
+        self.users
+            .scan_prefix(keys::user(prefix))
+            .values()
+            .take(limit)
+            .map(|v| decode(&v?, "user"))
+            .collect()
+    }
+
     pub fn has_users(&self) -> bool {
         !self.users.is_empty()
     }

@@ -54,6 +54,15 @@ enum ServerFrame<'a> {
     RoomDeleted {
         room: String,
     },
+    Added {
+        room: RoomView,
+    },
+    Removed {
+        room: String,
+    },
+    RoomUpdated {
+        room: RoomView,
+    },
     Pong,
     Error {
         code: &'a str,
@@ -86,6 +95,15 @@ pub fn encode_event(kind: &EventKind) -> String {
         }),
         EventKind::RoomDeleted { room } => encode(&ServerFrame::RoomDeleted {
             room: room.to_string(),
+        }),
+        EventKind::Added { room } => encode(&ServerFrame::Added {
+            room: RoomView::from(room.as_ref()),
+        }),
+        EventKind::Removed { room } => encode(&ServerFrame::Removed {
+            room: room.to_string(),
+        }),
+        EventKind::RoomUpdated { room } => encode(&ServerFrame::RoomUpdated {
+            room: RoomView::for_subscribers(room),
         }),
         EventKind::SendFailed {
             code,

@@ -65,6 +65,7 @@ pub async fn run(
     );
     let (mut sink, mut stream) = socket.split();
     let mut session = Session {
+        user: user.clone(),
         state: state.clone(),
         connection,
         joined: HashSet::new(),
@@ -187,7 +188,7 @@ async fn write_events(
     let mut next = Some(first);
     let mut written = 0;
     while let Some(event) = next {
-        if let EventKind::RoomDeleted { room } = &event.kind {
+        if let EventKind::RoomDeleted { room } | EventKind::Removed { room } = &event.kind {
             joined.remove(room);
         }
         let text = event.encoded(protocol::encode_event);
@@ -205,6 +206,7 @@ async fn write_events(
 }
 
 struct Session {
+    user: User,
     state: AppState,
     connection: Arc<Connection>,
     joined: HashSet<RoomId>,
@@ -321,7 +323,7 @@ impl Session {
             );
             return send(sink, protocol::error(&err, None)).await;
         }
-        let joined = match self.state.chat.join(&self.connection, room) {
+        let joined = match self.state.chat.join(&self.connection, &self.user, room).await {
             Ok(joined) => joined,
             Err(err) => return send(sink, protocol::error(&err, None)).await,
         };

@@ -76,6 +76,28 @@ impl TestServer {
         }
     }
 
+    /// Like `start_with`, with time from `clock` (a `ManualClock` lets expiry tests skip ahead).
+    pub async fn start_with_clock(
+        clock: confab::clock::SharedClock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let data = config.data.clone();
+        let server = RunningServer::start(config, clock)
+            .await
+            .expect("server starts");
+        let addr = server.addr;
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            data,
+            server: Some(server),
+            _dir: Some(dir),
+        }
+    }
+
     pub fn state(&self) -> &confab::app::AppState {
         &self.server.as_ref().expect("running").state
     }
@@ -160,9 +182,31 @@ impl Client {
             .await
     }
 
+    /// POST without any body (join, leave, accept an invite).
+    pub async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)))
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.http.delete(format!("{}{path}", self.base)))
             .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.patch(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    /// PUT with a JSON body, or with no body at all when `body` is `Value::Null`.
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let request = self.http.put(format!("{}{path}", self.base));
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(&body)
+        };
+        self.send(request).await
     }
 
     /// Creates a room and returns its id.

@@ -61,9 +61,13 @@ impl Store {
         result
     }
 
-    /// Whether every tree, including any this module does not know of, is empty.
+    /// Whether every tree, including any this module does not know of, is empty. The schema
+    /// marker (`meta`) is written by every open, so it does not count.
     pub fn is_empty(&self) -> StoreResult<bool> {
         for name in self.db.tree_names() {
+            if name == "meta" {
+                continue;
+            }
             if !self.db.open_tree(name)?.is_empty() {
                 return Ok(false);
             }
@@ -73,6 +77,9 @@ impl Store {
 
     fn clear_everything(&self) -> StoreResult<()> {
         for name in self.db.tree_names() {
+            if name == "meta" {
+                continue;
+            }
             self.db.open_tree(name)?.clear()?;
         }
         self.db.flush()?;

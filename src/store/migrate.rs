@@ -1,0 +1,125 @@
+//! Upgrades of the stored data between confab versions, run when the database is opened.
+//!
+//! Schema 1 had no membership: every room was public and anyone could post. Schema 2 gives each
+//! room a kind and members. Rooms from schema 1 (in a live database, or restored from a version 1
+//! backup) become public rooms whose members are their creator (the owner) and everyone who
+//! wrote in them, so people keep the rooms they were in.
+
+use std::collections::BTreeMap;
+
+use super::records::decode;
+use super::{keys, MemberRecord, Role, RoomKind, RoomRecord, Store, StoreResult};
+use crate::ids::RoomId;
+
+pub(super) const SCHEMA_VERSION: u64 = 2;
+
+impl Store {
+    /// Brings the data up to [`SCHEMA_VERSION`]; a no-op for a current or empty database.
+    pub(super) fn migrate(&self) -> StoreResult<()> {
+        let version = match self.meta.get(keys::SCHEMA)? {
+            Some(bytes) => keys::parse_seq_value(&bytes)?,
+            None if self.rooms.is_empty() => SCHEMA_VERSION,
+            None => 1,
+        };
+        if version < 2 {
+            let rooms = self.derive_memberships()?;
+            tracing::info!(rooms, "upgraded rooms to schema 2: public, members from authors");
+        }
+        if version != SCHEMA_VERSION || self.meta.get(keys::SCHEMA)?.is_none() {
+            self.meta
+                .insert(keys::SCHEMA, &keys::seq_value(SCHEMA_VERSION))?;
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Gives every room that has no members yet its creator (owner) and its authors (members),
+    /// each joined at their first message, and lists public rooms in the public index. Users
+    /// that no longer exist are left out. Returns how many rooms got members.
+    pub(super) fn derive_memberships(&self) -> StoreResult<usize> {
+        let mut upgraded = 0;
+        for entry in self.rooms.iter() {
+            let (room_key, value) = entry?;
+            let id = keys::parse_room_id(&room_key)?;
+            let mut record: RoomRecord = decode(&value, "room")?;
+            if record.kind == RoomKind::Public {
+                self.public_rooms.insert(&room_key, &[])?;
+            }
+            if self
+                .room_members
+                .scan_prefix(&room_key)
+                .next()
+                .transpose()?
+                .is_some()
+            {
+                continue;
+            }
+            let members = self.authors_of(id, &record)?;
+            for (username, member) in &members {
+                self.put_member_unchecked(id, username, member)?;
+            }
+            record.member_count = members.len() as u64;
+            self.rooms
+                .insert(&room_key, super::records::encode(&record))?;
+            upgraded += 1;
+        }
+        Ok(upgraded)
+    }
+
+    /// The creator and every author of `room` who still has an account.
+    fn authors_of(
+        &self,
+        room: RoomId,
+        record: &RoomRecord,
+    ) -> StoreResult<BTreeMap<String, MemberRecord>> {
+        let mut members = BTreeMap::new();
+        if self.user(&record.created_by)?.is_some() {
+            members.insert(
+                record.created_by.to_ascii_lowercase(),
+                MemberRecord {
+                    role: Role::Owner,
+                    joined_at_ms: record.created_at_ms,
+                },
+            );
+        }
+        for entry in self.messages.scan_prefix(keys::room(room)).values() {
+            let message: super::MessageRecord = decode(&entry?, "message")?;
+            let author = message.author.to_ascii_lowercase();
+            if members.contains_key(&author) || self.user(&author)?.is_none() {
+                continue;
+            }
+            members.insert(
+                author,
+                MemberRecord {
+                    role: Role::Member,
+                    joined_at_ms: message.sent_at_ms,
+                },
+            );
+        }
+        // A room whose creator is gone still gets an owner: its earliest author.
+        if !members.values().any(|m| m.role == Role::Owner) {
+            if let Some(first) = members
+                .values_mut()
+                .min_by_key(|member| member.joined_at_ms)
+            {
+                first.role = Role::Owner;
+            }
+        }
+        Ok(members)
+    }
+
+    fn put_member_unchecked(
+        &self,
+        room: RoomId,
+        username: &str,
+        member: &MemberRecord,
+    ) -> StoreResult<()> {
+        self.room_members.insert(
+            keys::room_member(room, username),
+            super::records::encode(member),
+        )?;
+        self.user_rooms
+            .insert(keys::user_room(username, room), &[])?;
+        Ok(())
+    }
+}
