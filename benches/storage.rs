@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use confab::ids::RoomId;
-use confab::store::{EncodedMessage, MessageRecord, Page, RoomRecord, Store};
+use confab::store::{EncodedMessage, MessageRecord, Page, RoomKind, RoomRecord, Store};
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
@@ -56,6 +56,9 @@ fn room(id: RoomId, index: usize, expires_at_ms: u64) -> RoomRecord {
         created_by: "alice".into(),
         created_at_ms: NOW_MS,
         expires_at_ms,
+        kind: RoomKind::Public,
+        topic: String::new(),
+        member_count: 0,
     }
 }
 
@@ -232,7 +235,7 @@ fn sweep(c: &mut Criterion) {
                     created += 1;
                     let id = RoomId::generate(NOW_MS - 1000);
                     store
-                        .insert_room(id, &room(id, created, NOW_MS - 1), NOW_MS - 1000)
+                        .insert_room(id, &room(id, created, NOW_MS - 1), &[], NOW_MS - 1000)
                         .expect("insert room");
                     for seq in 1..=MESSAGES_PER_ROOM {
                         store

@@ -230,6 +230,195 @@ async fn room_commands_and_sweep_work_with_the_server_stopped_and_running() {
     assert!(ok(&confab(data, &["sweep"], None)).contains("swept"));
 }
 
+/// `confab room list --all`, `members`, `add-member` and `remove-member`, with the server running
+/// (people online see the change at once) and stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_commands_work_with_the_server_stopped_and_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let server = BinaryServer::start(data, &[]);
+    let owner = server.client().register("owner").await;
+    let bob = server.client().register("bob").await;
+    let (status, room) = owner
+        .post("/api/rooms", json!({"name": "plans", "kind": "private"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{room}");
+    let room = room["id"].as_str().expect("id").to_string();
+    let (status, dm) = owner.post("/api/dms", json!({"users": ["bob"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{dm}");
+    let dm = dm["id"].as_str().expect("id").to_string();
+    let mut bob_socket = Ws::connect(&server.base, bob.token.as_deref()).await;
+
+    let public: Value =
+        serde_json::from_str(&ok(&confab(data, &["room", "list", "--json"], None))).expect("json");
+    assert_eq!(public.as_array().map(Vec::len), Some(0), "{public}");
+    let all: Value = serde_json::from_str(&ok(&confab(
+        data,
+        &["room", "list", "--all", "--json"],
+        None,
+    )))
+    .expect("json");
+    let kinds: BTreeMap<String, String> = all
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default().to_string(),
+                r["kind"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds.get(&room).map(String::as_str), Some("\"private\""));
+    assert_eq!(kinds.get(&dm).map(String::as_str), Some("\"direct\""));
+
+    ok(&confab(data, &["room", "add-member", &room, "Bob"], None));
+    let added = bob_socket.recv_type("added").await;
+    assert_eq!(added["room"]["id"], room.as_str(), "bob is told at once");
+    let members: Value = serde_json::from_str(&ok(&confab(
+        data,
+        &["room", "members", &room, "--json"],
+        None,
+    )))
+    .expect("json");
+    let roles: Vec<(String, String)> = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (m["username"].to_string(), m["role"].to_string()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("\"owner\"".to_string(), "\"owner\"".to_string()),
+            ("\"bob\"".to_string(), "\"member\"".to_string())
+        ]
+    );
+    assert_eq!(
+        bob.get(&format!("/api/rooms/{room}/messages")).await.0,
+        StatusCode::OK
+    );
+    ok(&confab(
+        data,
+        &["room", "remove-member", &room, "bob"],
+        None,
+    ));
+    assert_eq!(bob_socket.recv_type("removed").await["room"], room.as_str());
+    assert_eq!(
+        bob.get(&format!("/api/rooms/{room}/messages")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    fails_with(
+        &confab(data, &["room", "add-member", &room, "nobody"], None),
+        "no user",
+    );
+    fails_with(
+        &confab(data, &["room", "add-member", &dm, "owner"], None),
+        "fixed",
+    );
+    fails_with(
+        &confab(data, &["room", "remove-member", &room, "bob"], None),
+        "not a member",
+    );
+    drop(bob_socket);
+    drop(server);
+
+    // Stopped: the same commands open the database directly.
+    ok(&confab(
+        data,
+        &["room", "add-member", &room, "bob", "--owner"],
+        None,
+    ));
+    let members = ok(&confab(data, &["room", "members", &room], None));
+    assert!(
+        members
+            .lines()
+            .any(|l| l.starts_with("bob") && l.contains("owner")),
+        "{members}"
+    );
+    ok(&confab(
+        data,
+        &["room", "remove-member", &room, "owner"],
+        None,
+    ));
+    let members = ok(&confab(data, &["room", "members", &room], None));
+    assert_eq!(members.lines().count(), 2, "header and bob: {members}");
+}
+
+/// A backup written by confab before rooms had members (format version 1, made by that version's
+/// own binary) restores: its rooms become public rooms of their creators and authors, everyone
+/// can log in, read and post as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_from_before_membership_restores_with_authors_as_members() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v1.confab");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let verified = ok(&confab(
+        &data,
+        &["backup", "verify", fixture.to_str().expect("path")],
+        None,
+    ));
+    assert!(verified.contains("3 users"), "{verified}");
+    ok(&confab(
+        &data,
+        &["backup", "restore", fixture.to_str().expect("path")],
+        None,
+    ));
+    let server = BinaryServer::start(&data, &[]);
+    let carol = logged_in(&server, "carol").await;
+    let (status, listed) = carol.get("/api/rooms?member=true").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let mine: Vec<&str> = listed["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(mine, ["random"], "carol wrote only in random");
+    let (_, all) = carol.get("/api/rooms").await;
+    let general = all["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["name"] == "general")
+        .expect("general is listed")
+        .clone();
+    assert_eq!(general["kind"], "public");
+    assert_eq!(general["is_member"], false);
+    let id = general["id"].as_str().expect("id");
+    let alice = logged_in(&server, "alice").await;
+    let (_, members) = alice.get(&format!("/api/rooms/{id}/members")).await;
+    let roles: Vec<(&str, &str)> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            (
+                m["username"].as_str().unwrap_or(""),
+                m["role"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(roles, [("alice", "owner"), ("bob", "member")]);
+    let (_, history) = carol.get(&format!("/api/rooms/{id}/messages")).await;
+    let bodies: Vec<&str> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(bodies, ["hello from bob", "and again"]);
+    let (status, _) = carol
+        .post(
+            &format!("/api/rooms/{id}/messages"),
+            json!({"body": "carol was here"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "a public room takes posts");
+    let (_, members) = alice.get(&format!("/api/rooms/{id}/members")).await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(3));
+}
+
 /// Reads every room's messages from a data directory, in order.
 fn contents(data: &Path) -> BTreeMap<String, Vec<(String, String, String)>> {
     let output = confab(data, &["room", "list", "--json"], None);

@@ -190,3 +190,10 @@ fn web_ui_shows_room_expiry_in_chromium() {
         ],
     );
 }
+
+/// Three users: a direct message and a private room reach their members live
+/// and stay invisible to the third, who joins by invite link and is removed.
+#[test]
+fn web_ui_membership_in_chromium() {
+    run_scenario("membership", &[]);
+}

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::{error_code, Client, TestServer, Ws};
 use confab::clock::{Clock, ManualClock, SystemClock};
-use futures_util::SinkExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -695,8 +694,11 @@ async fn matrix_of_websocket_frames_on_every_kind_of_room() {
 
 /// Per kind and actor: listed in `GET /rooms`, listed in `GET /rooms?member=true`, and the
 /// `is_member` and `role` that `GET /rooms/{id}` shows them (None: the room is hidden).
+/// What `GET /rooms/{id}` shows: `is_member` and `role`, or None for a hidden room.
+type Standing = Option<(bool, Option<&'static str>)>;
+
 #[rustfmt::skip]
-const LISTINGS: &[(Kind, Actor, bool, bool, Option<(bool, Option<&str>)>)] = &[
+const LISTINGS: &[(Kind, Actor, bool, bool, Standing)] = &[
     // kind    actor            listed  mine    GET /rooms/{id}: is_member, role
     (Public,  Actor::Outsider, true,   false,  Some((false, None))),
     (Public,  Actor::Member,   true,   true,   Some((true, Some("member")))),

@@ -82,33 +82,36 @@ async fn chat_traffic_is_counted_exactly_under_route_templates() {
     let mut a = alice.ws().await;
     a.join(&room, None, 1).await;
     let mut b = bob.ws().await;
+    // Joining makes bob a member: `added` to bob and `room_updated` (the member count) to
+    // alice (deliveries 1, 2).
     b.join(&room, None, 1).await;
-    a.recv_type("presence").await; // delivery 1: bob online, to alice
+    a.recv_type("presence").await; // delivery 3: bob online, to alice
 
-    // WebSocket send: bob's copy and alice's acknowledgement (deliveries 2, 3).
+    // WebSocket send: bob's copy and alice's acknowledgement (deliveries 4, 5).
     let send = json!({"type": "send", "room": room, "body": "two", "nonce": "n1"});
     a.send_json(send.clone()).await;
     assert_eq!(a.recv_type("message").await["nonce"], "n1");
     assert_eq!(b.recv_type("message").await["message"]["body"], "two");
-    // A retried nonce: acknowledged again (delivery 4), sent again, stored once.
+    // A retried nonce: acknowledged again (delivery 6), sent again, stored once.
     a.send_json(send).await;
     assert_eq!(a.recv_type("message").await["nonce"], "n1");
 
-    // REST with both sockets joined (deliveries 5, 6).
+    // REST with both sockets joined (deliveries 7, 8).
     bob.post_message(&room, "three").await;
     assert_eq!(a.recv_type("message").await["message"]["body"], "three");
     assert_eq!(b.recv_type("message").await["message"]["body"], "three");
 
-    // Deleting a room tells its members (deliveries 7, 8) ...
+    // Deleting a room tells its members (deliveries 9, 10) ...
     let (status, _) = alice.delete(&format!("/api/rooms/{room}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     a.recv_type("room_deleted").await;
     b.recv_type("room_deleted").await;
-    // ... and an empty room tells no one.
+    // ... and a room nobody joined tells its member's connection (alice's, delivery 11) ...
     let (status, _) = alice.delete(&format!("/api/rooms/{doomed}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = alice.get(&format!("/api/rooms/{room}/messages")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // ... and a new room is announced to its creator's connection (delivery 12).
     let survivor = alice.create_room("survivor").await;
 
     let text = wait_for(&server, "confab_websocket_connections", 2.0).await;
@@ -117,7 +120,7 @@ async fn chat_traffic_is_counted_exactly_under_route_templates() {
         ("confab_messages_stored_total", 3.0),
         ("confab_messages_sent_total{transport=\"rest\"}", 2.0),
         ("confab_messages_sent_total{transport=\"websocket\"}", 2.0),
-        ("confab_deliveries_total", 8.0),
+        ("confab_deliveries_total", 12.0),
         ("confab_lagged_disconnects_total", 0.0),
         ("confab_sweep_runs_total", 1.0),
         ("confab_rooms_swept_total", 0.0),

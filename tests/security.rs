@@ -407,6 +407,8 @@ fn request(
             };
             client.post(url).json(&body)
         }
+        "put" => client.put(url),
+        "patch" => client.patch(url).json(&json!({"topic": "changed"})),
         other => panic!("the API grew a {other} route: add it here"),
     }
 }

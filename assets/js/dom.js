@@ -70,7 +70,34 @@ const ICONS = {
   close: ['M18 6 6 18', 'M6 6l12 12'],
   alert: ['M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z', 'M12 8v4', 'M12 16h.01'],
   chat: ['M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z'],
+  lock: ['M6 11h12a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H6a1 1 0 0 1-1-1v-8a1 1 0 0 1 1-1z', 'M8 11V7a4 4 0 0 1 8 0v4'],
+  link: [
+    'M10 13a5 5 0 0 0 7.54.54l3-3a5 5 0 0 0-7.07-7.07l-1.72 1.71',
+    'M14 11a5 5 0 0 0-7.54-.54l-3 3a5 5 0 0 0 7.07 7.07l1.71-1.71',
+  ],
+  userPlus: [
+    'M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2',
+    'M8.5 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8z',
+    'M20 8v6',
+    'M23 11h-6',
+  ],
+  userMinus: [
+    'M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2',
+    'M8.5 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8z',
+    'M23 11h-6',
+  ],
 };
+
+/**
+ * The glyph in front of a room's name: a lock (labelled "Private room") for
+ * private rooms, an "@" for direct messages, "#" for public rooms.
+ */
+export function roomGlyph(room, cls) {
+  if (room.kind === 'private') {
+    return h('span', { class: `${cls} room-lock`, role: 'img', 'aria-label': 'Private room', title: 'Private room' }, icon('lock'));
+  }
+  return h('span', { class: cls, 'aria-hidden': 'true' }, room.kind === 'direct' ? '@' : '#');
+}
 
 /** An inline SVG icon, hidden from assistive technology (pair it with a label). */
 export function icon(name, cls = '') {

@@ -4,6 +4,7 @@
 //   #/login, #/signup   when signed out
 //   #/rooms             landing: join by name, live rooms
 //   #/room/<id>         chat
+//   #/invite/<code>     accept an invite link, then open its room
 
 import { api, setUnauthorizedHandler } from './api.js';
 import { h } from './dom.js';
@@ -11,6 +12,7 @@ import { RoomsStore } from './rooms-store.js';
 import { ChatSocket, socketUrl } from './socket.js';
 import { mountAuth } from './views/auth.js';
 import { mountChat } from './views/chat.js';
+import { mountInvite } from './views/invite.js';
 import { mountRooms } from './views/rooms.js';
 import { createShell } from './views/shell.js';
 
@@ -20,12 +22,14 @@ const root = document.getElementById('app');
 let session = null;
 /** The mounted routed view ({ destroy }). */
 let current = null;
-/** Where to go after logging in (a room link opened while signed out). */
+/** Where to go after logging in (a room or invite link opened while signed out). */
 let afterLogin = null;
 
 function parseRoute(hash) {
   const room = /^#\/room\/([^/?#]+)$/.exec(hash);
   if (room) return { view: 'chat', roomId: decodeURIComponent(room[1]) };
+  const invite = /^#\/invite\/([^/?#]+)$/.exec(hash);
+  if (invite) return { view: 'invite', code: decodeURIComponent(invite[1]) };
   if (hash === '#/signup') return { view: 'signup' };
   if (hash === '#/login') return { view: 'login' };
   return { view: 'rooms' };
@@ -48,7 +52,7 @@ function route() {
   current = null;
 
   if (!session) {
-    if (target.view === 'chat') afterLogin = location.hash;
+    if (target.view === 'chat' || target.view === 'invite') afterLogin = location.hash;
     const mode = target.view === 'signup' ? 'signup' : 'login';
     if (target.view !== mode) history.replaceState(null, '', `#/${mode}`);
     current = mountAuth(root, mode, signedIn);
@@ -60,10 +64,9 @@ function route() {
   }
   session.shell.setActive(target.view, target.roomId);
   const ctx = { user: session.user, socket: session.socket, rooms: session.rooms, navigate };
-  current =
-    target.view === 'chat'
-      ? mountChat(session.shell.outlet, ctx, target.roomId)
-      : mountRooms(session.shell.outlet, ctx);
+  if (target.view === 'chat') current = mountChat(session.shell.outlet, ctx, target.roomId);
+  else if (target.view === 'invite') current = mountInvite(session.shell.outlet, ctx, target.code);
+  else current = mountRooms(session.shell.outlet, ctx);
   session.shell.outlet.scrollTop = 0;
 }
 
@@ -71,13 +74,14 @@ function signedIn(user) {
   const socket = new ChatSocket(socketUrl(), async () => (await api.me()) !== null || signedOut());
   const rooms = new RoomsStore();
   session = { user, socket, rooms, shell: null };
-  session.shell = createShell({ user, socket, rooms, signOut });
+  session.shell = createShell({ user, socket, rooms, signOut, navigate });
   current?.destroy();
   current = null;
   root.replaceChildren(session.shell.el);
   socket.start();
-  rooms.start();
-  const next = afterLogin ?? (parseRoute(location.hash).view === 'chat' ? location.hash : '#/rooms');
+  rooms.start(socket);
+  const opened = parseRoute(location.hash).view;
+  const next = afterLogin ?? (opened === 'chat' || opened === 'invite' ? location.hash : '#/rooms');
   afterLogin = null;
   navigate(next, { replace: true });
 }

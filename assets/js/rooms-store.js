@@ -160,8 +160,11 @@ export class RoomsStore extends EventTarget {
         // only what it is about.
         const known = frame.room && this.get(frame.room.id);
         if (known) {
-          const { name, topic, member_count, last_active_at, expires_at } = frame.room;
-          this.upsert({ id: known.id, name, topic, member_count, last_active_at, expires_at });
+          const update = { id: known.id };
+          for (const key of ['name', 'topic', 'member_count', 'last_active_at', 'expires_at']) {
+            if (frame.room[key] !== undefined) update[key] = frame.room[key];
+          }
+          this.upsert(update);
         }
         break;
       }

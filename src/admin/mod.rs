@@ -221,7 +221,10 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
             done(if added {
                 format!("added {username} to room {room} as {}", role.as_str())
             } else {
-                format!("{username} is a member of room {room}, as {}", role.as_str())
+                format!(
+                    "{username} is a member of room {room}, as {}",
+                    role.as_str()
+                )
             })
         }
         Request::RoomRemoveMember { id, username } => {

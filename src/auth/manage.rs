@@ -90,7 +90,10 @@ impl Accounts {
     pub fn directory(&self, prefix: &str, limit: usize) -> Result<Vec<String>> {
         let mut names = Vec::with_capacity(limit);
         // Locked accounts are skipped, so read a little more than asked.
-        for user in self.store.users_with_prefix(prefix, limit.saturating_mul(2))? {
+        for user in self
+            .store
+            .users_with_prefix(prefix, limit.saturating_mul(2))?
+        {
             if names.len() == limit {
                 break;
             }

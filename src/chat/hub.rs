@@ -247,7 +247,9 @@ impl Hub {
             last_active_at_ms,
             ..room.clone()
         };
-        let event = Event::new(EventKind::RoomUpdated { room: cached.clone() });
+        let event = Event::new(EventKind::RoomUpdated {
+            room: cached.clone(),
+        });
         channel.broadcast(&event, |_| false);
     }
 

@@ -96,7 +96,7 @@ impl Chat {
         if let Some(unchanged) = existing.as_ref().filter(|m| m.role == wanted) {
             return Ok((Member::new(target, unchanged), false));
         }
-        if wanted == Role::Owner && !may_set_roles || existing.is_some() && !may_set_roles {
+        if !may_set_roles && (wanted == Role::Owner || existing.is_some()) {
             return Err(Error::Forbidden(
                 "only the room's owner or an admin can change roles".into(),
             ));
@@ -236,7 +236,12 @@ impl Chat {
 
     /// Makes `username` a member with `role` unless they are one already; tells their
     /// connections. Returns their membership.
-    pub(super) async fn admit(&self, id: RoomId, username: &str, role: Role) -> Result<MemberRecord> {
+    pub(super) async fn admit(
+        &self,
+        id: RoomId,
+        username: &str,
+        role: Role,
+    ) -> Result<MemberRecord> {
         let guard = self.membership_lock.lock().await;
         if let Some(existing) = self.store.member(id, username)? {
             return Ok(existing);

@@ -187,13 +187,15 @@ impl Chat {
         let standing = self.readable(room, user)?;
         let member = match standing.member {
             Some(member) => member,
-            None => self.admit(room, &user.username, crate::store::Role::Member).await?,
+            None => {
+                self.admit(room, &user.username, crate::store::Role::Member)
+                    .await?
+            }
         };
         let store = &self.store;
         let username = &connection.username;
-        let mut joined = self
-            .hub
-            .join(store, room, connection, self.now_ms(), |_| {
+        let mut joined =
+            self.hub.join(store, room, connection, self.now_ms(), |_| {
                 match store.member(room, username)? {
                     Some(_) => Ok(()),
                     None => Err(Error::NotFound("room")),

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use commit::Queued;
 pub use connection::Connection;
-pub use hub::Hub;
 pub use direct::DIRECT_MAX_PEOPLE;
+pub use hub::Hub;
 pub use invites::{INVITE_MAX_LIFETIME, INVITE_MAX_USES, INVITE_MIN_LIFETIME};
 pub use membership::canonical_username;
 pub use messages::HistoryPage;

@@ -181,7 +181,12 @@ impl Chat {
     }
 
     /// Renames a room or changes its topic (its owner or an admin). Direct rooms have no name.
-    pub async fn change_room(&self, id: RoomId, change: RoomChange, actor: &User) -> Result<RoomInfo> {
+    pub async fn change_room(
+        &self,
+        id: RoomId,
+        change: RoomChange,
+        actor: &User,
+    ) -> Result<RoomInfo> {
         let _serialized = self.membership_lock.lock().await;
         let standing = self.managed(id, actor)?;
         let mut record = self.store.room(id)?.ok_or(Error::NotFound("room"))?;

@@ -249,7 +249,13 @@ fn progress_bar(total: Option<u64>, label: &'static str) -> ProgressBar {
 
 fn describe(stats: &BackupStats) -> String {
     format!(
-        "{} users, {} sessions, {} rooms, {} messages, {} bytes",
-        stats.users, stats.sessions, stats.rooms, stats.messages, stats.bytes
+        "{} users, {} sessions, {} rooms, {} messages, {} memberships, {} invites, {} bytes",
+        stats.users,
+        stats.sessions,
+        stats.rooms,
+        stats.messages,
+        stats.members,
+        stats.invites,
+        stats.bytes
     )
 }

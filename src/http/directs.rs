@@ -88,10 +88,7 @@ impl DirectsApi {
         if prefix.len() > 64 {
             return Err(Error::invalid("bad_request", "q has at most 64 characters").into());
         }
-        let users = self
-            .state
-            .accounts
-            .directory(&prefix, limit as usize)?;
+        let users = self.state.accounts.directory(&prefix, limit as usize)?;
         Ok(Json(Directory {
             users: users
                 .into_iter()

@@ -89,7 +89,12 @@ impl InvitesApi {
         let invite = self
             .state
             .chat
-            .create_invite(parse_room_id(&id.0)?, &auth.caller().user, max_uses, lifetime)
+            .create_invite(
+                parse_room_id(&id.0)?,
+                &auth.caller().user,
+                max_uses,
+                lifetime,
+            )
             .await?;
         let origin = origin_of(req, &self.state);
         Ok(CreatedInvite::Created(Json(InviteView::new(

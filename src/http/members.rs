@@ -88,7 +88,12 @@ impl MembersApi {
         let (member, added) = self
             .state
             .chat
-            .put_member(parse_room_id(&id.0)?, &username.0, role, &auth.caller().user)
+            .put_member(
+                parse_room_id(&id.0)?,
+                &username.0,
+                role,
+                &auth.caller().user,
+            )
             .await?;
         let view = Json(MemberView::from(&member));
         Ok(if added {

@@ -28,11 +28,13 @@ impl Store {
         let value = encode(invite);
         let index = keys::room_invite(room, code_hash);
         (&self.invites, &self.room_invites)
-            .transaction(|(invites, by_room): &(TransactionalTree, TransactionalTree)| {
-                invites.insert(&code_hash[..], value.as_slice())?;
-                by_room.insert(&index[..], &[])?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            })
+            .transaction(
+                |(invites, by_room): &(TransactionalTree, TransactionalTree)| {
+                    invites.insert(&code_hash[..], value.as_slice())?;
+                    by_room.insert(&index[..], &[])?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                },
+            )
             .map_err(StoreError::from)
     }
 
@@ -61,7 +63,11 @@ impl Store {
 
     /// Counts one use of an invite, atomically, unless it expired (at `now_ms`) or is used up:
     /// two people accepting the last use at once cannot both get in.
-    pub fn use_invite(&self, code_hash: &[u8; TOKEN_HASH_LEN], now_ms: u64) -> StoreResult<UseInvite> {
+    pub fn use_invite(
+        &self,
+        code_hash: &[u8; TOKEN_HASH_LEN],
+        now_ms: u64,
+    ) -> StoreResult<UseInvite> {
         let result = self.invites.transaction(|invites| {
             let Some(bytes) = invites.get(&code_hash[..])? else {
                 return Ok(UseInvite::NotFound);
@@ -82,8 +88,13 @@ impl Store {
     }
 
     /// Deletes one invite; false if it was not there.
-    pub fn delete_invite(&self, room: RoomId, code_hash: &[u8; TOKEN_HASH_LEN]) -> StoreResult<bool> {
-        self.room_invites.remove(keys::room_invite(room, code_hash))?;
+    pub fn delete_invite(
+        &self,
+        room: RoomId,
+        code_hash: &[u8; TOKEN_HASH_LEN],
+    ) -> StoreResult<bool> {
+        self.room_invites
+            .remove(keys::room_invite(room, code_hash))?;
         Ok(self.invites.remove(code_hash)?.is_some())
     }
 }

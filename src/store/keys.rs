@@ -223,11 +223,17 @@ mod tests {
         let room = RoomId::from_bytes([3; 16]);
         let (parsed_room, name) = parse_room_member(&room_member(room, "Ann")).expect("parse");
         assert_eq!((parsed_room, name.as_str()), (room, "ann"));
-        assert_eq!(parse_user_room(&user_room("ann", room)).expect("parse"), room);
+        assert_eq!(
+            parse_user_room(&user_room("ann", room)).expect("parse"),
+            room
+        );
         assert!(user_room("ann", room).starts_with(&user_rooms_prefix("ann")));
         assert!(!user_room("anna", room).starts_with(&user_rooms_prefix("ann")));
         let hash = [0x5A; 32];
-        assert_eq!(parse_room_invite(&room_invite(room, &hash)).expect("parse"), hash);
+        assert_eq!(
+            parse_room_invite(&room_invite(room, &hash)).expect("parse"),
+            hash
+        );
         assert!(parse_room_member(&room.to_bytes()).is_err());
     }
 

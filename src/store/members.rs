@@ -91,7 +91,10 @@ impl Store {
                 let Some(mut record) = live_record(rooms, &room_key)? else {
                     return Ok(None);
                 };
-                if members.insert(member_key.as_slice(), value.as_slice())?.is_none() {
+                if members
+                    .insert(member_key.as_slice(), value.as_slice())?
+                    .is_none()
+                {
                     record.member_count += 1;
                     rooms.insert(&room_key, encode(&record))?;
                 }
@@ -147,7 +150,12 @@ impl Store {
 
     /// Rewrites a room's record (name, topic), keeping the name index of public rooms in step.
     /// False when the room is gone, or when `name_free` says a live public room holds the name.
-    pub fn update_room(&self, room: RoomId, updated: &RoomRecord, now_ms: u64) -> StoreResult<bool> {
+    pub fn update_room(
+        &self,
+        room: RoomId,
+        updated: &RoomRecord,
+        now_ms: u64,
+    ) -> StoreResult<bool> {
         let room_key = keys::room(room);
         let new_name = keys::room_name(&updated.name);
         let result = (&self.rooms, &self.room_names).transaction(

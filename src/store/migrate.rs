@@ -23,7 +23,10 @@ impl Store {
         };
         if version < 2 {
             let rooms = self.derive_memberships()?;
-            tracing::info!(rooms, "upgraded rooms to schema 2: public, members from authors");
+            tracing::info!(
+                rooms,
+                "upgraded rooms to schema 2: public, members from authors"
+            );
         }
         if version != SCHEMA_VERSION || self.meta.get(keys::SCHEMA)?.is_none() {
             self.meta

@@ -14,10 +14,10 @@ mod users;
 use std::path::Path;
 
 pub use backup::{BackupError, BackupOptions, BackupStats};
-pub use keys::TOKEN_HASH_LEN;
-pub use messages::{EncodedMessage, Page};
 pub use invites::UseInvite;
+pub use keys::TOKEN_HASH_LEN;
 pub use members::RemovedMember;
+pub use messages::{EncodedMessage, Page};
 pub use records::{
     InviteRecord, MemberRecord, MessageRecord, Role, RoomKind, RoomRecord, SessionRecord,
     UserRecord,
@@ -63,8 +63,17 @@ pub struct Store {
     invites: sled::Tree,
     room_invites: sled::Tree,
     meta: sled::Tree,
-    /// One flush at a time (see `flush`).
+    /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
+    flushes: std::sync::Arc<FlushCounters>,
+}
+
+/// Counts of flushes started and of the last one that succeeded, so a caller whose writes a
+/// flush that started after its call has made durable need not flush again.
+#[derive(Default)]
+struct FlushCounters {
+    started: std::sync::atomic::AtomicU64,
+    succeeded: std::sync::atomic::AtomicU64,
 }
 
 /// Why a data directory could not be opened, in words an admin can act on.
@@ -123,6 +132,7 @@ impl Store {
             room_invites: tree("room_invites")?,
             meta: tree("meta")?,
             flushing: Default::default(),
+            flushes: Default::default(),
             db,
         };
         store.migrate().map_err(|err| OpenError::Migration {
@@ -137,12 +147,24 @@ impl Store {
     /// sled 0.34's `flush_async` can miss a wakeup when several run at once and then never
     /// complete (spacejam/sled#1308), which would hang every caller. So flushes run one at a
     /// time, as sled's blocking `flush` on tokio's blocking pool.
+    ///
+    /// Callers that queue up behind a flush share the next one: once a flush that started after
+    /// a call has succeeded, every write issued before that call is durable, so the call returns
+    /// without a flush of its own. Membership changes and the group committer flush this way
+    /// without each paying for an fsync.
     pub async fn flush(&self) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        let started_before_call = self.flushes.started.load(Ordering::SeqCst);
         let _one_at_a_time = self.flushing.lock().await;
+        if self.flushes.succeeded.load(Ordering::SeqCst) > started_before_call {
+            return Ok(());
+        }
+        let this_flush = self.flushes.started.fetch_add(1, Ordering::SeqCst) + 1;
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|err| StoreError::Corrupt(format!("the flush task failed: {err}")))??;
+        self.flushes.succeeded.store(this_flush, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -165,8 +165,11 @@ impl Store {
         delete_prefix(&self.nonces, &room_key)?;
         super::invites::delete_room_invites(self, id)?;
         if record.kind == RoomKind::Direct {
-            let usernames: Vec<String> =
-                self.members(id)?.into_iter().map(|(name, _)| name).collect();
+            let usernames: Vec<String> = self
+                .members(id)?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
             let _ = self.direct_rooms.compare_and_swap(
                 keys::direct_members(&usernames),
                 Some(&room_key[..]),

@@ -323,7 +323,12 @@ impl Session {
             );
             return send(sink, protocol::error(&err, None)).await;
         }
-        let joined = match self.state.chat.join(&self.connection, &self.user, room).await {
+        let joined = match self
+            .state
+            .chat
+            .join(&self.connection, &self.user, room)
+            .await
+        {
             Ok(joined) => joined,
             Err(err) => return send(sink, protocol::error(&err, None)).await,
         };

@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -9,6 +9,9 @@
 //   reconnect with replay, room deletion, log out, login errors.
 // - `expiry`: against a server started with a rooms TTL of a few seconds, an
 //   open room that expires says so.
+// - `membership`: three users; a direct message and a private room are seen
+//   live by their members only; invite links, and removal from a room.
+//   (scenario in e2e-membership.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -16,11 +19,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { membershipScenario } from './e2e-membership.mjs';
 
 const [baseUrl, shotDir, scenarioName = 'chat'] = process.argv.slice(2);
-const SCENARIOS = { chat: chatScenario, expiry: expiryScenario };
+const SCENARIOS = { chat: chatScenario, expiry: expiryScenario, membership: (browser) => membershipScenario(browser, harness) };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry]');
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });
@@ -450,11 +454,11 @@ async function chatScenario(browser) {
     assert.equal(await b.page.locator('.sidebar').isVisible(), false, 'sidebar hidden on a phone');
     await until('the bottom after resizing', async () => (await bottomGap(b.page)) < 5);
     await shot(b.page, '07-chat-mobile');
-    await b.page.getByRole('button', { name: /People online/ }).click();
+    await b.page.getByRole('button', { name: /^Members \(\d+ online\)$/ }).click();
     await b.page.locator('.members-panel').waitFor();
     await shot(b.page, '08-members-mobile');
     await assertControlsNamed(b.page, 'phone chat');
-    await b.page.getByRole('button', { name: 'Close people online' }).click();
+    await b.page.getByRole('button', { name: 'Close members' }).click();
     await b.page.getByRole('link', { name: 'Back to rooms' }).click();
     await b.page.getByRole('heading', { name: `Hi ${BOB}` }).waitFor();
     await shot(b.page, '09-rooms-mobile');
@@ -528,6 +532,20 @@ async function chatScenario(browser) {
   await a.context.close();
   await b.context.close();
 }
+
+/** What the scenarios in other files use from this one. */
+const harness = {
+  baseUrl,
+  run,
+  PASSWORD,
+  step,
+  until,
+  shot,
+  newUser,
+  expectMessage,
+  assertControlsNamed,
+  problems,
+};
 
 try {
   await main();

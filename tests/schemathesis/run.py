@@ -46,10 +46,24 @@ CHECKS = [
 PASSWORD = "correct horse battery staple"
 # schemathesis's command line, run by this same Python: found wherever pip put the package,
 # whether or not its `schemathesis` script is on PATH (pip --user, pyenv without a rehash).
+# Hypothesis names a lambda filter by parsing the source file it is in with `ast.parse`; on some
+# CPython 3.11 patch releases, parsing schemathesis's largest module raises SystemError ("AST
+# constructor recursion depth mismatch") instead of returning a tree, which aborts the run. The
+# name is only cosmetic, so that SystemError is turned into the SyntaxError Hypothesis expects
+# from a source it cannot parse, and it falls back to "lambda: <unknown>".
+AST_SHIM = (
+    "import ast; _parse = ast.parse\n"
+    "def _tolerant_parse(*args, **kwargs):\n"
+    "    try:\n"
+    "        return _parse(*args, **kwargs)\n"
+    "    except SystemError as err:\n"
+    "        raise SyntaxError(str(err)) from err\n"
+    "ast.parse = _tolerant_parse\n"
+)
 SCHEMATHESIS = [
     sys.executable,
     "-c",
-    "import sys; from schemathesis.cli import schemathesis; "
+    AST_SHIM + "import sys; from schemathesis.cli import schemathesis; "
     "sys.argv[0] = 'schemathesis'; sys.exit(schemathesis())",
 ]
 

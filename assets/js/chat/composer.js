@@ -8,13 +8,12 @@ const TYPING_EVERY_MS = 3000;
 const MAX_HEIGHT_PX = 200;
 
 /**
- * @param roomName  used in the label and placeholder
+ * @param label     the field's label and placeholder, e.g. "Message #general"
  * @param onSend    (body) => void
  * @param onTyping  () => void, at most every few seconds while typing
  * @returns { el, focus(), setDisabled(reason|null) }
  */
-export function createComposer(roomName, onSend, onTyping) {
-  const label = `Message #${roomName}`;
+export function createComposer(label, onSend, onTyping) {
   const input = h('textarea', {
     id: 'composer-input',
     class: 'composer-input',

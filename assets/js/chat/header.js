@@ -1,17 +1,21 @@
-// The chat header: room name, expiry countdown, creator, people-online toggle
-// and (for its creator or an admin) the delete button.
+// The chat header: room glyph (#, lock, @) and name, topic, expiry countdown,
+// creator, the members toggle and (for an owner or an admin) the delete button.
 
-import { h, icon } from '../dom.js';
+import { h, icon, roomGlyph } from '../dom.js';
 import { formatExpiresIn, formatFull, parseDate } from '../format.js';
+import { roomTitle } from '../rooms-store.js';
 
 const EXPIRY_SOON_MS = 24 * 3600 * 1000;
 
 /**
- * @param opts { canDelete, onDelete, onToggleMembers }
- * @returns { el, setRoom(room), setOnlineCount(n), setMembersExpanded(open), setGone(label), destroy() }
+ * @param opts { me, canDelete, onDelete, onToggleMembers }
+ * @returns { el, setRoom(room), setCanDelete(bool), setOnlineCount(n), setMembersExpanded(open), setGone(label), destroy() }
  */
-export function createHeader({ canDelete, onDelete, onToggleMembers }) {
+export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
   const name = h('span', { class: 'chat-name' });
+  const glyph = h('span', { class: 'chat-glyph' });
+  const topic = h('span', { class: 'chat-topic', hidden: true });
+  const topicSep = h('span', { class: 'sep', 'aria-hidden': 'true', hidden: true }, '·');
   const expiry = h('span', { class: 'chat-expiry' });
   const creator = h('span', { class: 'chat-creator' });
   const count = h('span', { class: 'members-count' });
@@ -22,14 +26,12 @@ export function createHeader({ canDelete, onDelete, onToggleMembers }) {
     count,
   );
   membersButton.addEventListener('click', onToggleMembers);
-  const deleteButton = canDelete
-    ? h(
-        'button',
-        { class: 'icon-btn icon-btn-danger', type: 'button', 'aria-label': 'Delete room', title: 'Delete room' },
-        icon('trash'),
-      )
-    : null;
-  deleteButton?.addEventListener('click', onDelete);
+  const deleteButton = h(
+    'button',
+    { class: 'icon-btn icon-btn-danger', type: 'button', 'aria-label': 'Delete room', title: 'Delete room', hidden: !canDelete },
+    icon('trash'),
+  );
+  deleteButton.addEventListener('click', onDelete);
 
   const el = h(
     'header',
@@ -38,8 +40,8 @@ export function createHeader({ canDelete, onDelete, onToggleMembers }) {
     h(
       'div',
       { class: 'chat-title' },
-      h('h1', {}, h('span', { class: 'chat-hash', 'aria-hidden': 'true' }, '#'), name),
-      h('p', { class: 'chat-sub' }, expiry, h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'), creator),
+      h('h1', {}, glyph, name),
+      h('p', { class: 'chat-sub' }, topic, topicSep, expiry, h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'), creator),
     ),
     h('div', { class: 'chat-actions' }, membersButton, deleteButton),
   );
@@ -59,14 +61,24 @@ export function createHeader({ canDelete, onDelete, onToggleMembers }) {
     el,
     setRoom(next) {
       room = next;
-      name.textContent = room.name;
-      creator.textContent = `created by ${room.created_by}`;
+      name.textContent = roomTitle(room, me);
+      glyph.replaceChildren(roomGlyph(room, 'chat-hash'));
+      topic.textContent = room.topic ?? '';
+      topic.title = room.topic ?? '';
+      topic.hidden = !room.topic;
+      topicSep.hidden = !room.topic;
+      if (room.kind === 'direct') creator.textContent = 'Direct message';
+      else if (room.kind === 'private') creator.textContent = `Private room, created by ${room.created_by}`;
+      else creator.textContent = `created by ${room.created_by}`;
       renderExpiry();
+    },
+    setCanDelete(can) {
+      deleteButton.hidden = !can;
     },
     setOnlineCount(n) {
       count.textContent = String(n);
-      membersButton.setAttribute('aria-label', `People online: ${n}`);
-      membersButton.title = `${n} online`;
+      membersButton.setAttribute('aria-label', `Members (${n} online)`);
+      membersButton.title = `Members (${n} online)`;
     },
     setMembersExpanded(open) {
       membersButton.setAttribute('aria-expanded', String(open));
@@ -74,7 +86,7 @@ export function createHeader({ canDelete, onDelete, onToggleMembers }) {
     /** @param label e.g. "expired" or "deleted" */
     setGone(label) {
       clearInterval(ticker);
-      if (deleteButton) deleteButton.disabled = true;
+      deleteButton.disabled = true;
       expiry.replaceChildren(icon('alert'), label);
       expiry.title = '';
       expiry.classList.add('soon');

@@ -35,16 +35,22 @@ export class MessageList {
   #reachedStart = false;
   #loadingOlder = false;
   #onLoadOlder;
+  #onAuthor;
+  #me;
   #resizeObserver;
-  #roomName;
+  #start;
 
   /**
-   * @param roomName     shown in the "beginning of the room" marker
-   * @param onLoadOlder  async () => void, called when the reader nears the top
+   * @param opts.start        { title, text } of the "beginning of the room" marker
+   * @param opts.me           the signed-in username (their own name is not a button)
+   * @param opts.onLoadOlder  async (beforeId) => { messages, reachedStart }, called when the reader nears the top
+   * @param opts.onAuthor     (username) => void, when someone's name is clicked (e.g. to message them); optional
    */
-  constructor(roomName, onLoadOlder) {
-    this.#roomName = roomName;
+  constructor({ start, me, onLoadOlder, onAuthor = null }) {
+    this.#start = start;
+    this.#me = me;
     this.#onLoadOlder = onLoadOlder;
+    this.#onAuthor = onAuthor;
     this.list = h('div', { class: 'message-list' });
     this.top = h('div', { class: 'history-top' });
     /** Pending (not yet acknowledged) sends render here, below the history. */
@@ -89,8 +95,9 @@ export class MessageList {
     return this.#stuck;
   }
 
-  setRoomName(name) {
-    this.#roomName = name;
+  /** @param start { title, text } of the "beginning of the room" marker */
+  setStart(start) {
+    this.#start = start;
     this.#renderTop();
   }
 
@@ -243,7 +250,7 @@ export class MessageList {
         h(
           'header',
           { class: 'msg-head' },
-          h('span', { class: 'msg-author' }, message.author),
+          this.#authorName(message.author),
           h(
             'time',
             { class: 'msg-time', datetime: message.sent_at, title: formatFull(sentAt) },
@@ -257,6 +264,18 @@ export class MessageList {
     this.#lastGroup = { author: message.author, at: sentAt, rows };
   }
 
+  /** The author's name; a button that messages them, unless it is the reader's own name. */
+  #authorName(author) {
+    if (!this.#onAuthor || author === this.#me) return h('span', { class: 'msg-author' }, author);
+    const button = h(
+      'button',
+      { class: 'msg-author msg-author-btn', type: 'button', title: `Send ${author} a direct message` },
+      author,
+    );
+    button.addEventListener('click', () => this.#onAuthor(author));
+    return button;
+  }
+
   #renderTop(errorText) {
     if (errorText) {
       this.top.replaceChildren(h('p', { class: 'history-note error' }, errorText));
@@ -267,9 +286,9 @@ export class MessageList {
         h(
           'div',
           { class: 'history-start' },
-          h('div', { class: 'history-start-icon', 'aria-hidden': 'true' }, '#'),
-          h('h2', {}, `Welcome to #${this.#roomName}`),
-          h('p', {}, 'This is the very beginning of the room. Say hello!'),
+          h('div', { class: 'history-start-icon', 'aria-hidden': 'true' }, this.#start.glyph ?? '#'),
+          h('h2', {}, this.#start.title),
+          h('p', {}, this.#start.text),
         ),
       );
     } else {

@@ -1,6 +1,6 @@
 // The chat screen for one room: wires the REST history, the WebSocket frames,
 // the outbox of pending sends and the UI parts (header, messages, typing,
-// composer, people online) together.
+// composer, members panel) together.
 
 import { api } from '../api.js';
 import { createComposer } from '../chat/composer.js';
@@ -8,11 +8,14 @@ import { createHeader } from '../chat/header.js';
 import { Members } from '../chat/members.js';
 import { MessageList } from '../chat/message-list.js';
 import { Outbox } from '../chat/outbox.js';
+import { createRoomActions } from '../chat/room-actions.js';
 import { TypingIndicator } from '../chat/typing.js';
 import { confirmDialog } from '../dialog.js';
 import { h, icon } from '../dom.js';
 import { parseDate } from '../format.js';
+import { composerLabel, roomTitle } from '../rooms-store.js';
 import { toast } from '../toast.js';
+import { describeMembershipError, messageUser } from './new-conversation.js';
 
 const PAGE = 50;
 const WIDE_LAYOUT = '(min-width: 1100px)';
@@ -31,25 +34,7 @@ export function mountChat(outlet, ctx, roomId) {
       h('div', { class: 'chat-loading', role: 'status' }, h('span', { class: 'spinner' }), 'Loading room…'),
     );
   };
-  const showProblem = (title, text, retry) => {
-    document.title = `${title} · confab`;
-    const actions = [h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to rooms')];
-    if (retry) {
-      const again = h('button', { class: 'btn btn-ghost', type: 'button' }, 'Try again');
-      again.addEventListener('click', load);
-      actions.unshift(again);
-    }
-    page.replaceChildren(
-      h(
-        'div',
-        { class: 'empty-state', role: 'alert' },
-        h('span', { class: 'empty-icon' }, icon('alert')),
-        h('h1', {}, title),
-        h('p', {}, text),
-        h('div', { class: 'empty-actions' }, actions),
-      ),
-    );
-  };
+  const showProblem = (title, text, retry) => showNotice(page, title, text, retry ? load : null);
 
   async function load() {
     showLoading();
@@ -61,7 +46,11 @@ export function mountChat(outlet, ctx, roomId) {
       if (destroyed) return;
       if (error.status === 404) {
         ctx.rooms.remove(roomId);
-        showProblem('Room not found', 'This room does not exist any more: it expired or was deleted.', false);
+        showProblem(
+          'Room not found',
+          'This room does not exist any more (it expired or was deleted), or it is private and you are not a member.',
+          false,
+        );
       } else showProblem('Could not open the room', error.message, true);
       return;
     }
@@ -78,6 +67,50 @@ export function mountChat(outlet, ctx, roomId) {
   };
 }
 
+/** Replaces the page with a notice (room missing, access lost) and a way back. */
+function showNotice(page, title, text, retry) {
+  document.title = `${title} · confab`;
+  const actions = [h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to rooms')];
+  if (retry) {
+    const again = h('button', { class: 'btn btn-ghost', type: 'button' }, 'Try again');
+    again.addEventListener('click', retry);
+    actions.unshift(again);
+  }
+  page.replaceChildren(
+    h(
+      'div',
+      { class: 'empty-state', role: 'alert' },
+      h('span', { class: 'empty-icon' }, icon('alert')),
+      h('h1', {}, title),
+      h('p', {}, text),
+      h('div', { class: 'empty-actions' }, actions),
+    ),
+  );
+}
+
+/** The "beginning of the room" marker's wording for each kind of room. */
+function startText(room, me) {
+  if (room.kind === 'direct') {
+    return {
+      glyph: '@',
+      title: `Your conversation with ${roomTitle(room, me)}`,
+      text: 'Only the people in this conversation can see it. Say hello!',
+    };
+  }
+  if (room.kind === 'private') {
+    return {
+      title: `Welcome to #${room.name}`,
+      text: 'This is the very beginning of this private room: only its members can see it.',
+    };
+  }
+  return { title: `Welcome to #${room.name}`, text: 'This is the very beginning of the room. Say hello!' };
+}
+
+/** "#general" or, for a direct room, the other people's names. */
+function roomLabel(room, me) {
+  return room.kind === 'direct' ? roomTitle(room, me) : `#${room.name}`;
+}
+
 /** The live chat once the room and its newest messages are loaded. */
 function chatView(page, ctx, initialRoom, history) {
   const { socket, user } = ctx;
@@ -87,33 +120,53 @@ function chatView(page, ctx, initialRoom, history) {
   let hasJoinedOnce = false;
   let gone = false;
   let unread = 0;
+  /** Set while this user leaves on purpose: their own `removed` frame is then expected. */
+  let leaving = false;
+  let membersSeq = 0;
   let membersChoice = null; // null: follow the layout; true/false: the user's toggle
   const wide = matchMedia(WIDE_LAYOUT);
+  const me = user.username;
 
   const updateTitle = () => {
-    document.title = `${unread ? `(${unread}) ` : ''}#${room.name} · confab`;
+    document.title = `${unread ? `(${unread}) ` : ''}${roomLabel(room, me)} · confab`;
   };
+  /** Owners and admins may delete the room and remove members; nobody removes others from a direct room. */
+  const canManage = () => room.role === 'owner' || user.is_admin;
 
   const header = createHeader({
-    canDelete: room.created_by === user.username || user.is_admin,
+    me,
+    canDelete: (room.kind !== 'direct' && room.role === 'owner') || user.is_admin,
     onDelete: () => deleteRoom(),
     onToggleMembers: () => {
       membersChoice = !membersVisible();
       applyMembers();
     },
   });
-  const list = new MessageList(room.name, async (before) => {
-    const older = await api.messages(roomId, { before, limit: PAGE });
-    return { messages: older, reachedStart: older.length < PAGE };
+  const list = new MessageList({
+    start: startText(room, me),
+    me,
+    onLoadOlder: async (before) => {
+      const older = await api.messages(roomId, { before, limit: PAGE });
+      return { messages: older, reachedStart: older.length < PAGE };
+    },
+    onAuthor: (author) => messageUser(ctx, author),
   });
   const outbox = new Outbox(list.pending, (nonce, body) => {
     if (!joined) return false;
     return socket.send({ type: 'send', room: roomId, body, nonce });
   });
   const typing = new TypingIndicator();
-  const members = new Members(user.username);
+  const members = new Members(me, {
+    onMessage: (username) => messageUser(ctx, username),
+    onRemove: (username, button) => removeMember(username, button),
+  });
+  const actions = createRoomActions(room, {
+    exclude: () => new Set([me, ...members.memberNames]),
+    onAdded: () => loadMembers(),
+    onLeave: (button) => leaveRoom(button),
+  });
   const composer = createComposer(
-    room.name,
+    composerLabel(room, me),
     (body) => {
       outbox.add(body);
       list.scrollToBottom();
@@ -126,7 +179,7 @@ function chatView(page, ctx, initialRoom, history) {
   const offline = h('div', { class: 'chat-offline', hidden: true });
   const closeMembers = h(
     'button',
-    { class: 'icon-btn members-close', type: 'button', 'aria-label': 'Close people online' },
+    { class: 'icon-btn members-close', type: 'button', 'aria-label': 'Close members' },
     icon('close'),
   );
   closeMembers.addEventListener('click', () => {
@@ -135,13 +188,14 @@ function chatView(page, ctx, initialRoom, history) {
   });
   const panel = h(
     'aside',
-    { id: 'members-panel', class: 'members-panel', 'aria-label': 'People online' },
+    { id: 'members-panel', class: 'members-panel', 'aria-label': 'Members' },
     closeMembers,
     members.el,
+    actions.el,
   );
   const section = h(
     'section',
-    { class: 'chat', 'aria-label': `Room ${room.name}` },
+    { class: 'chat', 'aria-label': room.kind === 'direct' ? `Conversation with ${roomTitle(room, me)}` : `Room ${room.name}` },
     header.el,
     banner,
     h('div', { class: 'chat-body' }, h('div', { class: 'chat-main' }, list.el, typing.el, offline, composer.el), panel),
@@ -196,9 +250,109 @@ function chatView(page, ctx, initialRoom, history) {
     banner.hidden = false;
   }
 
+  /**
+   * This user's membership ended elsewhere (removed by an owner or admin, or
+   * left in another tab): the room is no longer theirs to read, so the chat is
+   * replaced by a notice saying so.
+   */
+  function setRemoved() {
+    if (gone) return;
+    gone = true;
+    joined = false;
+    ctx.rooms.forget(roomId);
+    outbox.failAll('not_found');
+    teardown();
+    const label = roomLabel(room, me);
+    showNotice(
+      page,
+      room.kind === 'direct' ? `You left the conversation with ${label}` : `You are no longer a member of ${label}`,
+      room.kind === 'public'
+        ? 'You were removed from this room. You can join it again from the rooms list.'
+        : 'You were removed from this room, or left it elsewhere, and can no longer read or post in it. A member can add you again or send you an invite link.',
+      null,
+    );
+  }
+
+  /** Fetches the member list again (after someone joined, left, or was added or removed). */
+  async function loadMembers() {
+    const mine = ++membersSeq;
+    let roster;
+    try {
+      roster = await api.members(roomId);
+    } catch {
+      return; // a lost membership arrives as a `removed` frame; the panel keeps its last list
+    }
+    if (gone || mine !== membersSeq) return;
+    const role = roster.find((m) => m.username === me)?.role;
+    if (role && role !== room.role) {
+      room = { ...room, role };
+      ctx.rooms.upsert({ id: roomId, role });
+    }
+    header.setCanDelete((room.kind !== 'direct' && room.role === 'owner') || user.is_admin);
+    members.setRoster(roster, {
+      canRemove: () => room.kind !== 'direct' && canManage(),
+      canMessage: room.kind !== 'direct',
+      showRoles: room.kind !== 'direct',
+    });
+  }
+
+  async function removeMember(username, button) {
+    const ok = await confirmDialog({
+      title: `Remove ${username} from ${roomLabel(room, me)}?`,
+      text:
+        room.kind === 'public'
+          ? 'They can join again, as anyone can join a public room.'
+          : 'They lose access to the room and its history at once. A member can add them again later.',
+      confirm: 'Remove',
+      danger: true,
+    });
+    if (!ok) return;
+    button.disabled = true;
+    try {
+      await api.removeMember(roomId, username);
+      actions.say(`${username} was removed.`);
+    } catch (error) {
+      button.disabled = false;
+      actions.say(
+        error.code === 'last_owner' ? 'The last owner cannot be removed.' : describeMembershipError(error, username),
+        'error',
+      );
+    }
+    loadMembers();
+  }
+
+  async function leaveRoom(button) {
+    const label = roomLabel(room, me);
+    const texts = {
+      public: 'You can join it again at any time from the rooms list.',
+      private: 'To come back, a member has to add you again or send you an invite link.',
+      direct: 'It disappears from your direct messages. The others keep it.',
+    };
+    const ok = await confirmDialog({
+      title: room.kind === 'direct' ? `Leave the conversation with ${label}?` : `Leave ${label}?`,
+      text: texts[room.kind] ?? texts.public,
+      confirm: room.kind === 'direct' ? 'Leave conversation' : 'Leave room',
+      danger: room.kind !== 'public',
+    });
+    if (!ok) return;
+    button.disabled = true;
+    leaving = true;
+    try {
+      await api.leaveRoom(roomId);
+    } catch (error) {
+      leaving = false;
+      button.disabled = false;
+      actions.say(describeMembershipError(error), 'error');
+      return;
+    }
+    ctx.rooms.forget(roomId);
+    toast(room.kind === 'direct' ? `You left the conversation with ${label}.` : `You left ${label}.`);
+    ctx.navigate('#/rooms');
+  }
+
   async function deleteRoom() {
     const ok = await confirmDialog({
-      title: `Delete #${room.name}?`,
+      title: `Delete ${roomLabel(room, me)}?`,
       text: 'Everyone in the room is told, and all its messages are deleted for good.',
       confirm: 'Delete room',
       danger: true,
@@ -207,7 +361,7 @@ function chatView(page, ctx, initialRoom, history) {
     try {
       await api.deleteRoom(roomId);
       ctx.rooms.remove(roomId);
-      toast(`#${room.name} was deleted.`);
+      toast(`${roomLabel(room, me)} was deleted.`);
       ctx.navigate('#/rooms');
     } catch (error) {
       toast(error.message || 'Could not delete the room.', 'error');
@@ -223,12 +377,27 @@ function chatView(page, ctx, initialRoom, history) {
         // before live delivery resumes: no catch-up request is needed.
         joined = true;
         hasJoinedOnce = true;
-        room = frame.room;
+        room = { ...room, ...frame.room };
         header.setRoom(room);
         members.set(frame.online ?? []);
         outbox.flush();
         break;
       }
+      case 'room_updated': {
+        if (frame.room?.id !== roomId) return;
+        const countChanged = frame.room.member_count !== room.member_count;
+        // Shared by all subscribers: it has no caller-specific `role` or `is_member`.
+        const { role: _role, is_member: _isMember, ...shared } = frame.room;
+        room = { ...room, ...shared };
+        header.setRoom(room);
+        list.setStart(startText(room, me));
+        updateTitle();
+        if (countChanged) loadMembers();
+        break;
+      }
+      case 'removed':
+        if (frame.room === roomId && !leaving) setRemoved();
+        break;
       case 'message': {
         const message = frame.message;
         if (message?.room !== roomId) return;
@@ -247,7 +416,10 @@ function chatView(page, ctx, initialRoom, history) {
         if (frame.room === roomId && frame.user !== user.username) typing.show(frame.user);
         break;
       case 'presence':
-        if (frame.room === roomId) members.setOnline(frame.user, frame.online);
+        if (frame.room !== roomId) return;
+        members.setOnline(frame.user, frame.online);
+        // Opening a public room joins it: a new face is probably a new member.
+        if (frame.online && !members.isMember(frame.user)) loadMembers();
         break;
       case 'room_deleted':
         if (frame.room === roomId) setGone('deleted');
@@ -302,17 +474,20 @@ function chatView(page, ctx, initialRoom, history) {
   // Join after the REST page: `after` = its newest id, so nothing falls in between.
   socket.join(roomId, () => list.lastId);
 
-  return {
-    destroy() {
-      socket.leave(roomId);
-      socket.removeEventListener('frame', onFrame);
-      socket.removeEventListener('state', onState);
-      document.removeEventListener('visibilitychange', onVisibility);
-      wide.removeEventListener('change', onLayoutChange);
-      clearInterval(expiryCheck);
-      header.destroy();
-      typing.destroy();
-      list.destroy();
-    },
-  };
+  loadMembers();
+
+  /** Stops everything this view started; safe to call twice. */
+  function teardown() {
+    socket.leave(roomId);
+    socket.removeEventListener('frame', onFrame);
+    socket.removeEventListener('state', onState);
+    document.removeEventListener('visibilitychange', onVisibility);
+    wide.removeEventListener('change', onLayoutChange);
+    clearInterval(expiryCheck);
+    header.destroy();
+    typing.destroy();
+    list.destroy();
+  }
+
+  return { destroy: teardown };
 }

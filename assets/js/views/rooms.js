@@ -1,12 +1,38 @@
 // The landing page: one field to join a room by name (or create it when no
-// live room has that name) and the list of live rooms, most recently active first.
+// live room has that name), buttons for a new private room or direct message,
+// then the user's rooms, their direct messages and the public rooms they can
+// join, each most recently active first.
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
-import { formatAgo, formatExpiresIn, formatFull, parseDate } from '../format.js';
+import { toast } from '../toast.js';
+import { newDmDialog, newPrivateRoomDialog } from './new-conversation.js';
+import { roomItem } from './room-cards.js';
 
 const MAX_NAME = 64;
 const RELATIVE_TICK_MS = 30_000;
+
+/** The landing page's lists: which rooms, and what to say when there are none. */
+const SECTIONS = [
+  {
+    id: 'my-rooms',
+    title: 'Your rooms',
+    rooms: (store) => store.myRooms,
+    empty: ['No rooms yet', 'Join one below, or type a name above to start one.'],
+  },
+  {
+    id: 'my-dms',
+    title: 'Direct messages',
+    rooms: (store) => store.directs,
+    empty: ['No direct messages yet', 'Start one with “New direct message”, or click someone’s name in a room.'],
+  },
+  {
+    id: 'browse-rooms',
+    title: 'Public rooms to join',
+    rooms: (store) => store.browsable,
+    empty: ['Nothing new to join', 'You are in every public room on this server.'],
+  },
+];
 
 /** @param ctx { user, rooms, navigate } */
 export function mountRooms(outlet, ctx) {
@@ -54,8 +80,10 @@ export function mountRooms(outlet, ctx) {
 
   const showOffer = (name) => {
     const create = h('button', { class: 'btn btn-primary', type: 'button' }, icon('plus'), `Create “${name}”`);
+    const makePrivate = h('button', { class: 'btn btn-ghost', type: 'button' }, icon('lock'), 'Make it private');
     const cancel = h('button', { class: 'btn btn-ghost', type: 'button' }, 'Cancel');
     create.addEventListener('click', () => createRoom(name, create));
+    makePrivate.addEventListener('click', () => newPrivateRoomDialog(ctx, name));
     cancel.addEventListener('click', () => {
       offer.hidden = true;
       input.focus();
@@ -66,9 +94,9 @@ export function mountRooms(outlet, ctx) {
         {},
         'There is no live room called ',
         h('strong', {}, name),
-        ' yet. Create it? Anyone on this server can join it.',
+        ' yet. Create it? Anyone on this server can join it, unless you make it private.',
       ),
-      h('div', { class: 'offer-actions' }, create, cancel),
+      h('div', { class: 'offer-actions' }, create, makePrivate, cancel),
     );
     offer.hidden = false;
     create.focus();
@@ -127,36 +155,55 @@ export function mountRooms(outlet, ctx) {
     ),
   );
 
-  const count = h('span', { class: 'count' });
-  const list = h('ul', { class: 'room-list', 'aria-labelledby': 'live-rooms-title' });
-  const listSection = h(
-    'section',
-    { class: 'rooms-section' },
-    h('div', { class: 'section-head' }, h('h2', { id: 'live-rooms-title' }, 'Live rooms'), count),
-    list,
-  );
+  const newPrivate = h('button', { class: 'btn btn-ghost', type: 'button' }, icon('lock'), 'New private room');
+  const newDm = h('button', { class: 'btn btn-ghost', type: 'button' }, icon('chat'), 'New direct message');
+  newPrivate.addEventListener('click', () => newPrivateRoomDialog(ctx));
+  newDm.addEventListener('click', () => newDmDialog(ctx));
+  const startActions = h('div', { class: 'start-actions' }, newPrivate, newDm);
+
+  const join = async (room, button) => {
+    button.disabled = true;
+    try {
+      const joined = await api.joinRoom(room.id);
+      ctx.rooms.upsert({ ...joined, is_member: true });
+      ctx.navigate(`#/room/${encodeURIComponent(room.id)}`);
+    } catch (error) {
+      button.disabled = false;
+      if (error.status === 404) ctx.rooms.remove(room.id);
+      toast(error.status === 404 ? `#${room.name} does not exist any more.` : error.message, 'error');
+    }
+  };
+
+  const sections = SECTIONS.map((section) => {
+    const count = h('span', { class: 'count' });
+    const list = h('ul', { class: 'room-list', 'aria-labelledby': `${section.id}-title` });
+    const el = h(
+      'section',
+      { class: 'rooms-section', id: section.id },
+      h('div', { class: 'section-head' }, h('h2', { id: `${section.id}-title` }, section.title), count),
+      list,
+    );
+    return { ...section, el, count, list };
+  });
 
   const renderList = () => {
-    const { rooms } = ctx.rooms;
-    count.textContent = ctx.rooms.loaded ? String(rooms.length) : '';
-    if (!ctx.rooms.loaded) {
-      list.replaceChildren(h('li', { class: 'room-empty' }, ctx.rooms.error ? ctx.rooms.error.message : 'Loading rooms…'));
-      return;
-    }
-    if (rooms.length === 0) {
-      list.replaceChildren(
-        h(
-          'li',
-          { class: 'room-empty' },
-          h('span', { class: 'empty-icon' }, icon('chat')),
-          h('strong', {}, 'No live rooms yet'),
-          h('span', {}, 'Type a name above to start the first one.'),
-        ),
-      );
-      return;
-    }
     const now = new Date();
-    list.replaceChildren(...rooms.map((room) => roomItem(room, now)));
+    for (const section of sections) {
+      const rooms = section.rooms(ctx.rooms);
+      section.count.textContent = ctx.rooms.loaded ? String(rooms.length) : '';
+      if (!ctx.rooms.loaded) {
+        section.list.replaceChildren(
+          h('li', { class: 'room-empty' }, ctx.rooms.error ? ctx.rooms.error.message : 'Loading rooms…'),
+        );
+      } else if (rooms.length === 0) {
+        const [title, text] = section.empty;
+        section.list.replaceChildren(
+          h('li', { class: 'room-empty' }, h('strong', {}, title), h('span', {}, text)),
+        );
+      } else {
+        section.list.replaceChildren(...rooms.map((room) => roomItem(room, now, ctx.user.username, join)));
+      }
+    }
   };
 
   const page = h(
@@ -169,7 +216,8 @@ export function mountRooms(outlet, ctx) {
       h('p', { class: 'page-lead' }, 'Pick up a conversation or start a new one.'),
     ),
     joinCard,
-    listSection,
+    startActions,
+    sections.map((section) => section.el),
   );
 
   ctx.rooms.addEventListener('change', renderList);
@@ -186,46 +234,4 @@ export function mountRooms(outlet, ctx) {
       page.remove();
     },
   };
-}
-
-function roomItem(room, now) {
-  const activeAt = room.last_active_at ?? room.created_at;
-  const expiresSoon = parseDate(room.expires_at).getTime() - now.getTime() < 24 * 3600 * 1000;
-  return h(
-    'li',
-    {},
-    h(
-      'a',
-      { class: 'room-card', href: `#/room/${encodeURIComponent(room.id)}` },
-      h('span', { class: 'room-icon', 'aria-hidden': 'true' }, '#'),
-      h(
-        'span',
-        { class: 'room-main' },
-        h('span', { class: 'room-name' }, room.name),
-        h(
-          'span',
-          { class: 'room-meta' },
-          'by ',
-          h('span', { class: 'room-creator' }, room.created_by),
-          ' · ',
-          h('time', { datetime: room.created_at, title: formatFull(parseDate(room.created_at)) }, `created ${formatAgo(room.created_at, now)}`),
-        ),
-      ),
-      h(
-        'span',
-        { class: 'room-side' },
-        h(
-          'span',
-          { class: `room-expiry${expiresSoon ? ' soon' : ''}`, title: `Expires ${formatFull(parseDate(room.expires_at))}` },
-          icon('clock'),
-          formatExpiresIn(room.expires_at, now),
-        ),
-        h(
-          'span',
-          { class: 'room-active' },
-          activeAt === room.created_at ? 'no messages yet' : `active ${formatAgo(activeAt, now)}`,
-        ),
-      ),
-    ),
-  );
 }

@@ -1,11 +1,14 @@
-// The signed-in frame: top bar (brand, connection, user, log out), the rooms
-// sidebar (desktop only), and the outlet the routed view renders into.
+// The signed-in frame: top bar (brand, connection, user, log out), the
+// sidebar with the user's rooms and direct messages (desktop only), and the
+// outlet the routed view renders into.
 
-import { avatar, h, icon } from '../dom.js';
+import { avatar, h, icon, roomGlyph } from '../dom.js';
+import { dmPartners, roomTitle } from '../rooms-store.js';
 import { connectionStatus } from './connection.js';
+import { newDmDialog } from './new-conversation.js';
 
 /**
- * @param ctx { user, socket, rooms, signOut }
+ * @param ctx { user, socket, rooms, signOut, navigate }
  * @returns { el, outlet, setActive(view, roomId), destroy }
  */
 export function createShell(ctx) {
@@ -43,14 +46,21 @@ export function createShell(ctx) {
     logout,
   );
 
-  const roomList = h('ul', { class: 'side-rooms' });
+  const roomList = h('ul', { class: 'side-rooms', 'aria-labelledby': 'side-rooms-title' });
+  const dmList = h('ul', { class: 'side-rooms', 'aria-labelledby': 'side-dms-title' });
+  const newDm = h(
+    'button',
+    { class: 'icon-btn', type: 'button', 'aria-label': 'New direct message', title: 'New direct message' },
+    icon('plus'),
+  );
+  newDm.addEventListener('click', () => newDmDialog(ctx));
   const sidebar = h(
     'nav',
-    { class: 'sidebar', 'aria-label': 'Rooms' },
+    { class: 'sidebar', 'aria-label': 'Rooms and direct messages' },
     h(
       'div',
       { class: 'side-head' },
-      h('h2', {}, 'Rooms'),
+      h('h2', { id: 'side-rooms-title' }, 'Rooms'),
       h(
         'a',
         { class: 'icon-btn', href: '#/rooms', 'aria-label': 'Join or create a room', title: 'Join or create a room' },
@@ -58,6 +68,8 @@ export function createShell(ctx) {
       ),
     ),
     roomList,
+    h('div', { class: 'side-head side-head-gap' }, h('h2', { id: 'side-dms-title' }, 'Direct messages'), newDm),
+    dmList,
     h(
       'p',
       { class: 'side-foot' },
@@ -69,24 +81,33 @@ export function createShell(ctx) {
   const el = h('div', { class: 'shell' }, topbar, h('div', { class: 'shell-body' }, sidebar, outlet));
 
   let active = { view: 'rooms', roomId: null };
+  const link = (room, glyph) => {
+    const current = active.view === 'chat' && active.roomId === room.id;
+    return h(
+      'li',
+      {},
+      h(
+        'a',
+        {
+          class: 'side-room',
+          href: `#/room/${encodeURIComponent(room.id)}`,
+          'aria-current': current ? 'page' : null,
+          dataset: { kind: room.kind ?? 'public' },
+        },
+        glyph,
+        h('span', { class: 'side-name' }, roomTitle(room, ctx.user.username)),
+      ),
+    );
+  };
   const renderRooms = () => {
-    const items = ctx.rooms.rooms.map((room) => {
-      const current = active.view === 'chat' && active.roomId === room.id;
-      return h(
-        'li',
-        {},
-        h(
-          'a',
-          { class: 'side-room', href: `#/room/${encodeURIComponent(room.id)}`, 'aria-current': current ? 'page' : null },
-          h('span', { class: 'side-hash', 'aria-hidden': 'true' }, '#'),
-          h('span', { class: 'side-name' }, room.name),
-        ),
-      );
-    });
-    if (ctx.rooms.loaded && items.length === 0) {
-      items.push(h('li', { class: 'side-empty' }, 'No rooms yet'));
-    }
-    roomList.replaceChildren(...items);
+    const rooms = ctx.rooms.myRooms.map((room) => link(room, roomGlyph(room, 'side-hash')));
+    if (ctx.rooms.loaded && rooms.length === 0) rooms.push(h('li', { class: 'side-empty' }, 'No rooms yet'));
+    roomList.replaceChildren(...rooms);
+    const dms = ctx.rooms.directs.map((room) =>
+      link(room, avatar(dmPartners(room, ctx.user.username)[0], 'avatar-xs')),
+    );
+    if (ctx.rooms.loaded && dms.length === 0) dms.push(h('li', { class: 'side-empty' }, 'No conversations yet'));
+    dmList.replaceChildren(...dms);
   };
   ctx.rooms.addEventListener('change', renderRooms);
   renderRooms();

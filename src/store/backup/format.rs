@@ -7,10 +7,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{BackupError, BackupStats};
-use crate::store::{MessageRecord, RoomRecord, SessionRecord, StoreError, UserRecord};
+use crate::store::{
+    InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, StoreError, UserRecord,
+};
 
 pub(super) const FORMAT: &str = "confab-backup";
-pub(super) const VERSION: u64 = 1;
+/// The version this confab writes. Version 1 (no membership) is still read: its rooms become
+/// public rooms whose members are their creator and authors.
+pub(super) const VERSION: u64 = 2;
+/// The oldest version this confab reads.
+pub(super) const OLDEST_READABLE: u64 = 1;
 
 /// Longest line a reader accepts, without its `\n`. Records are far smaller (a message body is
 /// at most 100,000 characters, under 600 KB even with every character escaped), so this only
@@ -55,6 +61,18 @@ pub(super) enum Line {
         last_seq: u64,
         record: RoomRecord,
     },
+    /// Version 2: a member of the room before it, by username.
+    Member {
+        room: String,
+        username: String,
+        record: MemberRecord,
+    },
+    /// Version 2: an invite into the room before it, by code hash (the code is never stored).
+    Invite {
+        room: String,
+        code_sha256: String,
+        record: InviteRecord,
+    },
     Message {
         room: String,
         seq: u64,
@@ -73,6 +91,11 @@ pub(super) struct Counts {
     pub sessions: u64,
     pub rooms: u64,
     pub messages: u64,
+    /// Absent in version 1 trailers.
+    #[serde(default)]
+    pub members: u64,
+    #[serde(default)]
+    pub invites: u64,
 }
 
 impl Counts {
@@ -82,6 +105,8 @@ impl Counts {
             sessions: self.sessions,
             rooms: self.rooms,
             messages: self.messages,
+            members: self.members,
+            invites: self.invites,
             bytes,
         }
     }

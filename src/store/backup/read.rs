@@ -8,17 +8,23 @@ use std::str::FromStr;
 
 use super::format::{
     from_hex32, Counts, Header, HeaderProbe, Line, LineReader, Next, Progress, FORMAT,
-    MAX_LINE_BYTES, VERSION,
+    MAX_LINE_BYTES, OLDEST_READABLE, VERSION,
 };
 use super::{BackupError, BackupStats};
 use crate::ids::RoomId;
-use crate::store::{keys, MessageRecord, RoomRecord, SessionRecord, Store, UserRecord};
+use crate::store::{
+    keys, InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, Store, UserRecord,
+};
 
 /// A checked record, handed to the reader's sink in file order.
 pub(super) enum Item {
+    /// The header: the sink learns the file's version before any record.
+    Version(u64),
     User(UserRecord),
     Session([u8; 32], SessionRecord),
     Room(RoomId, RoomRecord),
+    Member(RoomId, String, MemberRecord),
+    Invite(RoomId, [u8; 32], InviteRecord),
     Message(RoomId, u64, MessageRecord),
 }
 
@@ -59,8 +65,12 @@ pub(super) fn read_backup<R: BufRead>(
 ) -> Result<BackupStats, BackupError> {
     let mut lines = LineReader::new(input);
     let mut progress = Progress::new(progress);
-    read_header(&mut lines)?;
-    let mut checker = Checker::default();
+    let header = read_header(&mut lines)?;
+    sink(Item::Version(header.version))?;
+    let mut checker = Checker {
+        version: header.version,
+        ..Checker::default()
+    };
     let mut first_error: Option<BackupError> = None;
     // Whether the last complete line parsed; tells a cut-off file from a damaged last line.
     let mut last_parsed = true;
@@ -145,7 +155,7 @@ fn read_header<R: BufRead>(lines: &mut LineReader<R>) -> Result<Header, BackupEr
         return Err(not_backup());
     }
     match probe.version {
-        Some(VERSION) => {}
+        Some(version) if (OLDEST_READABLE..=VERSION).contains(&version) => {}
         Some(other) => return Err(BackupError::UnsupportedVersion(other)),
         None => return Err(format_error(1, "the header has no version".into())),
     }
@@ -170,6 +180,8 @@ fn overlong() -> String {
 /// The grouping and ordering rules, checked with constant state.
 #[derive(Default)]
 struct Checker {
+    /// The file's format version: member and invite lines exist from version 2 on.
+    version: u64,
     counts: Counts,
     /// Set once the first room is seen: users and sessions come before every room.
     in_rooms: bool,
@@ -185,6 +197,23 @@ struct OpenRoom {
     last_seq: u64,
     /// Sequence number of its last message so far (0: none yet).
     seen: u64,
+    /// Key of its last member so far.
+    member: Option<Vec<u8>>,
+    /// Code hash of its last invite so far.
+    invite: Option<[u8; 32]>,
+}
+
+impl OpenRoom {
+    /// The room's lines come in groups: members, then invites, then messages.
+    fn phase(&self) -> u8 {
+        if self.seen > 0 {
+            3
+        } else if self.invite.is_some() {
+            2
+        } else {
+            u8::from(self.member.is_some())
+        }
+    }
 }
 
 impl Checker {
@@ -244,9 +273,58 @@ impl Checker {
                     id: room,
                     last_seq,
                     seen: 0,
+                    member: None,
+                    invite: None,
                 });
                 self.counts.rooms += 1;
                 Ok(Item::Room(room, record))
+            }
+            Line::Member {
+                room,
+                username,
+                record,
+            } => {
+                let version = self.version;
+                let open = self.open_room(&room, "a member", line_no)?;
+                if version < 2 || open.phase() > 1 {
+                    return Err(fail(
+                        "a member line out of place (members follow their room, before its invites and messages; version 2 and later)".into(),
+                    ));
+                }
+                check_name(&username, "username").map_err(fail)?;
+                let key = keys::user(&username);
+                if open.member.as_ref().is_some_and(|last| *last >= key) {
+                    return Err(fail("members out of order or repeated".into()));
+                }
+                open.member = Some(key);
+                let id = open.id;
+                self.counts.members += 1;
+                Ok(Item::Member(id, username.to_ascii_lowercase(), record))
+            }
+            Line::Invite {
+                room,
+                code_sha256,
+                record,
+            } => {
+                let version = self.version;
+                let open = self.open_room(&room, "an invite", line_no)?;
+                if version < 2 || open.phase() > 2 {
+                    return Err(fail(
+                        "an invite line out of place (invites follow their room's members, before its messages; version 2 and later)".into(),
+                    ));
+                }
+                let hash = from_hex32(&code_sha256)
+                    .ok_or_else(|| fail("code_sha256 is not 64 lowercase hex digits".into()))?;
+                if open.invite.is_some_and(|last| last >= hash) {
+                    return Err(fail("invites out of order or repeated".into()));
+                }
+                if RoomId::from_str(&record.room).ok() != Some(open.id) {
+                    return Err(fail("an invite whose record names another room".into()));
+                }
+                open.invite = Some(hash);
+                let id = open.id;
+                self.counts.invites += 1;
+                Ok(Item::Invite(id, hash, record))
             }
             Line::Message { room, seq, record } => {
                 let room = RoomId::from_str(&room).map_err(|_| fail("bad room id".into()))?;
@@ -273,6 +351,23 @@ impl Checker {
                 Ok(Item::Message(room, seq, record))
             }
             Line::End { .. } => Err(fail("unexpected trailer".into())),
+        }
+    }
+
+    /// The room a member or invite line belongs to: the room line just before its group.
+    fn open_room(
+        &mut self,
+        room: &str,
+        what: &str,
+        line_no: u64,
+    ) -> Result<&mut OpenRoom, BackupError> {
+        let fail = |reason: String| format_error(line_no, reason);
+        let room = RoomId::from_str(room).map_err(|_| fail("bad room id".into()))?;
+        match self.room.as_mut() {
+            Some(open) if open.id == room => Ok(open),
+            _ => Err(fail(format!(
+                "{what} of room {room}, which is not in the file before it"
+            ))),
         }
     }
 }

@@ -10,7 +10,7 @@ use sled::Batch;
 use super::read::{read_backup, Item};
 use super::{BackupError, BackupStats};
 use crate::store::records::{decode, encode};
-use crate::store::{keys, RoomRecord, Store, StoreResult};
+use crate::store::{keys, RoomKind, RoomRecord, Store, StoreResult};
 
 /// Batches are applied once they hold about this many bytes, bounding restore's memory.
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -86,12 +86,43 @@ impl Store {
         Ok(())
     }
 
+    /// Rebuilds what membership derives from rooms and members: the public room index, the
+    /// direct room index and each room's member count (a backup taken while people joined may
+    /// hold a count that differs from its member lines; the lines win).
+    fn rebuild_membership_indexes(&self) -> StoreResult<()> {
+        for entry in self.rooms.iter() {
+            let (room_key, value) = entry?;
+            let id = keys::parse_room_id(&room_key)?;
+            let mut record: RoomRecord = decode(&value, "room")?;
+            let members = self.members(id)?;
+            match record.kind {
+                RoomKind::Public => {
+                    self.public_rooms.insert(&room_key, &[])?;
+                }
+                RoomKind::Direct => {
+                    let names: Vec<String> = members.iter().map(|(name, _)| name.clone()).collect();
+                    self.direct_rooms
+                        .insert(keys::direct_members(&names), &room_key[..])?;
+                }
+                RoomKind::Private => {}
+            }
+            if record.member_count != members.len() as u64 {
+                record.member_count = members.len() as u64;
+                self.rooms.insert(&room_key, encode(&record))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Points each room name at the room holding it longest: in a live store a name can only
     /// pass to a new room once its holder has expired, so the latest holder expires last.
     fn rebuild_room_names(&self) -> StoreResult<()> {
         for entry in self.rooms.iter() {
             let (room_key, value) = entry?;
             let record: RoomRecord = decode(&value, "room")?;
+            if record.kind != RoomKind::Public {
+                continue;
+            }
             let name_key = keys::room_name(&record.name);
             let held_longer = match self.room_names.get(&name_key)? {
                 Some(holder) => match self.rooms.get(&holder)? {
@@ -120,6 +151,12 @@ struct Importer<'a> {
     room_expiry: Batch,
     messages: Batch,
     nonces: Batch,
+    room_members: Batch,
+    user_rooms: Batch,
+    invites: Batch,
+    room_invites: Batch,
+    /// The file's format version (its header comes first).
+    version: u64,
     pending_bytes: usize,
 }
 
@@ -134,12 +171,36 @@ impl<'a> Importer<'a> {
             room_expiry: Batch::default(),
             messages: Batch::default(),
             nonces: Batch::default(),
+            room_members: Batch::default(),
+            user_rooms: Batch::default(),
+            invites: Batch::default(),
+            room_invites: Batch::default(),
+            version: 0,
             pending_bytes: 0,
         }
     }
 
     fn add(&mut self, item: Item) -> Result<(), BackupError> {
         let value = match item {
+            Item::Version(version) => {
+                self.version = version;
+                return Ok(());
+            }
+            Item::Member(room, username, record) => {
+                self.user_rooms
+                    .insert(keys::user_room(&username, room), &[] as &[u8]);
+                let value = encode(&record);
+                self.room_members
+                    .insert(keys::room_member(room, &username), value.as_slice());
+                value
+            }
+            Item::Invite(room, hash, record) => {
+                self.room_invites
+                    .insert(&keys::room_invite(room, &hash)[..], &[] as &[u8]);
+                let value = encode(&record);
+                self.invites.insert(&hash[..], value.as_slice());
+                value
+            }
             Item::User(record) => {
                 let value = encode(&record);
                 self.users
@@ -192,6 +253,16 @@ impl<'a> Importer<'a> {
             .apply_batch(mem::take(&mut self.room_expiry))?;
         store.messages.apply_batch(mem::take(&mut self.messages))?;
         store.nonces.apply_batch(mem::take(&mut self.nonces))?;
+        store
+            .room_members
+            .apply_batch(mem::take(&mut self.room_members))?;
+        store
+            .user_rooms
+            .apply_batch(mem::take(&mut self.user_rooms))?;
+        store.invites.apply_batch(mem::take(&mut self.invites))?;
+        store
+            .room_invites
+            .apply_batch(mem::take(&mut self.room_invites))?;
         self.pending_bytes = 0;
         Ok(())
     }
@@ -199,6 +270,11 @@ impl<'a> Importer<'a> {
     fn finish(mut self) -> StoreResult<()> {
         self.apply()?;
         self.store.rebuild_room_names()?;
+        if self.version < 2 {
+            self.store.derive_memberships()?;
+        } else {
+            self.store.rebuild_membership_indexes()?;
+        }
         self.store.db.flush()?;
         Ok(())
     }

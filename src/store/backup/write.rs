@@ -149,6 +149,24 @@ impl Store {
             record,
         })?;
         counts.rooms += 1;
+        for (username, member) in self.members(id)? {
+            writer.write(&Line::Member {
+                room: id.to_string(),
+                username,
+                record: member,
+            })?;
+            counts.members += 1;
+        }
+        let mut invites = self.room_invites(id)?;
+        invites.sort_by_key(|(hash, _)| *hash);
+        for (hash, invite) in invites {
+            writer.write(&Line::Invite {
+                room: id.to_string(),
+                code_sha256: super::format::to_hex(&hash),
+                record: invite,
+            })?;
+            counts.invites += 1;
+        }
         if mark > 0 {
             // Holes are possible: a message whose flush failed is taken back (`remove_message`).
             let range = keys::message(id, 1)..=keys::message(id, mark);
@@ -162,10 +180,10 @@ impl Store {
                 counts.messages += 1;
             }
         }
-        // Room records never change except when `delete_room` starts (it first marks the room
-        // expired, then deletes messages): an unchanged record now means no message this scan
-        // was owed went missing.
-        if self.room(id)?.as_ref() != Some(&seen) {
+        // A room's expiry never changes except when `delete_room` starts (it first marks the
+        // room expired, then deletes messages): an unchanged expiry now means no message this
+        // scan was owed went missing. Names, topics and member counts may change meanwhile.
+        if self.room(id)?.map(|now| now.expires_at_ms) != Some(seen.expires_at_ms) {
             return Err(BackupError::RoomChanged {
                 room: id.to_string(),
             });

@@ -9,12 +9,12 @@ use crate::ids::RoomId;
 use crate::store::{BackupError, BackupStats};
 
 /// The same reader `verify_backup` runs, over bytes in memory.
-fn check(bytes: &[u8]) -> Result<BackupStats, BackupError> {
+pub(super) fn check(bytes: &[u8]) -> Result<BackupStats, BackupError> {
     super::super::read::read_backup(bytes, &mut |_| {}, &mut |_| Ok(()))
 }
 
 /// A file of `lines` (header first) with a correct checksum and the given trailer counts.
-fn sealed(lines: &[String], counts: [u64; 4]) -> Vec<u8> {
+pub(super) fn sealed(lines: &[String], counts: [u64; 4]) -> Vec<u8> {
     let mut body = Vec::new();
     for line in lines {
         body.extend_from_slice(line.as_bytes());
@@ -30,7 +30,7 @@ fn sealed(lines: &[String], counts: [u64; 4]) -> Vec<u8> {
     body
 }
 
-fn header() -> String {
+pub(super) fn header() -> String {
     r#"{"format":"confab-backup","version":1,"created_at_ms":1,"confab_version":"0.1.0","sessions_included":true}"#.to_string()
 }
 
@@ -126,10 +126,10 @@ fn foreign_files_and_unknown_versions_are_refused_by_their_header() {
     assert_eq!(format_line(check(b"")), 1);
     assert_eq!(format_line(check(b"\x89PNG\r\n\x1a\n")), 1);
 
-    let newer = text.replacen(r#""version":1"#, r#""version":2"#, 1);
+    let newer = text.replacen(r#""version":2"#, r#""version":3"#, 1);
     assert!(matches!(
         check(newer.as_bytes()),
-        Err(BackupError::UnsupportedVersion(2))
+        Err(BackupError::UnsupportedVersion(3))
     ));
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod damaged;
+mod version1;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,10 @@ use tempfile::TempDir;
 
 use super::{BackupError, BackupOptions, BackupStats};
 use crate::ids::RoomId;
-use crate::store::{keys, InsertRoom, MessageRecord, RoomRecord, SessionRecord, Store, UserRecord};
+use crate::store::{
+    keys, InsertRoom, InviteRecord, MemberRecord, MessageRecord, Role, RoomKind, RoomRecord,
+    SessionRecord, Store, UserRecord,
+};
 
 const NOW: u64 = 1_767_225_600_000;
 const HOUR: u64 = 3_600_000;
@@ -41,17 +45,54 @@ fn session(name: &str, n: u64) -> SessionRecord {
 }
 
 fn add_room(store: &Store, id: RoomId, name: &str, expires_at_ms: u64, now: u64) {
+    add_room_of(
+        store,
+        id,
+        name,
+        RoomKind::Public,
+        &["alice"],
+        expires_at_ms,
+        now,
+    );
+}
+
+/// A room of `kind` whose first member (the owner) and others are `members`.
+fn add_room_of(
+    store: &Store,
+    id: RoomId,
+    name: &str,
+    kind: RoomKind,
+    members: &[&str],
+    expires_at_ms: u64,
+    now: u64,
+) {
     let record = RoomRecord {
         id: id.to_string(),
         name: name.to_string(),
-        created_by: "alice".to_string(),
+        created_by: members[0].to_string(),
         created_at_ms: now,
         expires_at_ms,
+        kind,
+        topic: String::new(),
+        member_count: 0,
     };
-    assert!(matches!(
-        store.insert_room(id, &record, now).unwrap(),
+    let members: Vec<(String, MemberRecord)> = members
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let role = if index == 0 {
+                Role::Owner
+            } else {
+                Role::Member
+            };
+            let joined_at_ms = now + index as u64;
+            (name.to_string(), MemberRecord { role, joined_at_ms })
+        })
+        .collect();
+    assert_eq!(
+        store.insert_room(id, &record, &members, now).unwrap(),
         InsertRoom::Inserted
-    ));
+    );
 }
 
 fn message(author: &str, n: u64, nonce: Option<&str>) -> MessageRecord {
@@ -104,6 +145,35 @@ fn populate(store: &Store) {
     store
         .insert_message(room_id(4), 1, &message("carol", 1, Some("x")))
         .unwrap();
+    let private = ["alice", "bob", "carol"];
+    add_room_of(
+        store,
+        room_id(5),
+        "plans",
+        RoomKind::Private,
+        &private,
+        NOW + HOUR,
+        NOW,
+    );
+    let invite = InviteRecord {
+        id: "0101010101010101".into(),
+        room: room_id(5).to_string(),
+        created_by: "bob".into(),
+        created_at_ms: NOW,
+        expires_at_ms: NOW + HOUR,
+        max_uses: Some(3),
+        uses: 1,
+    };
+    store.insert_invite(room_id(5), &[1; 32], &invite).unwrap();
+    add_room_of(
+        store,
+        room_id(6),
+        "",
+        RoomKind::Direct,
+        &["carol", "alice"],
+        NOW + HOUR,
+        NOW,
+    );
 }
 
 type Dump = BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
@@ -119,6 +189,12 @@ fn dump(store: &Store) -> Dump {
         ("room_expiry", &store.room_expiry),
         ("messages", &store.messages),
         ("nonces", &store.nonces),
+        ("room_members", &store.room_members),
+        ("user_rooms", &store.user_rooms),
+        ("public_rooms", &store.public_rooms),
+        ("direct_rooms", &store.direct_rooms),
+        ("invites", &store.invites),
+        ("room_invites", &store.room_invites),
     ];
     trees
         .into_iter()
@@ -168,8 +244,10 @@ fn round_trip_restores_every_record_and_index_exactly() {
     let expected = BackupStats {
         users: 3,
         sessions: 3,
-        rooms: 4,
+        rooms: 6,
         messages: 9,
+        members: 9,
+        invites: 1,
         bytes: bytes.len() as u64,
     };
     assert_eq!(stats, expected);
@@ -206,11 +284,23 @@ fn round_trip_restores_every_record_and_index_exactly() {
         created_by: "x".into(),
         created_at_ms: NOW,
         expires_at_ms: NOW + HOUR,
+        kind: RoomKind::Public,
+        topic: String::new(),
+        member_count: 0,
     };
-    assert!(matches!(
-        target.insert_room(room_id(9), &taken, NOW).unwrap(),
+    assert_eq!(
+        target.insert_room(room_id(9), &taken, &[], NOW).unwrap(),
         InsertRoom::NameTaken
-    ));
+    );
+    // Membership indexes: a user's rooms, the direct room of a set of people, counts.
+    assert_eq!(
+        target.rooms_of("carol").unwrap(),
+        vec![room_id(5), room_id(6)]
+    );
+    let pair = ["alice".to_string(), "carol".to_string()];
+    assert_eq!(target.direct_room(&pair).unwrap(), Some(room_id(6)));
+    assert_eq!(target.room(room_id(5)).unwrap().unwrap().member_count, 3);
+    assert_eq!(target.invite(&[1; 32]).unwrap().unwrap().uses, 1);
     assert_eq!(target.session(&[2; 32]).unwrap(), Some(session("Bob", 3)));
     assert_eq!(target.delete_sessions_of("ALICE").unwrap(), 2);
 }
