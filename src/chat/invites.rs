@@ -71,12 +71,9 @@ impl Chat {
         Ok(invite(id, record, Some(code)))
     }
 
-    /// The invites of a room, for its members and admins (without their codes).
+    /// The invites of a room, for its members (without their codes).
     pub fn invites(&self, id: RoomId, actor: &User) -> Result<Vec<Invite>> {
-        let standing = self.visible(id, actor)?;
-        if standing.member.is_none() && !actor.is_admin {
-            return Err(Error::NotMember);
-        }
+        self.membership(id, actor)?;
         Ok(self
             .store
             .room_invites(id)?

@@ -134,13 +134,13 @@ impl Chat {
         let guard = self.membership_lock.lock().await;
         let standing = self.visible(id, actor)?;
         let removing_self = target == actor.username;
+        if standing.room.kind == RoomKind::Direct && !removing_self && !actor.is_admin {
+            return Err(direct_room_fixed());
+        }
         if !removing_self && !standing.is_owner() && !actor.is_admin {
             return Err(Error::Forbidden(
                 "only the room's owner or an admin can remove members".into(),
             ));
-        }
-        if standing.room.kind == RoomKind::Direct && !removing_self && !actor.is_admin {
-            return Err(direct_room_fixed());
         }
         let Some(member) = self.store.member(id, &target)? else {
             return Err(Error::unknown(

@@ -50,6 +50,22 @@ impl Chat {
             reply,
             Sender::Subscribed(connection.id),
         )
+        .map_err(|err| self.hide_from_outsiders(err, room, &connection.username))
+    }
+
+    /// Turns `NotJoined` into `NotFound` for a room the user may not read: telling an outsider
+    /// "join first" would confirm that a private room exists. Only refused frames pay for the
+    /// membership read.
+    fn hide_from_outsiders(&self, err: Error, room: RoomId, username: &str) -> Error {
+        if !matches!(err, Error::NotJoined) {
+            return err;
+        }
+        match (self.room(room), self.store.member(room, username)) {
+            (Ok(live), Ok(member)) if live.is_public() || member.is_some() => err,
+            (Err(missing), _) => missing,
+            (_, Err(storage)) => storage.into(),
+            _ => Error::NotFound("room"),
+        }
     }
 
     /// Sends over REST; returns once the message is durable (or the original, for a retried
@@ -213,6 +229,7 @@ impl Chat {
     pub fn typing(&self, connection: &Connection, room: RoomId) -> Result<()> {
         self.hub
             .typing(&self.store, room, connection, self.now_ms())
+            .map_err(|err| self.hide_from_outsiders(err, room, &connection.username))
     }
 
     /// Up to `limit` messages after `after` and no later than `up_to`, oldest first.

@@ -7,7 +7,7 @@ use super::model::{validate_room_name, validate_topic, Room, RoomInfo, User};
 use super::Chat;
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
-use crate::store::{InsertRoom, MemberRecord, Role, RoomKind, RoomRecord};
+use crate::store::{InsertRoom, MemberRecord, Role, RoomKind, RoomRecord, UpdateRoom};
 
 /// What a new room (not a direct one: see `open_direct`) starts with.
 #[derive(Debug, Clone)]
@@ -202,11 +202,15 @@ impl Chat {
         if let Some(topic) = &change.topic {
             record.topic = validate_topic(topic)?;
         }
-        if !self.store.update_room(id, &record, self.now_ms())? {
-            return Err(Error::conflict(
-                "room_name_taken",
-                format!("a room named {:?} already exists", record.name),
-            ));
+        match self.store.update_room(id, &record, self.now_ms())? {
+            UpdateRoom::Updated => {}
+            UpdateRoom::Gone => return Err(Error::NotFound("room")),
+            UpdateRoom::NameTaken => {
+                return Err(Error::conflict(
+                    "room_name_taken",
+                    format!("a room named {:?} already exists", record.name),
+                ))
+            }
         }
         self.store.flush().await?;
         let room = self.refresh(id)?;

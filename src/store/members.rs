@@ -23,6 +23,16 @@ pub enum RemovedMember {
     Removed { remaining: u64 },
 }
 
+/// How a room update ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateRoom {
+    Updated,
+    /// Another live public room holds the new name.
+    NameTaken,
+    /// The room does not exist, or its deletion has begun.
+    Gone,
+}
+
 impl Store {
     /// The membership of `username` in `room`, if any.
     pub fn member(&self, room: RoomId, username: &str) -> StoreResult<Option<MemberRecord>> {
@@ -148,20 +158,21 @@ impl Store {
         result.map_err(StoreError::from)
     }
 
-    /// Rewrites a room's record (name, topic), keeping the name index of public rooms in step.
-    /// False when the room is gone, or when `name_free` says a live public room holds the name.
+    /// Rewrites a room's name and topic from `updated`, keeping the name index of public rooms in
+    /// step. False when the room is gone or its deletion has begun, or when another live public
+    /// room (at `now_ms`) holds the new name.
     pub fn update_room(
         &self,
         room: RoomId,
         updated: &RoomRecord,
         now_ms: u64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<UpdateRoom> {
         let room_key = keys::room(room);
         let new_name = keys::room_name(&updated.name);
         let result = (&self.rooms, &self.room_names).transaction(
             |(rooms, names): &(TransactionalTree, TransactionalTree)| {
                 let Some(current) = live_record(rooms, &room_key)? else {
-                    return Ok(false);
+                    return Ok(UpdateRoom::Gone);
                 };
                 let mut next = updated.clone();
                 // Only the caller's name and topic change: counts and expiry stay as stored.
@@ -176,7 +187,7 @@ impl Store {
                                 let other: RoomRecord = decode(&other, "room")
                                     .map_err(ConflictableTransactionError::Abort)?;
                                 if other.expires_at_ms > now_ms {
-                                    return Ok(false);
+                                    return Ok(UpdateRoom::NameTaken);
                                 }
                             }
                         }
@@ -188,7 +199,7 @@ impl Store {
                     names.insert(new_name.as_slice(), &room_key)?;
                 }
                 rooms.insert(&room_key, encode(&next))?;
-                Ok(true)
+                Ok(UpdateRoom::Updated)
             },
         );
         result.map_err(StoreError::from)

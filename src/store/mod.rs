@@ -16,7 +16,7 @@ use std::path::Path;
 pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use invites::UseInvite;
 pub use keys::TOKEN_HASH_LEN;
-pub use members::RemovedMember;
+pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{EncodedMessage, Page};
 pub use records::{
     InviteRecord, MemberRecord, MessageRecord, Role, RoomKind, RoomRecord, SessionRecord,
