@@ -12,6 +12,11 @@ use confab::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+/// The tests of this file run in parallel, each with its own server, on a small machine; the
+/// one that times delivery (within 100 ms) takes this for writing so no other test of this
+/// file runs meanwhile, and every other test takes it for reading.
+static TIMED: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A well-formed room id that names no room: what a hidden room must look like.
 const MISSING_ROOM: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
 /// An invite id that names no invite.
@@ -494,16 +499,19 @@ async fn check_effect(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_of_rest_routes_on_public_rooms() {
+    let _shared = TIMED.read().await;
     run_rest_matrix(Kind::Public).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_of_rest_routes_on_private_rooms() {
+    let _shared = TIMED.read().await;
     run_rest_matrix(Kind::Private).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_of_rest_routes_on_direct_rooms() {
+    let _shared = TIMED.read().await;
     run_rest_matrix(Kind::Direct).await;
 }
 
@@ -666,6 +674,7 @@ async fn upgrade_status(base: &str) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_of_websocket_frames_on_every_kind_of_room() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let cast = Cast::register(&server).await;
     let mut failures = Vec::new();
@@ -716,6 +725,7 @@ const LISTINGS: &[(Kind, Actor, bool, bool, Standing)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_are_listed_and_described_only_to_those_who_may_see_them() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let cast = Cast::register(&server).await;
     let mut rooms = Vec::new();
@@ -815,6 +825,7 @@ fn assert_room_shape(room: &Value, kind: Kind, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_removed_while_connected_is_told_at_once_and_hears_nothing_more() {
+    let _alone = TIMED.write().await;
     let server = TestServer::start().await;
     let _admin = server.user("root").await;
     let alice = server.user("alice").await;
@@ -894,6 +905,7 @@ async fn a_member_removed_while_connected_is_told_at_once_and_hears_nothing_more
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beginning_memberships_are_announced_to_every_connection_of_the_user() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let _admin = server.user("root").await;
     let alice = server.user("alice").await;
@@ -978,6 +990,7 @@ async fn beginning_memberships_are_announced_to_every_connection_of_the_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_rooms_are_one_per_set_of_people_and_fixed() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let admin = server.user("root").await;
     let alice = server.user("alice").await;
@@ -1098,6 +1111,7 @@ async fn direct_rooms_are_one_per_set_of_people_and_fixed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invites_admit_until_used_up_expired_or_deleted() {
+    let _shared = TIMED.read().await;
     let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let server = TestServer::start_with_clock(clock.clone(), |_| {}).await;
     let _admin = server.user("root").await;
@@ -1289,6 +1303,7 @@ async fn invites_admit_until_used_up_expired_or_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ownership_passes_to_the_longest_standing_member_and_the_last_one_out_closes_the_room() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let admin = server.user("root").await;
     let alice = server.user("alice").await;
@@ -1408,6 +1423,7 @@ async fn ownership_passes_to_the_longest_standing_member_and_the_last_one_out_cl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_are_found_by_prefix_with_a_limit_and_nothing_but_their_names() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let _admin = server.user("root").await;
     for name in ["alvin", "alice", "albert", "alfred"] {
@@ -1455,6 +1471,7 @@ async fn users_are_found_by_prefix_with_a_limit_and_nothing_but_their_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinds_topics_unknown_users_and_names_are_checked() {
+    let _shared = TIMED.read().await;
     let server = TestServer::start().await;
     let _admin = server.user("root").await;
     let alice = server.user("alice").await;
