@@ -34,7 +34,7 @@ pub enum Command {
     Serve(ConfigArgs),
     /// Manage accounts (works with the server running or stopped).
     User(user::UserArgs),
-    /// List or delete rooms.
+    /// List rooms, manage their members, or delete them.
     Room(room::RoomArgs),
     /// Delete expired rooms now.
     Sweep(ConfigArgs),
