@@ -25,7 +25,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     eprintln!("fanout: sending for {} s", args.seconds);
     let plan = StepPlan::timed(args.rate, args.seconds, args.drain_seconds);
     let step = mesh.step(target, &plan).await;
-    let (connections, connect_time) = (mesh.connections, mesh.connect_time);
+    let setup = mesh.summary();
     mesh.close().await;
     let step = step?;
 
@@ -41,12 +41,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     args.mesh.report_into(&mut report);
     report.field("rate", args.rate.into());
     report.field("seconds", args.seconds.into());
-    report.both("connections", "connections", connections as u64);
-    report.both(
-        "connect + join all (s)",
-        "connect_s",
-        (connect_time.as_secs_f64() * 100.0).round() / 100.0,
-    );
+    setup.report_into(&mut report);
     step.report_into(&mut report);
     if let Some(rss) = target.rss() {
         report.both(

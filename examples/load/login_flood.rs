@@ -120,7 +120,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
         anyhow::Ok((answers, flood_time))
     };
     let (step, flood) = tokio::join!(mesh.step(target, &plan), controller);
-    let (connections, connect_time) = (mesh.connections, mesh.connect_time);
+    let setup = mesh.summary();
     mesh.close().await;
     let (step, (answers, flood_time)) = (step?, flood?);
 
@@ -143,12 +143,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     report.field("rate", args.rate.into());
     report.field("clients", args.clients.into());
     report.field("throttle_raised", (!args.keep_throttle).into());
-    report.both("connections", "connections", connections as u64);
-    report.both(
-        "connect + join all (s)",
-        "connect_s",
-        (connect_time.as_secs_f64() * 100.0).round() / 100.0,
-    );
+    setup.report_into(&mut report);
     report::latency(
         &mut report,
         "baseline",

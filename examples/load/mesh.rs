@@ -49,6 +49,13 @@ pub struct MeshArgs {
     /// Loopback source addresses to spread connections over (0: one per 20,000 connections).
     #[arg(long, default_value_t = 0)]
     pub sources: usize,
+    /// After connecting, read every socket until no frame (presence, `added`, `room_updated`,
+    /// ...) has arrived for 1 s before the first step starts, instead of only pausing 0.5 s
+    /// with the sockets unread: the set-up's notifications then drain before the clock starts
+    /// instead of competing with the first step's deliveries. Off by default: the recorded
+    /// numbers in docs/performance.md before 2026-12-01 were taken without it.
+    #[arg(long)]
+    pub settle: bool,
 }
 
 impl MeshArgs {
@@ -142,6 +149,11 @@ impl Step {
         report.both("connections closed by server", "closed", c.closed);
         report.both("unparsable frames", "malformed", c.malformed);
         report.both(
+            "other frames during the step (presence, added, ...)",
+            "other_frames",
+            c.other,
+        );
+        report.both(
             "deliveries/s",
             "deliveries_per_sec",
             self.deliveries_per_sec(),
@@ -159,6 +171,39 @@ impl Step {
             &self.acks,
         );
         report.cpu(self.server_cpu, self.client_cpu, self.elapsed);
+    }
+}
+
+/// Connections, connect time and (with `--settle`) the settling of one mesh.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub connections: usize,
+    pub connect_time: Duration,
+    pub settled: Option<(Duration, u64)>,
+}
+
+impl Setup {
+    /// As rows and the JSON keys `fanout` has always printed (`connections`, `connect_s`), plus
+    /// `settle_frames` and `settle_s` with `--settle`.
+    pub fn report_into(&self, report: &mut Report) {
+        report.both("connections", "connections", self.connections as u64);
+        report.both(
+            "connect + join all (s)",
+            "connect_s",
+            (self.connect_time.as_secs_f64() * 100.0).round() / 100.0,
+        );
+        if let Some((took, frames)) = self.settled {
+            report.both(
+                "set-up frames read before the clock (--settle)",
+                "settle_frames",
+                frames,
+            );
+            report.both(
+                "... settle time (s)",
+                "settle_s",
+                round1(took.as_secs_f64()),
+            );
+        }
     }
 }
 
@@ -200,6 +245,8 @@ pub struct Mesh {
     stop: CancellationToken,
     pub connections: usize,
     pub connect_time: Duration,
+    /// With `--settle`: how long the set-up's frames took to go quiet, and how many arrived.
+    pub settled: Option<(Duration, u64)>,
 }
 
 impl Mesh {
@@ -292,6 +339,7 @@ impl Mesh {
             stop,
             connections,
             connect_time,
+            settled: None,
         };
         for (c, ws) in sockets.into_iter().enumerate() {
             let (room, member) = (c / args.members, c % args.members);
@@ -320,7 +368,42 @@ impl Mesh {
                 mesh.idle.push(sink);
             }
         }
+        if args.settle {
+            mesh.settled = Some(mesh.settle().await);
+        }
         Ok(mesh)
+    }
+
+    /// Waits until no frame has arrived for 1 s (at most 10 minutes); returns the time taken
+    /// and the frames that arrived meanwhile.
+    async fn settle(&self) -> (Duration, u64) {
+        let started = Instant::now();
+        let first = self.counters.snapshot();
+        let seen = |c: Counts| c.other + c.delivered + c.errors + c.malformed;
+        let mut last = seen(first);
+        while started.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = seen(self.counters.snapshot());
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let frames = last - seen(first);
+        eprintln!(
+            "mesh: settled in {:.1} s ({frames} set-up frames read)",
+            started.elapsed().as_secs_f64()
+        );
+        (started.elapsed(), frames)
+    }
+
+    /// What setting the mesh up took, to report after `close`.
+    pub fn summary(&self) -> Setup {
+        Setup {
+            connections: self.connections,
+            connect_time: self.connect_time,
+            settled: self.settled,
+        }
     }
 
     /// Phase marks for the step about to run or running (see `Phases`).

@@ -29,6 +29,9 @@ pub struct Counters {
     errors: AtomicU64,
     closed: AtomicU64,
     malformed: AtomicU64,
+    /// Every other frame (presence, `added`, `room_updated`, ...): what a step's deliveries
+    /// compete with, and what `--settle` waits to go quiet.
+    other: AtomicU64,
 }
 
 /// A snapshot of `Counters`; steps report the difference of two.
@@ -41,6 +44,7 @@ pub struct Counts {
     pub errors: u64,
     pub closed: u64,
     pub malformed: u64,
+    pub other: u64,
 }
 
 impl Counters {
@@ -54,6 +58,7 @@ impl Counters {
             errors: get(&self.errors),
             closed: get(&self.closed),
             malformed: get(&self.malformed),
+            other: get(&self.other),
         }
     }
 }
@@ -68,6 +73,7 @@ impl Counts {
             errors: self.errors - earlier.errors,
             closed: self.closed - earlier.closed,
             malformed: self.malformed - earlier.malformed,
+            other: self.other - earlier.other,
         }
     }
 
@@ -179,7 +185,10 @@ impl Receiver {
                     count(&c.errors);
                     continue;
                 }
-                _ => continue,
+                _ => {
+                    count(&c.other);
+                    continue;
+                }
             }
             let Some(message) = frame.message else {
                 count(&c.malformed);

@@ -246,13 +246,9 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
         ),
     );
     report.both("users", "users", args.users as u64);
-    report.both(
-        "rooms (public / private / direct)",
-        "rooms",
-        args.rooms as u64,
-    );
+    report.both("rooms", "rooms", args.rooms as u64);
     report.row(
-        "... by kind",
+        "... public / private / direct",
         format!("{} / {} / {}", plan.public, plan.private, plan.direct),
     );
     report.field("public_rooms", plan.public.into());

@@ -72,7 +72,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
         // Let the server's queues and the kernel's socket buffers settle between steps.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let (connections, connect_time) = (mesh.connections, mesh.connect_time);
+    let setup = mesh.summary();
     mesh.close().await;
 
     let mut report = Report::new(
@@ -90,12 +90,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     args.mesh.report_into(&mut report);
     report.field("max_p99_ms", args.max_p99_ms.into());
     report.field("step_seconds", args.step_seconds.into());
-    report.both("connections", "connections", connections as u64);
-    report.both(
-        "connect + join all (s)",
-        "connect_s",
-        (connect_time.as_secs_f64() * 100.0).round() / 100.0,
-    );
+    setup.report_into(&mut report);
     let mut rows = Vec::new();
     for (number, (step, failure)) in steps.iter().enumerate() {
         let (p50, p99) = (step.quantile_ms(0.50), step.quantile_ms(0.99));
@@ -122,6 +117,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
             "lost": step.lost,
             "duplicates": c.duplicates,
             "out_of_order": c.out_of_order,
+            "other_frames": c.other,
             "passed": failure.is_none(),
         }));
     }

@@ -176,7 +176,7 @@ pub async fn run(target: &mut Target, args: &Args) -> anyhow::Result<Report> {
         })
     };
     let (step, sweep) = tokio::join!(mesh.step(target, &plan), controller);
-    let (connections, connect_time) = (mesh.connections, mesh.connect_time);
+    let setup = mesh.summary();
     mesh.close().await;
     let (step, (sweep, metric_swept, metric_runs)) = (step?, sweep?);
 
@@ -209,12 +209,7 @@ pub async fn run(target: &mut Target, args: &Args) -> anyhow::Result<Report> {
             round1(rss as f64 / 1048576.0),
         );
     }
-    report.both("connections", "connections", connections as u64);
-    report.both(
-        "connect + join all (s)",
-        "connect_s",
-        (connect_time.as_secs_f64() * 100.0).round() / 100.0,
-    );
+    setup.report_into(&mut report);
     report.row("`confab sweep` answered", &sweep.answer);
     report.both(
         "sweep duration (s)",
