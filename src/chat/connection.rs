@@ -91,6 +91,9 @@ impl Connection {
 #[derive(Default)]
 struct Registry {
     connections: HashMap<u64, Arc<Connection>>,
+    /// The upgraded connections of each user, so membership news for one user does not walk
+    /// every open connection.
+    by_user: HashMap<String, Vec<u64>>,
     per_user: HashMap<String, usize>,
     per_ip: HashMap<IpAddr, usize>,
 }
@@ -127,9 +130,15 @@ impl ConnectionSlot {
     /// Lists the upgraded connection where `disconnect_user` and `count` see it,
     /// until the slot is dropped.
     pub fn register(&mut self, connection: &Arc<Connection>) {
-        lock(&self.registry)
+        let mut registry = lock(&self.registry);
+        registry
             .connections
             .insert(connection.id, connection.clone());
+        registry
+            .by_user
+            .entry(connection.username.clone())
+            .or_default()
+            .push(connection.id);
         self.connection = Some(connection.id);
     }
 }
@@ -138,7 +147,14 @@ impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         let mut registry = lock(&self.registry);
         if let Some(id) = self.connection.take() {
-            registry.connections.remove(&id);
+            if let Some(gone) = registry.connections.remove(&id) {
+                if let Some(ids) = registry.by_user.get_mut(&gone.username) {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        registry.by_user.remove(&gone.username);
+                    }
+                }
+            }
         }
         release(&mut registry.per_user, &self.username);
         if let Some(ip) = self.ip {
@@ -224,7 +240,19 @@ impl Connections {
     /// Offers `event` to every open connection of `username` (membership news reaches every
     /// tab and device, joined to the room or not).
     pub fn notify_user(&self, username: &str, event: &Arc<Event>) {
-        self.notify_where(|c| c.username == username, event);
+        let targets: Vec<Arc<Connection>> = {
+            let registry = lock(&self.registry);
+            registry
+                .by_user
+                .get(username)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| registry.connections.get(id).cloned())
+                .collect()
+        };
+        for connection in targets {
+            connection.offer(event);
+        }
     }
 
     /// Offers `event` to every open connection that `matches`.
