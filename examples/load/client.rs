@@ -152,6 +152,11 @@ impl Api {
 
     /// GET with the user's token; returns the body size (fails on non-2xx).
     pub async fn get(&self, user: &User, path_and_query: &str) -> anyhow::Result<usize> {
+        Ok(self.get_body(user, path_and_query).await?.len())
+    }
+
+    /// GET with the user's token; returns the whole body (fails on non-2xx).
+    pub async fn get_body(&self, user: &User, path_and_query: &str) -> anyhow::Result<Vec<u8>> {
         let response = self
             .http
             .get(format!("{}{path_and_query}", self.base))
@@ -166,7 +171,7 @@ impl Api {
                 String::from_utf8_lossy(&bytes)
             );
         }
-        Ok(bytes.len())
+        Ok(bytes.to_vec())
     }
 }
 

@@ -554,14 +554,14 @@ async fn measure(
     args: &Args,
 ) -> anyhow::Result<Measured> {
     for _ in 0..args.warmup {
-        get(api, user, path).await?;
+        api.get_body(user, path).await?;
     }
     let mut latency = histogram();
     let cpu_before = target.cpu();
     let mut last = Vec::new();
     for _ in 0..args.requests {
         let sent = Instant::now();
-        last = get(api, user, path).await?;
+        last = api.get_body(user, path).await?;
         latency.saturating_record(sent.elapsed().as_micros().max(1) as u64);
     }
     let server_cpu = target
@@ -575,22 +575,6 @@ async fn measure(
         server_cpu,
         requests: args.requests,
     })
-}
-
-/// GET as `user`; the whole body (fails on non-2xx).
-async fn get(api: &Api, user: &User, path: &str) -> anyhow::Result<Vec<u8>> {
-    let response = api
-        .http
-        .get(format!("{}{path}", api.base))
-        .bearer_auth(&user.token)
-        .send()
-        .await?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    if !status.is_success() {
-        bail!("GET {path}: {status} {}", String::from_utf8_lossy(&bytes));
-    }
-    Ok(bytes.to_vec())
 }
 
 impl Measured {

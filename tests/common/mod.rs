@@ -51,19 +51,23 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(dir.path());
         adjust(&mut config);
-        Self::start_config(config, Some(dir)).await
+        Self::start_config(config, Some(dir), Arc::new(SystemClock)).await
     }
 
     /// Starts on an existing data directory (owned by the caller).
     pub async fn start_in(data: &Path, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = test_config(data);
         adjust(&mut config);
-        Self::start_config(config, None).await
+        Self::start_config(config, None, Arc::new(SystemClock)).await
     }
 
-    async fn start_config(config: Config, dir: Option<tempfile::TempDir>) -> Self {
+    async fn start_config(
+        config: Config,
+        dir: Option<tempfile::TempDir>,
+        clock: confab::clock::SharedClock,
+    ) -> Self {
         let data = config.data.clone();
-        let server = RunningServer::start(config, Arc::new(SystemClock))
+        let server = RunningServer::start(config, clock)
             .await
             .expect("server starts");
         let addr = server.addr;
@@ -84,18 +88,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(dir.path());
         adjust(&mut config);
-        let data = config.data.clone();
-        let server = RunningServer::start(config, clock)
-            .await
-            .expect("server starts");
-        let addr = server.addr;
-        Self {
-            base: format!("http://{addr}"),
-            addr,
-            data,
-            server: Some(server),
-            _dir: Some(dir),
-        }
+        Self::start_config(config, Some(dir), clock).await
     }
 
     pub fn state(&self) -> &confab::app::AppState {
