@@ -3,20 +3,15 @@
 
 use poem_openapi::Object;
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use crate::chat::model::{Invite, Member, Message, Room, RoomInfo, User};
 
-/// RFC 3339 UTC with milliseconds: `2026-11-25T14:03:07.120Z`.
+/// RFC 3339 UTC with milliseconds: `2026-11-25T14:03:07.120Z`. Times past the year 9999 (a
+/// far expiry, a corrupt record) show as its last millisecond.
 pub fn format_time(ms: u64) -> String {
-    let nanos = i128::from(ms) * 1_000_000;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    at.format(&format)
-        .unwrap_or_else(|_| at.format(&Rfc3339).unwrap_or_default())
+    const LAST_MS_OF_9999: u64 = 253_402_300_799_999;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.min(LAST_MS_OF_9999));
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 #[derive(Debug, Clone, Object, Serialize)]
@@ -194,5 +189,7 @@ mod tests {
     fn times_are_rfc3339_utc_with_milliseconds() {
         assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_time(1_764_079_387_120), "2025-11-25T14:03:07.120Z");
+        assert_eq!(format_time(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_time(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -985,6 +985,54 @@ async fn beginning_memberships_are_announced_to_every_connection_of_the_user() {
     server.stop().await;
 }
 
+/// A crowd joining at once: subscribers hear the first new member count at once and then one
+/// notice carrying the final count, not one frame per join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_count_changes_reach_subscribers_coalesced() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("crowd").await;
+    let mut crowd = Vec::new();
+    for n in 0..6 {
+        crowd.push(server.user(&format!("joiner{n}")).await);
+    }
+    let mut a = alice.ws().await;
+    a.join(&room, None, 0).await;
+
+    let join_path = format!("/api/rooms/{room}/join");
+    let joins = crowd.iter().map(|client| client.post_empty(&join_path));
+    for (status, body) in futures_util::future::join_all(joins).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut counts = Vec::new();
+    while counts.last() != Some(&json!(7)) {
+        let updated = a.recv_type("room_updated").await;
+        counts.push(updated["room"]["member_count"].clone());
+    }
+    assert!(
+        counts.len() <= 3,
+        "six joins in a burst sent {} notices: {counts:?}",
+        counts.len()
+    );
+    // Nothing further: the last notice carried the final state.
+    let quiet_for = Duration::from_millis(1_500);
+    let deadline = tokio::time::Instant::now() + quiet_for;
+    while let Ok(frame) = tokio::time::timeout_at(deadline, a.recv()).await {
+        assert_ne!(frame["type"], "room_updated", "{frame}");
+    }
+
+    // A rename is not held back behind the count.
+    let (status, _) = alice
+        .patch(&format!("/api/rooms/{room}"), json!({"topic": "busy"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let updated = tokio::time::timeout(Duration::from_millis(500), a.recv_type("room_updated"))
+        .await
+        .expect("a topic change is sent at once");
+    assert_eq!(updated["room"]["topic"], "busy");
+    server.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Direct messages
 

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::connection::{lock, Connection, Connections};
 use super::events::{Event, EventKind, Joined};
@@ -28,9 +29,37 @@ pub(super) struct Channel {
     /// Messages with a nonce that are accepted but not yet durable, by (author, nonce): a retry
     /// arriving meanwhile is matched here, since the store does not hold the original yet.
     in_flight: HashMap<String, HashMap<String, Arc<Message>>>,
+    /// When the last `room_updated` went out, and whether a coalesced one is scheduled.
+    last_notice: Option<Instant>,
+    notice_scheduled: bool,
 }
 
+/// Member-count changes reach subscribers at most this often: a room that a hundred people
+/// join in a minute tells each subscriber about once a second, not a hundred times.
+const MEMBER_COUNT_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
+
 impl Channel {
+    fn empty(room: Option<Room>, last_seq: u64) -> Self {
+        Self {
+            room,
+            next_seq: last_seq + 1,
+            delivered_up_to: last_seq,
+            subscribers: HashMap::new(),
+            online: HashMap::new(),
+            in_flight: HashMap::new(),
+            last_notice: None,
+            notice_scheduled: false,
+        }
+    }
+
+    /// Tells every subscriber the room as cached now.
+    fn send_room_updated(&mut self) {
+        let Some(room) = &self.room else { return };
+        let event = Event::new(EventKind::RoomUpdated { room: room.clone() });
+        self.last_notice = Some(Instant::now());
+        self.broadcast(&event, |_| false);
+    }
+
     /// The live room, or `NotFound` if it never existed, was deleted or has expired.
     pub(super) fn live_room(&self, now_ms: u64) -> Result<&Room> {
         match &self.room {
@@ -139,18 +168,14 @@ impl Hub {
                 let record = store.room(room)?.ok_or(Error::NotFound("room"))?;
                 let last = store.last_message(room)?;
                 let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
-                let loaded = Channel {
-                    room: Some(Room::from_record(
+                let loaded = Channel::empty(
+                    Some(Room::from_record(
                         room,
                         &record,
                         last.map(|(_, m)| m.sent_at_ms),
                     )),
-                    next_seq: last_seq + 1,
-                    delivered_up_to: last_seq,
-                    subscribers: HashMap::new(),
-                    online: HashMap::new(),
-                    in_flight: HashMap::new(),
-                };
+                    last_seq,
+                );
                 // A concurrent loader or a tombstone may have won the race: keep theirs.
                 lock(&self.channels)
                     .entry(room)
@@ -233,24 +258,52 @@ impl Hub {
     }
 
     /// Replaces the cached room (after a rename, a topic or a membership change) and tells its
-    /// subscribers with `room_updated`.
+    /// subscribers with `room_updated`: at once for a new name or topic; for a new member count
+    /// at most once per `MEMBER_COUNT_NOTICE_INTERVAL`, the notice carrying the latest state.
     pub fn room_changed(&self, room: &Room) {
         let Some(channel) = lock(&self.channels).get(&room.id).cloned() else {
             return;
         };
-        let mut channel = lock(&channel);
-        let Some(cached) = &mut channel.room else {
+        let mut guard = lock(&channel);
+        let Some(cached) = &mut guard.room else {
             return;
         };
+        let only_count_changed = cached.name == room.name
+            && cached.topic == room.topic
+            && cached.expires_at_ms == room.expires_at_ms;
         let last_active_at_ms = cached.last_active_at_ms.max(room.last_active_at_ms);
         *cached = Room {
             last_active_at_ms,
             ..room.clone()
         };
-        let event = Event::new(EventKind::RoomUpdated {
-            room: cached.clone(),
+        if !only_count_changed {
+            guard.send_room_updated();
+            return;
+        }
+        if guard.notice_scheduled {
+            return;
+        }
+        let due = guard
+            .last_notice
+            .map(|at| at + MEMBER_COUNT_NOTICE_INTERVAL)
+            .filter(|due| *due > Instant::now());
+        let (Some(due), Ok(runtime)) = (due, tokio::runtime::Handle::try_current()) else {
+            guard.send_room_updated();
+            return;
+        };
+        guard.notice_scheduled = true;
+        drop(guard);
+        // A short-lived timer, not an owned task: it ends within the interval, and if the
+        // runtime stops first the notice is moot (every connection is closing).
+        let channel = Arc::downgrade(&channel);
+        runtime.spawn(async move {
+            tokio::time::sleep_until(due.into()).await;
+            if let Some(channel) = channel.upgrade() {
+                let mut channel = lock(&channel);
+                channel.notice_scheduled = false;
+                channel.send_room_updated();
+            }
         });
-        channel.broadcast(&event, |_| false);
     }
 
     /// Sends `kind` to every open connection of `username`.
@@ -352,16 +405,7 @@ impl Hub {
     pub fn close_room(&self, room: RoomId) -> Vec<u64> {
         let channel = lock(&self.channels)
             .entry(room)
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Channel {
-                    room: None,
-                    next_seq: 1,
-                    delivered_up_to: 0,
-                    subscribers: HashMap::new(),
-                    online: HashMap::new(),
-                    in_flight: HashMap::new(),
-                }))
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(Channel::empty(None, 0))))
             .clone();
         let mut channel = lock(&channel);
         let event = Event::new(EventKind::RoomDeleted { room });

@@ -170,7 +170,7 @@ impl Chat {
     fn last_active(&self, id: RoomId) -> Result<Option<u64>> {
         Ok(match self.hub.last_active_at(id) {
             Some(at) => Some(at),
-            None => self.store.last_message(id)?.map(|(_, m)| m.sent_at_ms),
+            None => self.store.newest_message_at(id)?,
         })
     }
 

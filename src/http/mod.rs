@@ -13,6 +13,7 @@ mod metrics;
 pub mod middleware;
 mod rooms;
 pub mod security;
+mod serialized;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::{ApiResult, ErrorResponse};
 use super::security::Auth;
+use super::serialized::SerializedJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::chat::{NewRoom as NewRoomSpec, RoomChange};
@@ -14,7 +15,7 @@ use crate::ids::RoomId;
 use crate::store::RoomKind;
 use crate::wire::RoomView;
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct RoomList {
     /// Most recently active first.
     pub rooms: Vec<RoomView>,
@@ -90,13 +91,17 @@ impl RoomsApi {
     /// List the rooms you can see: every live public room and the private and direct rooms you
     /// belong to. With `member=true`, only the rooms you are a member of.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, auth: Auth, member: Query<Option<bool>>) -> ApiResult<Json<RoomList>> {
+    async fn list(
+        &self,
+        auth: Auth,
+        member: Query<Option<bool>>,
+    ) -> ApiResult<SerializedJson<RoomList>> {
         let viewer = &auth.caller().user;
         let rooms = self
             .state
             .chat
             .list_rooms_for(viewer, member.0.unwrap_or(false))?;
-        Ok(Json(RoomList {
+        Ok(SerializedJson(RoomList {
             rooms: rooms.iter().map(RoomView::from).collect(),
         }))
     }

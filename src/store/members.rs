@@ -112,7 +112,9 @@ impl Store {
                 Ok(Some(record))
             },
         );
-        result.map_err(StoreError::from)
+        let written = result.map_err(StoreError::from)?;
+        self.refresh_room(room)?;
+        Ok(written)
     }
 
     /// Ends the membership of `username` in `room`, and hands the owner role to `promote` (a
@@ -155,7 +157,9 @@ impl Store {
                 })
             },
         );
-        result.map_err(StoreError::from)
+        let removed = result.map_err(StoreError::from)?;
+        self.refresh_room(room)?;
+        Ok(removed)
     }
 
     /// Rewrites a room's name and topic from `updated`, keeping the name index of public rooms in
@@ -202,7 +206,9 @@ impl Store {
                 Ok(UpdateRoom::Updated)
             },
         );
-        result.map_err(StoreError::from)
+        let updated = result.map_err(StoreError::from)?;
+        self.refresh_room(room)?;
+        Ok(updated)
     }
 }
 

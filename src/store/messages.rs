@@ -26,6 +26,8 @@ pub struct EncodedMessage {
     value: Vec<u8>,
     nonce_key: Option<Vec<u8>>,
     seq: u64,
+    room: RoomId,
+    sent_at_ms: u64,
 }
 
 impl EncodedMessage {
@@ -38,6 +40,8 @@ impl EncodedMessage {
                 .as_deref()
                 .map(|nonce| keys::nonce(room, &message.author, nonce)),
             seq,
+            room,
+            sent_at_ms: message.sent_at_ms,
         }
     }
 }
@@ -63,7 +67,9 @@ impl Store {
                     Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
                 },
             )
-            .map_err(StoreError::from)
+            .map_err(StoreError::from)?;
+        self.note_messages(batch.iter().map(|m| (m.room, m.sent_at_ms)));
+        Ok(())
     }
 
     /// Stores one message (see `append_messages`).
@@ -89,6 +95,7 @@ impl Store {
             self.nonces.remove(keys::nonce(room, author, nonce))?;
         }
         self.messages.remove(keys::message(room, seq))?;
+        self.forget_newest_message(room);
         Ok(())
     }
 

@@ -33,6 +33,7 @@ impl Store {
                 .insert(keys::SCHEMA, &keys::seq_value(SCHEMA_VERSION))?;
             self.db.flush()?;
         }
+        self.forget_directory();
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! the engine could be swapped by rewriting this module alone.
 
 mod backup;
+mod directory;
 mod invites;
 mod keys;
 mod members;
@@ -66,6 +67,7 @@ pub struct Store {
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
+    directory: std::sync::Arc<directory::RoomDirectory>,
 }
 
 /// Counts of flushes started and of the last one that succeeded, so a caller whose writes a
@@ -133,6 +135,7 @@ impl Store {
             meta: tree("meta")?,
             flushing: Default::default(),
             flushes: Default::default(),
+            directory: Default::default(),
             db,
         };
         store.migrate().map_err(|err| OpenError::Migration {

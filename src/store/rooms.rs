@@ -99,14 +99,11 @@ impl Store {
                 Ok(InsertRoom::Inserted)
             },
         );
-        result.map_err(StoreError::from)
-    }
-
-    pub fn room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
-        self.rooms
-            .get(keys::room(id))?
-            .map(|v| decode(&v, "room"))
-            .transpose()
+        let inserted = result.map_err(StoreError::from)?;
+        if inserted == InsertRoom::Inserted {
+            self.refresh_room(id)?;
+        }
+        Ok(inserted)
     }
 
     /// Every stored room, expired or not, oldest first (ids are time-ordered ULIDs).
@@ -160,6 +157,7 @@ impl Store {
                     Ok::<_, ConflictableTransactionError<StoreError>>(())
                 })
                 .map_err(StoreError::from)?;
+            self.refresh_room(id)?;
         }
         delete_prefix(&self.messages, &room_key)?;
         delete_prefix(&self.nonces, &room_key)?;
@@ -189,6 +187,7 @@ impl Store {
         self.room_expiry
             .remove(keys::room_expiry(record.expires_at_ms, id))?;
         self.rooms.remove(room_key)?;
+        self.refresh_room(id)?;
         Ok(true)
     }
 

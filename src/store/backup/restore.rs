@@ -53,6 +53,7 @@ impl Store {
             importer.finish()?;
             Ok(stats)
         });
+        self.forget_directory();
         if result.is_err() {
             if let Err(err) = self.clear_everything() {
                 tracing::error!(error = %err, "could not undo a failed restore; empty the data directory by hand");
@@ -82,6 +83,7 @@ impl Store {
             }
             self.db.open_tree(name)?.clear()?;
         }
+        self.forget_directory();
         self.db.flush()?;
         Ok(())
     }
