@@ -268,14 +268,19 @@ impl Hub {
         let Some(cached) = &mut guard.room else {
             return;
         };
-        let only_count_changed = cached.name == room.name
-            && cached.topic == room.topic
-            && cached.expires_at_ms == room.expires_at_ms;
-        let last_active_at_ms = cached.last_active_at_ms.max(room.last_active_at_ms);
-        *cached = Room {
-            last_active_at_ms,
+        let updated = Room {
+            last_active_at_ms: cached.last_active_at_ms.max(room.last_active_at_ms),
             ..room.clone()
         };
+        if *cached == updated {
+            // Two membership changes racing both re-read the room after the second one: the
+            // later refresh has nothing new to say.
+            return;
+        }
+        let only_count_changed = cached.name == updated.name
+            && cached.topic == updated.topic
+            && cached.expires_at_ms == updated.expires_at_ms;
+        *cached = updated;
         if !only_count_changed {
             guard.send_room_updated();
             return;
