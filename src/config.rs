@@ -55,6 +55,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter such as `info` or `confab=debug,poem=info`; `RUST_LOG` wins when set.
     pub level: String,
+    /// One info line per HTTP request (WebSocket upgrades included). Under a flood of requests
+    /// the lines cost real CPU, so they can be turned off; `/metrics` counts requests either way.
+    pub access: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +174,7 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             level: "info".into(),
+            access: true,
         }
     }
 }
@@ -565,6 +569,21 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         let plain = "[log]\nlevel = \"confab=debug,poem=info\"\n";
         Config::load_from_toml_str(plain, &Overrides::default()).expect("targets are accepted");
+    }
+
+    #[test]
+    fn access_log_is_on_by_default_and_can_be_turned_off() {
+        assert!(Config::default().log.access);
+        let load = |toml: &str| Config::load_from_toml_str(toml, &Overrides::default());
+        let config = load("[log]\nlevel = \"warn\"\n").expect("load");
+        assert!(
+            config.log.access,
+            "a [log] section without the key keeps the default"
+        );
+        let config = load("[log]\naccess = false\n").expect("load");
+        assert!(!config.log.access);
+        let err = load("[log]\naccess = \"sometimes\"\n").expect_err("not a boolean");
+        assert!(err.to_string().contains("access"), "{err}");
     }
 
     #[test]

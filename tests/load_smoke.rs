@@ -69,3 +69,58 @@ fn fanout_smoke_delivers_every_message_once_in_order() {
         assert_eq!(count(key), 0, "{key} is not zero: {line}");
     }
 }
+
+/// `reference` runs `saturate` against the bare broadcast server and against confab: both sides
+/// report, and the bare server relays every frame to every member once and in order.
+#[test]
+fn reference_smoke_measures_the_bare_server_and_confab() {
+    let output = Command::new(load_tool())
+        .args([
+            "--server-bin",
+            env!("CARGO_BIN_EXE_confab"),
+            "--cache-mb",
+            "16",
+        ])
+        .args([
+            "reference",
+            "--rooms",
+            "2",
+            "--members",
+            "5",
+            "--users",
+            "3",
+        ])
+        .args([
+            "--start-rate",
+            "100",
+            "--step-seconds",
+            "1",
+            "--max-steps",
+            "1",
+        ])
+        .args(["--drain-seconds", "5", "--max-p99-ms", "60000"])
+        .output()
+        .expect("load tool runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "load tool failed:\n{stdout}\n{stderr}"
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON result line:\n{stdout}\n{stderr}"));
+    let result: Value = serde_json::from_str(line).expect("JSON result");
+    for side in ["bare", "confab"] {
+        let step = &result[side]["steps"][0];
+        assert_eq!(step["passed"], true, "{side}: {line}");
+        assert!(step["sent"].as_u64().unwrap_or(0) >= 50, "{side}: {line}");
+        for key in ["lost", "duplicates", "out_of_order"] {
+            assert_eq!(step[key], 0, "{side} {key}: {line}");
+        }
+    }
+    let ratio = result["ratio"].as_f64().expect("ratio");
+    assert!(ratio > 0.0, "{line}");
+}

@@ -196,16 +196,36 @@ pub fn source_for(index: usize, sources: usize) -> Option<IpAddr> {
 
 /// Opens an authenticated WebSocket. Small client buffers keep 10k connections cheap here too.
 pub async fn connect(addr: SocketAddr, token: &str, source: Option<IpAddr>) -> anyhow::Result<Ws> {
+    let mut request = format!("ws://{addr}/api/ws").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    handshake(addr, source, request).await
+}
+
+/// Opens a WebSocket to the bare reference server (`bare.rs`) and joins `room` there.
+pub async fn connect_bare(
+    addr: SocketAddr,
+    room: &str,
+    source: Option<IpAddr>,
+) -> anyhow::Result<Ws> {
+    let request = format!("ws://{addr}/").into_client_request()?;
+    let mut ws = handshake(addr, source, request).await?;
+    ws.send(Message::text(format!("join {room}"))).await?;
+    Ok(ws)
+}
+
+async fn handshake(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> anyhow::Result<Ws> {
     let socket = TcpSocket::new_v4()?;
     if let Some(source) = source {
         socket.bind(SocketAddr::new(source, 0))?;
     }
     let stream = socket.connect(addr).await.context("tcp connect")?;
     stream.set_nodelay(true)?;
-    let mut request = format!("ws://{addr}/api/ws").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024);
@@ -240,6 +260,12 @@ pub async fn join(ws: &mut Ws, room: &str) -> anyhow::Result<()> {
 /// A `send` frame with a nonce.
 pub fn send_frame(room: &str, body: &str, nonce: &str) -> Message {
     Message::text(json!({"type": "send", "room": room, "body": body, "nonce": nonce}).to_string())
+}
+
+/// What a bare-reference sender sends: already the shape of confab's `message` frame (the bare
+/// server relays it untouched), without an id order or a nonce.
+pub fn bare_message_frame(body: &str) -> Message {
+    Message::text(json!({"type": "message", "message": {"id": "", "body": body}}).to_string())
 }
 
 /// The parts of a server frame the tool looks at; borrowed from the text where possible.

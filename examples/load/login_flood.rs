@@ -49,8 +49,9 @@ pub struct Args {
     /// Keep the server's login throttle (do not raise `auth.login_max_failures`).
     #[arg(long)]
     pub keep_throttle: bool,
-    /// `RUST_LOG` of the started server. The server logs every request at info level,
-    /// thousands a second here, which would bury the report; `info` shows (and costs) them.
+    /// `RUST_LOG` of the started server. Its access log (one info line per request, thousands
+    /// a second here) would bury the report and is off by default; a filter that lets info
+    /// through (`info`, `debug`) also turns the access log on, to show (and cost) those lines.
     #[arg(long, default_value = "error")]
     pub server_log: String,
     #[arg(long, default_value_t = 10.0)]
@@ -58,10 +59,13 @@ pub struct Args {
 }
 
 impl Args {
-    /// The started server's settings: the throttle out of reach unless `--keep-throttle`, and
-    /// its log level.
+    /// The started server's settings: the throttle out of reach unless `--keep-throttle`, its
+    /// log level, and its access log when that level would show it.
     pub fn server_env(&self) -> Vec<(String, String)> {
         let mut env = vec![("RUST_LOG".to_string(), self.server_log.clone())];
+        if shows_info(&self.server_log) {
+            env.push(("CONFAB_LOG__ACCESS".into(), "true".into()));
+        }
         if !self.keep_throttle {
             env.push((
                 "CONFAB_AUTH__LOGIN_MAX_FAILURES".into(),
@@ -70,6 +74,16 @@ impl Args {
         }
         env
     }
+}
+
+/// Whether the tracing filter `filter` lets info lines through for some target: then the
+/// access log is wanted too (the tool starts servers with it off).
+fn shows_info(filter: &str) -> bool {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .ok()
+        .and_then(|filter| filter.max_level_hint())
+        .is_some_and(|level| level >= LevelFilter::INFO)
 }
 
 /// What one login client saw.

@@ -11,6 +11,7 @@
 //! target/release/examples/load sweep --fill-rooms 1000 --fill-messages 1000
 //! target/release/examples/load login-flood --clients 100
 //! target/release/examples/load rooms-list --users 1000 --rooms 10000 --member-of 200
+//! target/release/examples/load reference --rooms 10 --members 100   # saturate: bare server vs confab
 //! ```
 //!
 //! Each scenario prints a table for people and, as its last line, one JSON object for scripts
@@ -19,6 +20,7 @@
 //! directory, raised send limits and open registration, and stops it at the end; `--url` targets a
 //! running server instead.
 
+mod bare;
 mod client;
 mod conns;
 mod fanout;
@@ -27,6 +29,7 @@ mod ingest;
 mod login_flood;
 mod mesh;
 mod receiver;
+mod reference;
 mod report;
 mod rooms_list;
 mod saturate;
@@ -67,6 +70,12 @@ enum Scenario {
     /// Fill U users and R rooms over REST (one user in M of them), then time that user's
     /// `GET /api/rooms` and `GET /api/rooms?member=true`.
     RoomsList(rooms_list::Args),
+    /// `saturate` against a bare tokio-tungstenite broadcast server and then against confab,
+    /// in one run: both results and their ratio.
+    Reference(reference::Args),
+    /// The bare reference server itself (started by `reference`).
+    #[command(hide = true)]
+    BareServer(bare::ServeArgs),
 }
 
 impl Scenario {
@@ -102,6 +111,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Scenario::BareServer(args) = &cli.scenario {
+        return bare::serve(args).await;
+    }
     let mut target = Target::start(&cli.server, cli.scenario.server_env()).await?;
     let result = match cli.scenario {
         Scenario::Fanout(args) => fanout::run(&target, &args).await,
@@ -112,6 +124,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Sweep(args) => sweep::run(&mut target, &args).await,
         Scenario::LoginFlood(args) => login_flood::run(&target, &args).await,
         Scenario::RoomsList(args) => rooms_list::run(&target, &args).await,
+        Scenario::Reference(args) => reference::run(&target, &args).await,
+        Scenario::BareServer(_) => unreachable!("served above"),
     };
     target.stop();
     let report = result?;

@@ -262,6 +262,16 @@ impl Mesh {
             "need 1 <= senders <= members"
         );
         server::check_open_files(args.connections() as u64)?;
+        if target.bare {
+            // The bare reference has no accounts and no room API: rooms are just names.
+            let users = vec![User {
+                name: "bare".into(),
+                token: String::new(),
+            }];
+            let rooms: Vec<String> = (0..args.rooms).map(|r| format!("room{r}")).collect();
+            let mesh = Self::connect(target, args, &users, &rooms, phases).await?;
+            return Ok((mesh, users));
+        }
         let api = Api::new(&target.base);
         let users = api
             .register_users(args.users.clamp(1, args.members))
@@ -305,9 +315,14 @@ impl Mesh {
             let room_id = rooms[room].clone();
             let gate = gate.clone();
             let addr = target.addr;
+            let bare = target.bare;
             opening.push(tokio::spawn(async move {
                 let _permit = gate.acquire().await;
-                let mut ws = client::connect(addr, &token, client::source_for(c, sources)).await?;
+                let source = client::source_for(c, sources);
+                if bare {
+                    return client::connect_bare(addr, &room_id, source).await;
+                }
+                let mut ws = client::connect(addr, &token, source).await?;
                 client::join(&mut ws, &room_id).await?;
                 anyhow::Ok(ws)
             }));
@@ -352,6 +367,7 @@ impl Mesh {
                 counters: mesh.counters.clone(),
                 phases: mesh.phases.clone(),
                 acks: mesh.acks.clone(),
+                check_ids: !target.bare,
             };
             mesh.receivers
                 .push(tokio::spawn(receiver.run(stream, mesh.stop.clone())));
@@ -362,6 +378,7 @@ impl Mesh {
                     room_id: rooms[room].clone(),
                     seq: 0,
                     failed: false,
+                    bare: target.bare,
                     sink,
                 });
             } else {
@@ -499,6 +516,8 @@ struct Sender {
     room_id: String,
     seq: u64,
     failed: bool,
+    /// Sends the bare reference's frame instead of confab's `send`.
+    bare: bool,
     sink: WsSink,
 }
 
@@ -523,12 +542,13 @@ impl Sender {
                 format!("{} {} {} {micros}", self.room, self.index, self.seq),
                 schedule.size,
             );
-            let nonce = format!("{}-{}-{}", self.room, self.index, self.seq);
-            if let Err(err) = self
-                .sink
-                .send(client::send_frame(&self.room_id, &body, &nonce))
-                .await
-            {
+            let frame = if self.bare {
+                client::bare_message_frame(&body)
+            } else {
+                let nonce = format!("{}-{}-{}", self.room, self.index, self.seq);
+                client::send_frame(&self.room_id, &body, &nonce)
+            };
+            if let Err(err) = self.sink.send(frame).await {
                 eprintln!("sender {}/{}: {err}", self.room, self.index);
                 self.seq -= 1;
                 self.failed = true;

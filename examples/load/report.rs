@@ -121,6 +121,16 @@ impl Report {
         }
     }
 
+    /// A JSON field set so far.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.json.get(key)
+    }
+
+    /// The whole JSON line, for a scenario that reports others' results inside its own.
+    pub fn json(&self) -> Value {
+        Value::Object(self.json.clone())
+    }
+
     pub fn print(&self) {
         println!("{}", self.title);
         let width = self.rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);

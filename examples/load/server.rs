@@ -44,6 +44,8 @@ pub struct Target {
     pub base: String,
     pub addr: SocketAddr,
     pub pid: Option<u32>,
+    /// The bare reference server (`bare.rs`), not confab: no REST, its own join frame.
+    pub bare: bool,
     spawned: Option<Spawned>,
 }
 
@@ -61,6 +63,7 @@ impl Target {
                 base,
                 addr,
                 pid: opts.server_pid,
+                bare: false,
                 spawned: None,
             };
             target.wait_healthy().await?;
@@ -97,6 +100,7 @@ impl Target {
             base: format!("http://{addr}"),
             addr,
             pid: Some(child.id()),
+            bare: false,
             spawned: Some(Spawned {
                 child,
                 bin,
@@ -108,6 +112,17 @@ impl Target {
         };
         target.wait_healthy().await?;
         Ok(target)
+    }
+
+    /// The bare reference server listening on `addr` (started and stopped by `bare.rs`).
+    pub fn bare(addr: SocketAddr, pid: u32) -> Self {
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            pid: Some(pid),
+            bare: true,
+            spawned: None,
+        }
     }
 
     async fn wait_healthy(&self) -> anyhow::Result<Duration> {
@@ -270,6 +285,10 @@ fn spawn(
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
+        // One access-log line per request (every WebSocket upgrade too) is CPU the measurement
+        // should not include; `RUST_LOG=warn` hides the lines, this also skips building them.
+        // A scenario can turn it back on (login-flood does for `--server-log info`).
+        .env("CONFAB_LOG__ACCESS", "false")
         .env("CONFAB_AUTH__REGISTRATION_OPEN", "true")
         // The per-connection send limit protects real servers from one client; a load generator
         // sends far faster on purpose.
@@ -289,7 +308,7 @@ fn spawn(
         .with_context(|| format!("starting {}", bin.display()))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

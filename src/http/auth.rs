@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::{ApiResult, ErrorResponse};
 use super::security::{origin_allowed, Auth, SESSION_COOKIE};
+use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::auth::NewSession;
@@ -65,7 +66,7 @@ impl AuthApi {
     async fn register(
         &self,
         req: &Request,
-        body: Json<Credentials>,
+        body: StrictJson<Credentials>,
     ) -> ApiResult<RegisterResponse> {
         self.refuse_cross_site(req)?;
         let Credentials { username, password } = body.0;
@@ -79,7 +80,11 @@ impl AuthApi {
 
     /// Log in with a username and password. Wrong passwords and unknown users get the same 401.
     #[oai(path = "/login", method = "post")]
-    async fn login(&self, req: &Request, body: Json<Credentials>) -> ApiResult<LoginResponse> {
+    async fn login(
+        &self,
+        req: &Request,
+        body: StrictJson<Credentials>,
+    ) -> ApiResult<LoginResponse> {
         self.refuse_cross_site(req)?;
         let Credentials { username, password } = body.0;
         let client = req

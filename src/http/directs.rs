@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::ApiResult;
 use super::security::Auth;
+use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::error::Error;
@@ -52,7 +53,7 @@ impl DirectsApi {
     /// Open a direct room with 1 to 7 other people: a new one (201) or the live one of exactly
     /// the same people (200).
     #[oai(path = "/dms", method = "post")]
-    async fn open(&self, auth: Auth, body: Json<NewDirect>) -> ApiResult<OpenedDirect> {
+    async fn open(&self, auth: Auth, body: StrictJson<NewDirect>) -> ApiResult<OpenedDirect> {
         if body.0.users.len() > MAX_NAMES {
             return Err(Error::invalid("dm_too_many", "a direct room has at most 8 people").into());
         }

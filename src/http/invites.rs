@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiResult;
 use super::rooms::parse_room_id;
 use super::security::Auth;
+use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::wire::{InviteView, RoomView};
@@ -79,7 +80,7 @@ impl InvitesApi {
         req: &Request,
         auth: Auth,
         id: Path<String>,
-        body: Json<Option<NewInvite>>,
+        body: StrictJson<Option<NewInvite>>,
     ) -> ApiResult<CreatedInvite> {
         let NewInvite {
             max_uses,

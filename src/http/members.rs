@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiResult;
 use super::rooms::parse_room_id;
 use super::security::Auth;
+use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::error::Error;
@@ -81,7 +82,7 @@ impl MembersApi {
         auth: Auth,
         id: Path<String>,
         username: Path<String>,
-        body: Json<Option<MemberChange>>,
+        body: StrictJson<Option<MemberChange>>,
     ) -> ApiResult<PutMember> {
         let change = body.0.unwrap_or_default();
         let role = parse_role(change.role.as_deref())?;

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiResult;
 use super::rooms::parse_room_id;
 use super::security::Auth;
+use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::chat::HistoryPage;
@@ -97,7 +98,7 @@ impl MessagesApi {
         &self,
         auth: Auth,
         id: Path<String>,
-        body: Json<NewMessage>,
+        body: StrictJson<NewMessage>,
     ) -> ApiResult<PostedMessage> {
         let room = parse_room_id(&id.0)?;
         let NewMessage { body, nonce } = body.0;

@@ -18,35 +18,43 @@ const DOCS_CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; script-src 'self' 'unsafe-inline'; \
 style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
-/// Logs one line per request: method, path (never the query or headers, which can hold
-/// secrets), status and latency; and counts it in `metrics` under its route template.
+/// Counts every request in `metrics` under its route template and, when `access_log` is on
+/// (`log.access`), logs one line for it: method, path (never the query or headers, which can
+/// hold secrets), status and latency.
+///
+/// The line is optional because formatting and writing one per request costs real CPU under a
+/// flood (logins, thousands of WebSockets reconnecting); the counts are cheap and stay. With the
+/// log off the path is not even copied, and only faults (5xx but 503) are still logged.
 pub async fn log_requests<E: Endpoint>(
     metrics: Arc<Metrics>,
+    access_log: bool,
     next: E,
     req: Request,
 ) -> poem::Result<Response> {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let route = super::metrics::route_template(req.uri().path());
+    let method = super::metrics::method_label(req.method());
+    let logged = access_log.then(|| (req.method().clone(), req.uri().path().to_string()));
     let response = next.call(req).await.map(IntoResponse::into_response);
     let status = match &response {
         Ok(resp) => resp.status(),
         Err(err) => err.status(),
     };
     let elapsed = started.elapsed().as_secs_f64();
-    metrics.http_request(
-        super::metrics::route_template(&path),
-        super::metrics::method_label(&method),
-        status.as_u16(),
-        elapsed,
-    );
-    let elapsed_ms = elapsed * 1000.0;
+    metrics.http_request(route, method, status.as_u16(), elapsed);
     // 503 (busy, shutting down) is the server protecting itself, logged like any answer;
-    // other 5xx are faults worth a warning.
-    if status.is_server_error() && status != poem::http::StatusCode::SERVICE_UNAVAILABLE {
-        tracing::warn!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
-    } else {
-        tracing::info!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
+    // other 5xx are faults worth a warning, access log or not.
+    let fault = status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE;
+    let status = status.as_u16();
+    let elapsed_ms = elapsed * 1000.0;
+    match logged {
+        Some((method, path)) if fault => {
+            tracing::warn!(%method, %path, status, elapsed_ms, "request")
+        }
+        Some((method, path)) => tracing::info!(%method, %path, status, elapsed_ms, "request"),
+        // Without the access log the route template stands in for the path it did not copy.
+        None if fault => tracing::warn!(method, route, status, elapsed_ms, "request"),
+        None => {}
     }
     response
 }

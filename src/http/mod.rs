@@ -14,6 +14,7 @@ pub mod middleware;
 mod rooms;
 pub mod security;
 mod serialized;
+mod strict_json;
 
 use std::sync::Arc;
 
@@ -81,6 +82,7 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
 /// Every route of the server, with its middleware.
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     let recorder = state.metrics.clone();
+    let access_log = state.config.log.access;
     let service = api_service(&state);
     let allow = Arc::new(allow::AllowTable::from_spec(&service.spec(), "/api"));
     let spec = service.spec_endpoint();
@@ -104,5 +106,5 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .data(state)
         .around(middleware::security_headers)
         .around(move |next, req| allow::allow_on_405(allow.clone(), next, req))
-        .around(move |next, req| middleware::log_requests(recorder.clone(), next, req))
+        .around(move |next, req| middleware::log_requests(recorder.clone(), access_log, next, req))
 }

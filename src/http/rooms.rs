@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::{ApiResult, ErrorResponse};
 use super::security::Auth;
 use super::serialized::SerializedJson;
+use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::chat::{NewRoom as NewRoomSpec, RoomChange};
@@ -109,7 +110,7 @@ impl RoomsApi {
     /// Create a public or private room (you become its owner); it expires `rooms.ttl` (7 days
     /// by default) after creation.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, auth: Auth, body: Json<NewRoom>) -> ApiResult<CreatedRoom> {
+    async fn create(&self, auth: Auth, body: StrictJson<NewRoom>) -> ApiResult<CreatedRoom> {
         let NewRoom { name, kind, topic } = body.0;
         let spec = NewRoomSpec {
             name,
@@ -140,7 +141,7 @@ impl RoomsApi {
         &self,
         auth: Auth,
         id: Path<String>,
-        body: Json<RoomPatch>,
+        body: StrictJson<RoomPatch>,
     ) -> ApiResult<Json<RoomView>> {
         let RoomPatch { name, topic } = body.0;
         let room = self
