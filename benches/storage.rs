@@ -41,12 +41,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A chat message of ~100 bytes, like the load tool's.
 fn message(seq: u64, nonce: bool) -> MessageRecord {
-    MessageRecord {
-        author: "alice".into(),
-        body: format!("{seq:>12} the quick brown fox jumps over the lazy dog, again and again"),
-        sent_at_ms: NOW_MS + seq,
-        nonce: nonce.then(|| format!("n-{seq}")),
-    }
+    MessageRecord::new(
+        "alice".into(),
+        format!("{seq:>12} the quick brown fox jumps over the lazy dog, again and again"),
+        NOW_MS + seq,
+        nonce.then(|| format!("n-{seq}")),
+    )
 }
 
 fn room(id: RoomId, index: usize, expires_at_ms: u64) -> RoomRecord {

@@ -251,6 +251,7 @@ pub fn build_services(
         room_ttl: config.rooms.ttl,
         direct_ttl: config.rooms.direct_ttl(),
         max_message_chars: config.limits.max_message_chars,
+        edit_window: config.messages.edit_window,
     };
     let metrics = Arc::new(Metrics::new());
     let (chat, committer) = Chat::start(

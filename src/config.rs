@@ -21,6 +21,7 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub rooms: RoomsConfig,
+    pub messages: MessagesConfig,
     pub limits: LimitsConfig,
     pub storage: StorageConfig,
     pub backup: BackupConfig,
@@ -110,6 +111,17 @@ pub struct RoomsConfig {
     pub direct_ttl: Option<Duration>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesConfig {
+    /// How long after sending its author may edit a message; unset means always.
+    #[serde(
+        with = "humantime_serde_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub edit_window: Option<Duration>,
+}
+
 impl RoomsConfig {
     /// The lifetime of direct rooms: `direct_ttl`, or `ttl` when unset.
     pub fn direct_ttl(&self) -> Duration {
@@ -162,6 +174,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: AuthConfig::default(),
             rooms: RoomsConfig::default(),
+            messages: MessagesConfig::default(),
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
             backup: BackupConfig::default(),
@@ -331,6 +344,11 @@ impl Config {
         }
         if self.rooms.direct_ttl() < Duration::from_secs(1) {
             return invalid("rooms.direct_ttl must be at least 1s");
+        }
+        if self.messages.edit_window == Some(Duration::ZERO) {
+            return invalid(
+                "messages.edit_window must be longer than 0s (leave it out for no limit)",
+            );
         }
         if self.rooms.sweep_interval < Duration::from_millis(100) {
             return invalid("rooms.sweep_interval must be at least 100ms");

@@ -164,9 +164,42 @@ pub struct MessageView {
     /// The room's id.
     pub room: String,
     pub author: String,
+    /// The source text (CommonMark); empty when deleted.
     pub body: String,
+    /// The body rendered from CommonMark and sanitized (safe to assign to `innerHTML`): raw
+    /// HTML shows as text, links open in a new tab with `rel="noopener noreferrer nofollow"`,
+    /// only http, https and mailto links, images as links. Empty when deleted.
+    pub html: String,
     /// RFC 3339 UTC with milliseconds.
     pub sent_at: String,
+    /// When the body was last edited; absent if never.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// A tombstone: the body and reactions were erased; the id keeps its place.
+    pub deleted: bool,
+    /// In the order each emoji was first used.
+    pub reactions: Vec<ReactionView>,
+    /// The id of the message this one answers (same room).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The room sequence number of this state (16 hex digits, like ids): the id until the
+    /// message is first changed. A client rejoins with `after` = the highest it has seen.
+    pub seq: String,
+}
+
+/// Users listed per reaction; `count` stays exact beyond it.
+pub const REACTION_USERS_SHOWN: usize = 20;
+
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename = "Reaction")]
+pub struct ReactionView {
+    /// One emoji.
+    pub emoji: String,
+    pub count: u64,
+    /// Who reacted, first first; at most 20.
+    pub users: Vec<String>,
 }
 
 impl From<&Message> for MessageView {
@@ -176,7 +209,26 @@ impl From<&Message> for MessageView {
             room: message.room.to_string(),
             author: message.author.clone(),
             body: message.body.clone(),
+            html: crate::chat::markdown::render(&message.body),
             sent_at: format_time(message.sent_at_ms),
+            edited_at: message.edited_at_ms.map(format_time),
+            deleted: message.deleted,
+            reactions: message
+                .reactions
+                .iter()
+                .map(|reaction| ReactionView {
+                    emoji: reaction.emoji.clone(),
+                    count: reaction.users.len() as u64,
+                    users: reaction
+                        .users
+                        .iter()
+                        .take(REACTION_USERS_SHOWN)
+                        .cloned()
+                        .collect(),
+                })
+                .collect(),
+            reply_to: message.reply_to.map(|id| id.to_string()),
+            seq: crate::ids::MessageId(message.seq).to_string(),
         }
     }
 }

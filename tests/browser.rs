@@ -197,3 +197,11 @@ fn web_ui_shows_room_expiry_in_chromium() {
 fn web_ui_membership_in_chromium() {
     run_scenario("membership", &[]);
 }
+
+/// Two users edit, delete, react to and reply to messages: each sees the other's change live,
+/// after a reconnect (rejoining from the replay cursor) and after a reload; Markdown renders and
+/// script in a body never runs.
+#[test]
+fn web_ui_message_changes_in_chromium() {
+    run_scenario("messages", &[]);
+}

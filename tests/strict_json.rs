@@ -20,6 +20,8 @@ struct Fixture {
     bob: Client,
     room: String,
     public: String,
+    /// A message of `room`, by alice.
+    message: String,
 }
 
 impl Fixture {
@@ -36,12 +38,15 @@ impl Fixture {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let room = body["id"].as_str().expect("room id").to_string();
         let public = alice.create_room("strict public").await;
+        let message = alice.post_message(&room, "strict first").await;
+        let message = message["id"].as_str().expect("message id").to_string();
         Self {
             server,
             alice,
             bob,
             room,
             public,
+            message,
         }
     }
 
@@ -52,6 +57,7 @@ impl Fixture {
             .map(|segment| match segment {
                 "{id}" => self.room.clone(),
                 "{username}" => "bob".to_string(),
+                "{message}" => self.message.clone(),
                 other if other.starts_with('{') => {
                     panic!("no value for the path parameter {other} of {template}: add one to Fixture::path")
                 }
@@ -141,13 +147,16 @@ fn operations_with_bodies(doc: &Value) -> Vec<Operation> {
 
 /// A body every documented field of which is set and valid, for each operation that takes
 /// one: sent last, it must succeed.
-fn example_body(operation: &str) -> Value {
+fn example_body(operation: &str, message: &str) -> Value {
     match operation {
         "POST /auth/register" => json!({"username": "carol", "password": PASSWORD}),
         "POST /auth/login" => json!({"username": "alice", "password": PASSWORD}),
         "POST /rooms" => json!({"name": "strict new", "kind": "private", "topic": "a topic"}),
         "PATCH /rooms/{id}" => json!({"name": "strict renamed", "topic": "another topic"}),
-        "POST /rooms/{id}/messages" => json!({"body": "hello", "nonce": "strict-1"}),
+        "POST /rooms/{id}/messages" => {
+            json!({"body": "hello", "nonce": "strict-1", "reply_to": message})
+        }
+        "PATCH /rooms/{id}/messages/{message}" => json!({"body": "edited"}),
         "PUT /rooms/{id}/members/{username}" => json!({"role": "member"}),
         "POST /rooms/{id}/invites" => json!({"max_uses": 5, "expires_in": 3600}),
         "POST /dms" => json!({"users": ["bob"]}),
@@ -258,7 +267,7 @@ async fn every_request_body_field_refuses_every_wrong_json_type() {
     for operation in &operations {
         let name = operation.name();
         let path = fixture.path(&operation.template);
-        let example = example_body(&name);
+        let example = example_body(&name, &fixture.message);
         let properties = operation.schema["properties"]
             .as_object()
             .unwrap_or_else(|| panic!("{name}: the body is not an object schema"));

@@ -3,8 +3,9 @@
 // It owns reconnection (exponential backoff with jitter, immediate retry when
 // the browser comes back online or the tab becomes visible again), keepalive
 // pings, and the set of joined rooms: after every reconnect it re-sends
-// `join` for each room with `after` = the last message id the view has seen,
-// so the server replays exactly what was missed. Views dedupe by message id.
+// `join` for each room with `after` = the view's replay cursor (the highest
+// change number it has seen), so the server replays exactly what was missed:
+// new messages and the current state of changed ones. Views upsert by id.
 
 const PING_EVERY_MS = 25_000;
 const PONG_TIMEOUT_MS = 10_000;
@@ -35,7 +36,7 @@ export class ChatSocket extends EventTarget {
   #pingTimer = 0;
   #pongTimer = 0;
   #stableTimer = 0;
-  /** room id -> function returning the id of the last message seen (or undefined). */
+  /** room id -> function returning the room's replay cursor (or undefined: the newest page). */
   #rooms = new Map();
   #onOnline = () => this.reconnectNow();
   #onOffline = () => this.#drop(1006);
@@ -90,9 +91,9 @@ export class ChatSocket extends EventTarget {
     this.#connect();
   }
 
-  /** Joins a room now and after every reconnect; `lastSeen()` gives the replay cursor. */
-  join(roomId, lastSeen = () => undefined) {
-    this.#rooms.set(roomId, lastSeen);
+  /** Joins a room now and after every reconnect; `cursor()` gives the replay cursor. */
+  join(roomId, cursor = () => undefined) {
+    this.#rooms.set(roomId, cursor);
     if (this.#state === 'open') this.#sendJoin(roomId);
   }
 

@@ -31,6 +31,8 @@ pub struct Pending {
     /// The sender's nonce, echoed in the acknowledgement.
     pub(super) nonce: Option<String>,
     pub(super) reply: Reply,
+    /// A change to a stored message (delivered as `message_updated`), not a new message.
+    pub(super) update: bool,
 }
 
 impl Pending {
@@ -89,7 +91,7 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, queued: &mut Vec<Qu
     }
     let started = std::time::Instant::now();
     let (batch, saved) = save(store, batch).await;
-    let new_messages = batch.iter().filter(|p| p.is_new()).count();
+    let new_messages = batch.iter().filter(|p| p.is_new() && !p.update).count();
     if new_messages > 0 {
         metrics.commit_finished(new_messages, started.elapsed().as_secs_f64());
     }
@@ -117,6 +119,7 @@ fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending) {
         message,
         nonce,
         reply,
+        update,
         ..
     } = pending;
     let origin = match &reply {
@@ -124,20 +127,32 @@ fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending) {
         Reply::Http(_) => None,
     };
     if is_new {
-        metrics.message_stored();
-        hub.deliver(&message, nonce.as_deref(), origin);
+        if !update {
+            metrics.message_stored();
+        }
+        hub.deliver(&message, nonce.as_deref(), origin, update);
     } else if let Some(connection) = origin {
-        let again = EventKind::Message {
-            message: message.clone(),
-            nonce,
+        let again = if update {
+            EventKind::MessageUpdated {
+                message: message.clone(),
+                nonce,
+            }
+        } else {
+            EventKind::Message {
+                message: message.clone(),
+                nonce,
+            }
         };
         hub.send_to(connection, again);
     }
     match reply {
         Reply::Http(reply) => {
-            metrics.message_sent(Transport::Rest);
+            if !update {
+                metrics.message_sent(Transport::Rest);
+            }
             let _ = reply.send(Ok(message));
         }
+        Reply::Socket(_) if update => {}
         Reply::Socket(_) => metrics.message_sent(Transport::WebSocket),
     }
 }
@@ -145,7 +160,7 @@ fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending) {
 /// Tells the sender that its accepted message could not be saved.
 fn refuse(hub: &Hub, pending: Pending) {
     if pending.is_new() {
-        hub.forget_in_flight(&pending.message, pending.nonce.as_deref());
+        hub.forget_in_flight(&pending.message, pending.nonce.as_deref(), pending.update);
     }
     let failure = Error::SaveFailed;
     match pending.reply {

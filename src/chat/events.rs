@@ -14,6 +14,11 @@ pub enum EventKind {
         message: Arc<Message>,
         nonce: Option<String>,
     },
+    /// The new state of a message after an edit, a deletion or a reaction; `nonce` as above.
+    MessageUpdated {
+        message: Arc<Message>,
+        nonce: Option<String>,
+    },
     Presence {
         room: RoomId,
         user: String,

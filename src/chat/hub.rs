@@ -13,7 +13,7 @@ use super::events::{Event, EventKind, Joined};
 use super::model::{Message, Room, RoomInfo};
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
-use crate::store::Store;
+use crate::store::{MessageRecord, Store};
 
 /// The state of one room that lives in memory.
 pub(super) struct Channel {
@@ -29,6 +29,9 @@ pub(super) struct Channel {
     /// Messages with a nonce that are accepted but not yet durable, by (author, nonce): a retry
     /// arriving meanwhile is matched here, since the store does not hold the original yet.
     in_flight: HashMap<String, HashMap<String, Arc<Message>>>,
+    /// Changed messages whose new state is accepted but not yet durable, by id: the next change
+    /// to the same message builds on this state, not on the stored one.
+    changing: HashMap<u64, MessageRecord>,
     /// When the last `room_updated` went out, and whether a coalesced one is scheduled.
     last_notice: Option<Instant>,
     notice_scheduled: bool,
@@ -47,6 +50,7 @@ impl Channel {
             subscribers: HashMap::new(),
             online: HashMap::new(),
             in_flight: HashMap::new(),
+            changing: HashMap::new(),
             last_notice: None,
             notice_scheduled: false,
         }
@@ -81,6 +85,26 @@ impl Channel {
 
     pub(super) fn in_flight(&self, author: &str, nonce: &str) -> Option<Arc<Message>> {
         self.in_flight.get(author)?.get(nonce).cloned()
+    }
+
+    pub(super) fn track_change(&mut self, id: u64, record: MessageRecord) {
+        self.changing.insert(id, record);
+    }
+
+    pub(super) fn changing(&self, id: u64) -> Option<&MessageRecord> {
+        self.changing.get(&id)
+    }
+
+    /// A change of `message` is durable (or refused): later reads go to the store again, unless
+    /// a newer change of the same message is still on its way.
+    fn settle_change(&mut self, message: &Message) {
+        let done = self
+            .changing
+            .get(&message.id.0)
+            .is_some_and(|pending| pending.changed_seq.unwrap_or(0) <= message.seq);
+        if done {
+            self.changing.remove(&message.id.0);
+        }
     }
 
     fn settle(&mut self, message: &Message, nonce: Option<&str>) {
@@ -167,7 +191,8 @@ impl Hub {
             None => {
                 let record = store.room(room)?.ok_or(Error::NotFound("room"))?;
                 let last = store.last_message(room)?;
-                let last_seq = last.as_ref().map_or(0, |(seq, _)| *seq);
+                // Changes take numbers from the same sequence as messages.
+                let last_seq = store.last_seq(room)?;
                 let loaded = Channel::empty(
                     Some(Room::from_record(
                         room,
@@ -346,26 +371,33 @@ impl Hub {
         message: &Arc<Message>,
         nonce: Option<&str>,
         origin: Option<&Arc<Connection>>,
+        update: bool,
     ) {
         let Some(channel) = lock(&self.channels).get(&message.room).cloned() else {
             return;
         };
         let mut channel = lock(&channel);
-        channel.settle(message, nonce);
-        channel.delivered_up_to = channel.delivered_up_to.max(message.id.0);
-        if let Some(room) = &mut channel.room {
-            room.last_active_at_ms = room.last_active_at_ms.max(message.sent_at_ms);
+        if update {
+            channel.settle_change(message);
+        } else {
+            channel.settle(message, nonce);
+            if let Some(room) = &mut channel.room {
+                room.last_active_at_ms = room.last_active_at_ms.max(message.sent_at_ms);
+            }
         }
-        let shared = Event::new(EventKind::Message {
-            message: message.clone(),
-            nonce: None,
-        });
+        channel.delivered_up_to = channel.delivered_up_to.max(message.seq);
+        let event = |nonce: Option<String>| {
+            let message = message.clone();
+            Event::new(if update {
+                EventKind::MessageUpdated { message, nonce }
+            } else {
+                EventKind::Message { message, nonce }
+            })
+        };
+        let shared = event(None);
         match (origin, nonce) {
             (Some(conn), Some(nonce)) => {
-                let own = Event::new(EventKind::Message {
-                    message: message.clone(),
-                    nonce: Some(nonce.to_string()),
-                });
+                let own = event(Some(nonce.to_string()));
                 let origin_id = conn.id;
                 channel.broadcast(&shared, |c| c.id == origin_id);
                 // Acknowledge on the sender's connection even if it left the room meanwhile.
@@ -378,9 +410,14 @@ impl Hub {
     }
 
     /// Forgets an accepted message that could not be saved, so that a retry stores it afresh.
-    pub(super) fn forget_in_flight(&self, message: &Message, nonce: Option<&str>) {
+    pub(super) fn forget_in_flight(&self, message: &Message, nonce: Option<&str>, update: bool) {
         if let Some(channel) = lock(&self.channels).get(&message.room).cloned() {
-            lock(&channel).settle(message, nonce);
+            let mut channel = lock(&channel);
+            if update {
+                channel.settle_change(message);
+            } else {
+                channel.settle(message, nonce);
+            }
         }
     }
 

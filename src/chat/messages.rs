@@ -22,6 +22,16 @@ pub struct HistoryPage {
     pub limit: usize,
 }
 
+/// A message about to be sent.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub body: String,
+    /// Makes a retried send idempotent.
+    pub nonce: Option<String>,
+    /// A message of the same room this one answers.
+    pub reply_to: Option<MessageId>,
+}
+
 /// Who is sending, as far as the room's lock needs to know.
 #[derive(Debug, Clone, Copy)]
 enum Sender {
@@ -38,15 +48,13 @@ impl Chat {
         &self,
         connection: &Arc<Connection>,
         room: RoomId,
-        body: String,
-        nonce: Option<String>,
+        draft: Draft,
     ) -> Result<()> {
         let reply = Reply::Socket(connection.clone());
         self.submit(
             room,
             &connection.username,
-            body,
-            nonce,
+            draft,
             reply,
             Sender::Subscribed(connection.id),
         )
@@ -56,7 +64,7 @@ impl Chat {
     /// Turns `NotJoined` into `NotFound` for a room the user may not read: telling an outsider
     /// "join first" would confirm that a private room exists. Only refused frames pay for the
     /// membership read.
-    fn hide_from_outsiders(&self, err: Error, room: RoomId, username: &str) -> Error {
+    pub(super) fn hide_from_outsiders(&self, err: Error, room: RoomId, username: &str) -> Error {
         if !matches!(err, Error::NotJoined) {
             return err;
         }
@@ -74,10 +82,9 @@ impl Chat {
         &self,
         author: &User,
         room: RoomId,
-        body: String,
-        nonce: Option<String>,
+        draft: Draft,
     ) -> Result<Arc<Message>> {
-        validate_body(&body, self.settings.max_message_chars)?;
+        validate_body(&draft.body, self.settings.max_message_chars)?;
         let standing = self.readable(room, author)?;
         if standing.member.is_none() {
             self.admit(room, &author.username, crate::store::Role::Member)
@@ -85,7 +92,7 @@ impl Chat {
         }
         let (tx, rx) = oneshot::channel();
         let sender = Sender::Member;
-        self.submit(room, &author.username, body, nonce, Reply::Http(tx), sender)?;
+        self.submit(room, &author.username, draft, Reply::Http(tx), sender)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -95,11 +102,15 @@ impl Chat {
         &self,
         room: RoomId,
         author: &str,
-        body: String,
-        nonce: Option<String>,
+        draft: Draft,
         reply: Reply,
         sender: Sender,
     ) -> Result<()> {
+        let Draft {
+            body,
+            nonce,
+            reply_to,
+        } = draft;
         validate_body(&body, self.settings.max_message_chars)?;
         if let Some(nonce) = &nonce {
             validate_nonce(nonce)?;
@@ -128,16 +139,23 @@ impl Chat {
                         write: None,
                         nonce: Some(nonce.clone()),
                         reply,
+                        update: false,
                     });
                 }
             }
             let seq = channel.next_seq;
-            let record = MessageRecord {
-                author: author.to_string(),
-                body,
-                sent_at_ms: now,
-                nonce,
-            };
+            let mut record = MessageRecord::new(author.to_string(), body, now, nonce);
+            if let Some(original) = reply_to {
+                // Only a stored message of this room: an id that names a change, or a message
+                // not yet durable, is not something to answer.
+                if original.0 >= seq || self.store.message(room, original.0)?.is_none() {
+                    return Err(Error::unknown(
+                        "reply_not_found",
+                        "the message replied to is not in this room",
+                    ));
+                }
+                record.reply_to = Some(original.0);
+            }
             let write = EncodedMessage::new(room, seq, &record);
             let nonce = record.nonce.clone();
             let message = Message::from_record(room, seq, record);
@@ -146,6 +164,7 @@ impl Chat {
                 write: Some(write),
                 nonce: nonce.clone(),
                 reply,
+                update: false,
             })?;
             channel.next_seq += 1;
             if let Some(nonce) = nonce {
@@ -176,7 +195,7 @@ impl Chat {
             .map(|original| Message::from_record(room, seq, original)))
     }
 
-    fn enqueue(&self, pending: Pending) -> Result<()> {
+    pub(super) fn enqueue(&self, pending: Pending) -> Result<()> {
         self.commits
             .send(Queued::Message(pending))
             .map_err(|_| Error::ShuttingDown)
@@ -246,6 +265,26 @@ impl Chat {
             limit,
         };
         self.read(room, page)
+    }
+
+    /// Messages up to `seen` changed since (edited, deleted, reacted to), no later than `up_to`,
+    /// in change order, scanning at most `limit` changes after change `from`; with the change
+    /// to continue from when there may be more.
+    pub fn changed_since(
+        &self,
+        room: RoomId,
+        seen: u64,
+        from: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<(Vec<Arc<Message>>, Option<u64>)> {
+        let page = self.store.changed_since(room, seen, from, up_to, limit)?;
+        let messages = page
+            .messages
+            .into_iter()
+            .map(|(id, record)| Message::from_record(room, id, record))
+            .collect();
+        Ok((messages, page.resume_after))
     }
 
     /// The newest `limit` messages no later than `up_to`, oldest first.

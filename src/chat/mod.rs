@@ -2,12 +2,14 @@
 //! them durable, and the sweeper that expires rooms. It knows nothing of HTTP or sled's API.
 
 mod access;
+pub mod changes;
 mod commit;
 pub mod connection;
 mod direct;
 pub mod events;
 pub mod hub;
 mod invites;
+pub mod markdown;
 mod membership;
 mod messages;
 pub mod model;
@@ -27,7 +29,7 @@ pub use direct::DIRECT_MAX_PEOPLE;
 pub use hub::Hub;
 pub use invites::{INVITE_MAX_LIFETIME, INVITE_MAX_USES, INVITE_MIN_LIFETIME};
 pub use membership::canonical_username;
-pub use messages::HistoryPage;
+pub use messages::{Draft, HistoryPage};
 pub use rooms::{NewRoom, RoomChange};
 
 use crate::clock::SharedClock;
@@ -41,6 +43,8 @@ pub struct ChatSettings {
     /// Lifetime of direct rooms (`rooms.direct_ttl`, default `rooms.ttl`).
     pub direct_ttl: Duration,
     pub max_message_chars: usize,
+    /// How long after sending a message may be edited (`messages.edit_window`); None: always.
+    pub edit_window: Option<Duration>,
 }
 
 /// The chat service: every operation on rooms and messages goes through it.

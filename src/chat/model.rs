@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
-use crate::store::{MemberRecord, MessageRecord, Role, RoomKind, RoomRecord, UserRecord};
+use crate::store::{
+    MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord, UserRecord,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -106,8 +108,16 @@ pub struct Message {
     pub id: MessageId,
     pub room: RoomId,
     pub author: String,
+    /// Empty for a deleted message.
     pub body: String,
     pub sent_at_ms: u64,
+    pub reply_to: Option<MessageId>,
+    pub edited_at_ms: Option<u64>,
+    pub deleted: bool,
+    pub reactions: Vec<ReactionRecord>,
+    /// The room sequence number of this state: the id until the first change, then the
+    /// change's number. A client's replay cursor is the highest it has seen.
+    pub seq: u64,
 }
 
 impl Message {
@@ -118,6 +128,11 @@ impl Message {
             author: record.author,
             body: record.body,
             sent_at_ms: record.sent_at_ms,
+            reply_to: record.reply_to.map(MessageId),
+            edited_at_ms: record.edited_at_ms,
+            deleted: record.deleted,
+            reactions: record.reactions,
+            seq: record.changed_seq.unwrap_or(seq),
         })
     }
 }

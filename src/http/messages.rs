@@ -10,7 +10,8 @@ use super::security::Auth;
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
-use crate::chat::HistoryPage;
+use crate::chat::changes::Change;
+use crate::chat::{Draft, HistoryPage};
 use crate::error::Error;
 use crate::ids::MessageId;
 use crate::wire::MessageView;
@@ -28,6 +29,14 @@ pub struct NewMessage {
     /// Optional client-chosen id (1-128 characters): the same nonce sent again by the same user
     /// in the same room is stored once, and the retry answers with the original message.
     pub nonce: Option<String>,
+    /// The id of a message of the same room this one answers.
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct MessageEdit {
+    /// The new text: 1-4000 characters, not only whitespace.
+    pub body: String,
 }
 
 #[derive(ApiResponse)]
@@ -101,14 +110,108 @@ impl MessagesApi {
         body: StrictJson<NewMessage>,
     ) -> ApiResult<PostedMessage> {
         let room = parse_room_id(&id.0)?;
-        let NewMessage { body, nonce } = body.0;
+        let NewMessage {
+            body,
+            nonce,
+            reply_to,
+        } = body.0;
+        let reply_to = parse_cursor("reply_to", reply_to)?;
+        let draft = Draft {
+            body,
+            nonce,
+            reply_to,
+        };
         let message = self
             .state
             .chat
-            .send_from_http(&auth.caller().user, room, body, nonce)
+            .send_from_http(&auth.caller().user, room, draft)
             .await?;
         Ok(PostedMessage::Created(Json(MessageView::from(
             message.as_ref(),
         ))))
     }
+
+    /// Edit your message's body; answered with its new state once durable (subscribers get
+    /// `message_updated`).
+    #[oai(path = "/:id/messages/:message", method = "patch")]
+    async fn edit(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        message: Path<String>,
+        body: StrictJson<MessageEdit>,
+    ) -> ApiResult<Json<MessageView>> {
+        let change = Change::Edit(body.0.body);
+        self.change(auth, &id.0, &message.0, change).await
+    }
+
+    /// Delete a message (its author, the room's owner or an admin): body and reactions are
+    /// erased, a tombstone keeps its place. Answered with the tombstone.
+    #[oai(path = "/:id/messages/:message", method = "delete")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        message: Path<String>,
+    ) -> ApiResult<Json<MessageView>> {
+        self.change(auth, &id.0, &message.0, Change::Delete).await
+    }
+
+    /// Add your reaction (one Unicode emoji, URL-encoded in the path); answered with the
+    /// message's new state.
+    #[oai(path = "/:id/messages/:message/reactions/:emoji", method = "put")]
+    async fn react(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        message: Path<String>,
+        emoji: Path<String>,
+    ) -> ApiResult<Json<MessageView>> {
+        let change = Change::React {
+            emoji: emoji.0,
+            on: true,
+        };
+        self.change(auth, &id.0, &message.0, change).await
+    }
+
+    /// Take back your reaction; answered with the message's new state.
+    #[oai(path = "/:id/messages/:message/reactions/:emoji", method = "delete")]
+    async fn unreact(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        message: Path<String>,
+        emoji: Path<String>,
+    ) -> ApiResult<Json<MessageView>> {
+        let change = Change::React {
+            emoji: emoji.0,
+            on: false,
+        };
+        self.change(auth, &id.0, &message.0, change).await
+    }
+}
+
+impl MessagesApi {
+    async fn change(
+        &self,
+        auth: Auth,
+        room: &str,
+        message: &str,
+        change: Change,
+    ) -> ApiResult<Json<MessageView>> {
+        let room = parse_room_id(room)?;
+        let message = parse_message_id(message)?;
+        let updated = self
+            .state
+            .chat
+            .change_from_http(&auth.caller().user, room, message, change)
+            .await?;
+        Ok(Json(MessageView::from(updated.as_ref())))
+    }
+}
+
+/// A message id from a path; a malformed one names no message, so it is a 404.
+fn parse_message_id(text: &str) -> Result<MessageId, Error> {
+    text.parse::<MessageId>()
+        .map_err(|_| Error::NotFound("message"))
 }

@@ -161,12 +161,7 @@ mod tests {
         let id = RoomId::generate(1);
         store.insert_room(id, &record("a"), &[owner()], 1).unwrap();
         assert_eq!(store.newest_message_at(id).unwrap(), None);
-        let message = |at| MessageRecord {
-            author: "ann".into(),
-            body: "hi".into(),
-            sent_at_ms: at,
-            nonce: None,
-        };
+        let message = |at| MessageRecord::new("ann".into(), "hi".into(), at, None);
         store.insert_message(id, 1, &message(10)).unwrap();
         assert_eq!(store.newest_message_at(id).unwrap(), Some(10));
         store.insert_message(id, 2, &message(20)).unwrap();

@@ -18,6 +18,14 @@ pub struct Page {
     pub limit: usize,
 }
 
+/// What `changed_since` found: (id, current record) in change order, and the change to resume
+/// after when the scan stopped at its limit.
+#[derive(Debug)]
+pub struct ChangedSince {
+    pub messages: Vec<(u64, MessageRecord)>,
+    pub resume_after: Option<u64>,
+}
+
 /// A message encoded for storage, ready to be appended in a batch. Encoding happens where the
 /// message is accepted, so the single committer task only writes bytes.
 #[derive(Debug, Clone)]
@@ -28,6 +36,14 @@ pub struct EncodedMessage {
     seq: u64,
     room: RoomId,
     sent_at_ms: u64,
+    /// For a changed message: its new entry in the change index, and the one it replaces.
+    change: Option<Box<ChangeKeys>>,
+}
+
+#[derive(Debug, Clone)]
+struct ChangeKeys {
+    new: [u8; keys::ROOM_ID_LEN + 8],
+    replaced: Option<[u8; keys::ROOM_ID_LEN + 8]>,
 }
 
 impl EncodedMessage {
@@ -42,7 +58,31 @@ impl EncodedMessage {
             seq,
             room,
             sent_at_ms: message.sent_at_ms,
+            change: None,
         }
+    }
+}
+
+impl EncodedMessage {
+    /// The new state of stored message `id` after a change numbered `changed_seq` (set in
+    /// `message`); `previous` is the record it replaces. Written like a new message, so the
+    /// committer keeps changes and sends in one order.
+    pub fn changed(
+        room: RoomId,
+        id: u64,
+        message: &MessageRecord,
+        previous: &MessageRecord,
+    ) -> Self {
+        let mut encoded = Self::new(room, id, message);
+        // The nonce index already points at this message.
+        encoded.nonce_key = None;
+        encoded.change = message.changed_seq.map(|seq| {
+            Box::new(ChangeKeys {
+                new: keys::message(room, seq),
+                replaced: previous.changed_seq.map(|seq| keys::message(room, seq)),
+            })
+        });
+        encoded
     }
 }
 
@@ -55,13 +95,23 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        (&self.messages, &self.nonces)
+        (&self.messages, &self.nonces, &self.changes)
             .transaction(
-                |(messages, nonces): &(TransactionalTree, TransactionalTree)| {
+                |(messages, nonces, changes): &(
+                    TransactionalTree,
+                    TransactionalTree,
+                    TransactionalTree,
+                )| {
                     for message in batch {
                         messages.insert(&message.key[..], message.value.as_slice())?;
                         if let Some(nonce_key) = &message.nonce_key {
                             nonces.insert(nonce_key.as_slice(), &keys::seq_value(message.seq))?;
+                        }
+                        if let Some(change) = &message.change {
+                            if let Some(replaced) = &change.replaced {
+                                changes.remove(&replaced[..])?;
+                            }
+                            changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
                         }
                     }
                     Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
@@ -114,17 +164,55 @@ impl Store {
             .transpose()
     }
 
-    /// The highest sequence number stored in `room`, 0 when it has no messages.
+    /// The highest sequence number used in `room` by a message or a change, 0 for none.
     pub fn last_seq(&self, room: RoomId) -> StoreResult<u64> {
-        match self
-            .messages
-            .scan_prefix(keys::room(room))
-            .keys()
-            .next_back()
-        {
+        let last = |tree: &sled::Tree| match tree.scan_prefix(keys::room(room)).keys().next_back() {
             Some(key) => keys::parse_message_seq(&key?),
             None => Ok(0),
+        };
+        Ok(last(&self.messages)?.max(last(&self.changes)?))
+    }
+
+    /// Messages with an id up to `up_to` whose last change is numbered above `after` (and at
+    /// most `up_to`), in change order: what a client that saw everything up to `seen` is
+    /// missing of the older messages. Scans at most `limit` changes after change `from` (`seen`
+    /// at first); returns what it found and, when the scan stopped at the limit, the last change
+    /// scanned, to continue from.
+    pub fn changed_since(
+        &self,
+        room: RoomId,
+        seen: u64,
+        from: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> StoreResult<ChangedSince> {
+        let mut page = ChangedSince {
+            messages: Vec::new(),
+            resume_after: None,
+        };
+        if from >= up_to {
+            return Ok(page);
         }
+        let start = keys::message(room, from.saturating_add(1));
+        let end = keys::message(room, up_to);
+        let mut last = from;
+        for (scanned, entry) in self.changes.range(start..=end).enumerate() {
+            if scanned == limit {
+                page.resume_after = Some(last);
+                break;
+            }
+            let (key, id) = entry?;
+            last = keys::parse_message_seq(&key)?;
+            let id = keys::parse_seq_value(&id)?;
+            if id > seen {
+                // New since the cursor: it comes with the messages after it, current state.
+                continue;
+            }
+            if let Some(record) = self.message(room, id)? {
+                page.messages.push((id, record));
+            }
+        }
+        Ok(page)
     }
 
     /// The newest message of `room` with its sequence number.

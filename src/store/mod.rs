@@ -18,10 +18,10 @@ pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use invites::UseInvite;
 pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
-pub use messages::{EncodedMessage, Page};
+pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
-    InviteRecord, MemberRecord, MessageRecord, Role, RoomKind, RoomRecord, SessionRecord,
-    UserRecord,
+    InviteRecord, MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord,
+    SessionRecord, UserRecord,
 };
 pub use rooms::InsertRoom;
 
@@ -57,6 +57,8 @@ pub struct Store {
     room_expiry: sled::Tree,
     messages: sled::Tree,
     nonces: sled::Tree,
+    /// Per room, the sequence number of each message's last change -> the message's id.
+    changes: sled::Tree,
     room_members: sled::Tree,
     user_rooms: sled::Tree,
     public_rooms: sled::Tree,
@@ -126,6 +128,7 @@ impl Store {
             room_expiry: tree("room_expiry")?,
             messages: tree("messages")?,
             nonces: tree("nonces")?,
+            changes: tree("changes")?,
             room_members: tree("room_members")?,
             user_rooms: tree("user_rooms")?,
             public_rooms: tree("public_rooms")?,

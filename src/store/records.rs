@@ -105,6 +105,46 @@ pub struct MessageRecord {
     pub sent_at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The message this one answers, in the same room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// Set by the last edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at_ms: Option<u64>,
+    /// A tombstone: body and reactions are erased, the id keeps its place.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// In the order each emoji was first used; users in the order they reacted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionRecord>,
+    /// The room sequence number of the last change (edit, deletion, reaction); `None` until the
+    /// first. Changes take their numbers from the same sequence as new messages, so one cursor
+    /// says what a client has seen of both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_seq: Option<u64>,
+}
+
+impl MessageRecord {
+    /// A new message's record, with nothing changed yet.
+    pub fn new(author: String, body: String, sent_at_ms: u64, nonce: Option<String>) -> Self {
+        Self {
+            author,
+            body,
+            sent_at_ms,
+            nonce,
+            reply_to: None,
+            edited_at_ms: None,
+            deleted: false,
+            reactions: Vec::new(),
+            changed_seq: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReactionRecord {
+    pub emoji: String,
+    pub users: Vec<String>,
 }
 
 pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

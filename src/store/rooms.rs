@@ -161,6 +161,7 @@ impl Store {
         }
         delete_prefix(&self.messages, &room_key)?;
         delete_prefix(&self.nonces, &room_key)?;
+        delete_prefix(&self.changes, &room_key)?;
         super::invites::delete_room_invites(self, id)?;
         if record.kind == RoomKind::Direct {
             let usernames: Vec<String> = self

@@ -23,6 +23,25 @@ pub enum ClientFrame {
         body: String,
         #[serde(default)]
         nonce: Option<String>,
+        #[serde(default)]
+        reply_to: Option<String>,
+    },
+    Edit {
+        room: String,
+        message: String,
+        body: String,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    Delete {
+        room: String,
+        message: String,
+    },
+    React {
+        room: String,
+        message: String,
+        emoji: String,
+        on: bool,
     },
     Typing {
         room: String,
@@ -38,6 +57,11 @@ enum ServerFrame<'a> {
         online: &'a [String],
     },
     Message {
+        message: MessageView,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        nonce: Option<&'a str>,
+    },
+    MessageUpdated {
         message: MessageView,
         #[serde(skip_serializing_if = "Option::is_none")]
         nonce: Option<&'a str>,
@@ -63,6 +87,11 @@ enum ServerFrame<'a> {
     RoomUpdated {
         room: RoomView,
     },
+    /// The backlog of a join is complete: `cursor` is where a rejoin should resume from.
+    ReplayDone {
+        room: String,
+        cursor: String,
+    },
     Pong,
     Error {
         code: &'a str,
@@ -81,6 +110,10 @@ fn encode(frame: &ServerFrame<'_>) -> String {
 pub fn encode_event(kind: &EventKind) -> String {
     match kind {
         EventKind::Message { message, nonce } => encode(&ServerFrame::Message {
+            message: MessageView::from(message.as_ref()),
+            nonce: nonce.as_deref(),
+        }),
+        EventKind::MessageUpdated { message, nonce } => encode(&ServerFrame::MessageUpdated {
             message: MessageView::from(message.as_ref()),
             nonce: nonce.as_deref(),
         }),
@@ -128,6 +161,16 @@ pub fn message(message: &crate::chat::model::Message) -> String {
     encode(&ServerFrame::Message {
         message: MessageView::from(message),
         nonce: None,
+    })
+}
+
+/// Ends a join's backlog. Until it arrives, a client must not take the `seq` of backlog frames as
+/// its cursor: changed older messages come before new ones, so their numbers are out of order
+/// and a replay cut short would skip what was not sent yet.
+pub fn replay_done(room: crate::ids::RoomId, cursor: u64) -> String {
+    encode(&ServerFrame::ReplayDone {
+        room: room.to_string(),
+        cursor: crate::ids::MessageId(cursor).to_string(),
     })
 }
 

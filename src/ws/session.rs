@@ -14,10 +14,11 @@ use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::app::AppState;
 use crate::auth::tokens;
+use crate::chat::changes::Change;
 use crate::chat::connection::{ConnectionSlot, Kick};
 use crate::chat::events::{Event, EventKind};
 use crate::chat::model::User;
-use crate::chat::Connection;
+use crate::chat::{Connection, Draft};
 use crate::error::Error;
 use crate::ids::{MessageId, RoomId};
 
@@ -268,27 +269,96 @@ impl Session {
                     Err(err) => send(sink, protocol::error(&err, None)).await,
                 }
             }
-            ClientFrame::Send { room, body, nonce } => {
-                let result = if self.sends.try_take() {
-                    parse_room(&room).and_then(|room| {
-                        self.state.chat.send_from_socket(
-                            &self.connection,
-                            room,
-                            body,
-                            nonce.clone(),
-                        )
-                    })
-                } else {
-                    Err(Error::RateLimited {
-                        retry_after_secs: 1,
-                    })
-                };
+            ClientFrame::Send {
+                room,
+                body,
+                nonce,
+                reply_to,
+            } => {
+                let result = self.rate_limited().and_then(|()| {
+                    let room = parse_room(&room)?;
+                    let reply_to = reply_to
+                        .map(|id| {
+                            id.parse::<MessageId>().map_err(|e| {
+                                Error::invalid("bad_request", format!("reply_to: {e}"))
+                            })
+                        })
+                        .transpose()?;
+                    let draft = Draft {
+                        body,
+                        nonce: nonce.clone(),
+                        reply_to,
+                    };
+                    self.state
+                        .chat
+                        .send_from_socket(&self.connection, room, draft)
+                });
                 match result {
                     Ok(()) => Ok(()),
                     Err(err) => send(sink, protocol::error(&err, nonce.as_deref())).await,
                 }
             }
+            ClientFrame::Edit {
+                room,
+                message,
+                body,
+                nonce,
+            } => {
+                let result = self.change(&room, &message, Change::Edit(body), nonce.clone());
+                match result {
+                    Ok(()) => Ok(()),
+                    Err(err) => send(sink, protocol::error(&err, nonce.as_deref())).await,
+                }
+            }
+            ClientFrame::Delete { room, message } => {
+                match self.change(&room, &message, Change::Delete, None) {
+                    Ok(()) => Ok(()),
+                    Err(err) => send(sink, protocol::error(&err, None)).await,
+                }
+            }
+            ClientFrame::React {
+                room,
+                message,
+                emoji,
+                on,
+            } => match self.change(&room, &message, Change::React { emoji, on }, None) {
+                Ok(()) => Ok(()),
+                Err(err) => send(sink, protocol::error(&err, None)).await,
+            },
         }
+    }
+
+    /// Sends, edits, deletions and reactions share one budget per connection.
+    fn rate_limited(&mut self) -> Result<(), Error> {
+        if self.sends.try_take() {
+            Ok(())
+        } else {
+            Err(Error::RateLimited {
+                retry_after_secs: 1,
+            })
+        }
+    }
+
+    fn change(
+        &mut self,
+        room: &str,
+        message: &str,
+        change: Change,
+        nonce: Option<String>,
+    ) -> Result<(), Error> {
+        self.rate_limited()?;
+        let room = parse_room(room)?;
+        let message = message
+            .parse::<MessageId>()
+            .map_err(|_| Error::NotFound("message"))?;
+        self.state.chat.change_from_socket(
+            &self.connection,
+            &self.user,
+            room,
+            message,
+            change,
+            nonce,
+        )
     }
 
     /// Joins a room: `joined`, then the backlog up to the point where live delivery starts.
@@ -339,6 +409,30 @@ impl Session {
         let chat = self.state.chat.clone();
         let up_to = joined.delivered_up_to;
         let mut cursor = after.map(|id| id.0);
+        if let Some(seen) = cursor {
+            // First what changed of the messages the client has, then what is new.
+            let mut from = seen;
+            loop {
+                let (changed, more) =
+                    match chat.changed_since(room, seen, from, up_to, BACKLOG_PAGE) {
+                        Ok(found) => found,
+                        Err(err) => {
+                            self.joined.remove(&room);
+                            chat.leave(&self.connection, room);
+                            return send(sink, protocol::error(&err, None)).await;
+                        }
+                    };
+                for message in &changed {
+                    sink.feed(Message::Text(protocol::message(message)))
+                        .await
+                        .map_err(|_| ())?;
+                }
+                match more {
+                    Some(last) => from = last,
+                    None => break,
+                }
+            }
+        }
         loop {
             let page = match cursor {
                 None => chat.newest_up_to(room, up_to, JOIN_BACKLOG),
@@ -353,7 +447,7 @@ impl Session {
                     sink.feed(Message::Text(protocol::error(&err, None)))
                         .await
                         .map_err(|_| ())?;
-                    break;
+                    return sink.flush().await.map_err(|_| ());
                 }
             };
             for message in &page {
@@ -367,6 +461,9 @@ impl Session {
             }
             sink.flush().await.map_err(|_| ())?;
         }
+        sink.feed(Message::Text(protocol::replay_done(room, up_to)))
+            .await
+            .map_err(|_| ())?;
         sink.flush().await.map_err(|_| ())
     }
 }

@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -12,6 +12,9 @@
 // - `membership`: three users; a direct message and a private room are seen
 //   live by their members only; invite links, and removal from a room.
 //   (scenario in e2e-membership.mjs)
+// - `messages`: two users edit, delete, react to and reply to messages, each
+//   seeing the other's change live and after a reconnect or reload; Markdown
+//   renders, script in a body never runs. (scenario in e2e-messages.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -20,11 +23,17 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { membershipScenario } from './e2e-membership.mjs';
+import { messagesScenario } from './e2e-messages.mjs';
 
 const [baseUrl, shotDir, scenarioName = 'chat'] = process.argv.slice(2);
-const SCENARIOS = { chat: chatScenario, expiry: expiryScenario, membership: (browser) => membershipScenario(browser, harness) };
+const SCENARIOS = {
+  chat: chatScenario,
+  expiry: expiryScenario,
+  membership: (browser) => membershipScenario(browser, harness),
+  messages: (browser) => messagesScenario(browser, harness),
+};
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership]');
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });
@@ -108,8 +117,9 @@ function watch(page, who) {
   });
 }
 
-async function newUser(browser, who, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'Europe/Berlin' });
+/** A browser context with one page, watched for problems; `options` add to the context's (e.g. hasTouch). */
+async function newUser(browser, who, viewport = { width: 1280, height: 800 }, options = {}) {
+  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'Europe/Berlin', ...options });
   const page = await context.newPage();
   watch(page, who);
   return { context, page };
@@ -544,6 +554,7 @@ const harness = {
   newUser,
   expectMessage,
   assertControlsNamed,
+  noDuplicateMessages,
   problems,
 };
 

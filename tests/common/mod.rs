@@ -399,7 +399,8 @@ impl Ws {
         }
     }
 
-    /// Joins and returns the `joined` frame and the backlog that follows it (read until `expect` messages).
+    /// Joins and returns the `joined` frame and the backlog that follows it (up to `replay_done`;
+    /// at least `expect` messages).
     pub async fn join(
         &mut self,
         room: &str,
@@ -412,13 +413,21 @@ impl Ws {
         }
         self.send_json(frame).await;
         let joined = self.recv_type("joined").await;
+        // The backlog ends with `replay_done`; live frames come after it.
         let mut backlog = Vec::new();
-        while backlog.len() < expect {
+        loop {
             let frame = self.recv().await;
-            if frame["type"] == "message" {
-                backlog.push(frame["message"].clone());
+            match frame["type"].as_str() {
+                Some("message") => backlog.push(frame["message"].clone()),
+                Some("replay_done") => break,
+                _ => {}
             }
         }
+        assert!(
+            backlog.len() >= expect,
+            "expected at least {expect} backlog messages, got {}",
+            backlog.len()
+        );
         (joined, backlog)
     }
 

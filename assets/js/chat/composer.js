@@ -1,5 +1,7 @@
 // The message composer: Enter sends, Shift+Enter inserts a newline, the box
-// grows with its content, and typing notifications are throttled.
+// grows with its content, and typing notifications are throttled. Up in an
+// empty box and Escape are offered to the chat view (edit the last message,
+// cancel a reply).
 
 import { h, icon } from '../dom.js';
 
@@ -11,9 +13,10 @@ const MAX_HEIGHT_PX = 200;
  * @param label     the field's label and placeholder, e.g. "Message #general"
  * @param onSend    (body) => void
  * @param onTyping  () => void, at most every few seconds while typing
+ * @param keys      { onArrowUpEmpty, onEscape }: () => boolean, true when the key was used
  * @returns { el, focus(), setDisabled(reason|null) }
  */
-export function createComposer(label, onSend, onTyping) {
+export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () => false, onEscape = () => false } = {}) {
   const input = h('textarea', {
     id: 'composer-input',
     class: 'composer-input',
@@ -78,6 +81,10 @@ export function createComposer(label, onSend, onTyping) {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       submit();
+    } else if (event.key === 'Escape' && !event.isComposing) {
+      if (onEscape()) event.preventDefault();
+    } else if (event.key === 'ArrowUp' && input.value === '' && !hasModifier(event)) {
+      if (onArrowUpEmpty()) event.preventDefault();
     }
   });
 
@@ -103,4 +110,8 @@ export function createComposer(label, onSend, onTyping) {
       update();
     },
   };
+}
+
+function hasModifier(event) {
+  return event.shiftKey || event.altKey || event.ctrlKey || event.metaKey || event.isComposing;
 }

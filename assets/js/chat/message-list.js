@@ -1,34 +1,36 @@
 // The scrolling message history of one room.
 //
-// Holds the messages sorted by id (ids sort in send order) and a set of ids,
-// so a message that arrives twice (REST page + WebSocket backlog, a replay
-// after reconnect, an ack of a retried send) is shown once. Consecutive
+// Holds the messages sorted by id (ids sort in send order), one row per id:
+// a message that arrives again (REST page + WebSocket backlog, a replay after
+// reconnect, an ack of a retried send, an edit, deletion or reaction) updates
+// its row in place instead of adding one; a stale state never replaces a
+// newer one. Rows live in message-row.js. Consecutive
 // messages by one author within a few minutes share a header, as in most chat
 // apps; day dividers separate days. The view sticks to the bottom while the
 // reader is there; when they have scrolled up, new messages raise a
 // "New messages" button instead of yanking the view.
 
 import { avatar, h, icon } from '../dom.js';
-import {
-  formatCompactTime,
-  formatDay,
-  formatFull,
-  formatMessageTime,
-  linkify,
-  parseDate,
-  sameLocalDay,
-} from '../format.js';
+import { formatDay, formatFull, formatMessageTime, parseDate, sameLocalDay } from '../format.js';
+import { toast } from '../toast.js';
+import { MessageRow } from './message-row.js';
 
 const GROUP_WINDOW_MS = 5 * 60_000;
 /** Within this many pixels of the bottom counts as "at the bottom". */
 const STICK_SLACK_PX = 48;
 /** Start fetching older messages this close to the top. */
 const LOAD_OLDER_PX = 240;
+/** Jumping to a quoted message loads at most this many older pages to find it. */
+const JUMP_MAX_PAGES = 5;
 
 export class MessageList {
   /** Messages in id order. */
   #messages = [];
-  #ids = new Set();
+  /** id -> its MessageRow (kept across re-renders, so an open editor survives them). */
+  #rows = new Map();
+  /** Changes to messages older than the loaded ones, seen while an older page is in flight. */
+  #early = new Map();
+  #rowContext;
   #stuck = true;
   #unseen = 0;
   #lastGroup = null;
@@ -45,12 +47,20 @@ export class MessageList {
    * @param opts.me           the signed-in username (their own name is not a button)
    * @param opts.onLoadOlder  async (beforeId) => { messages, reachedStart }, called when the reader nears the top
    * @param opts.onAuthor     (username) => void, when someone's name is clicked (e.g. to message them); optional
+   * @param opts.actions      what rows do: { canEdit, canDelete, reply, react, pickReaction, edit, remove,
+   *                          onEditClosed } (see RowContext in message-row.js)
    */
-  constructor({ start, me, onLoadOlder, onAuthor = null }) {
+  constructor({ start, me, onLoadOlder, onAuthor = null, actions }) {
     this.#start = start;
     this.#me = me;
     this.#onLoadOlder = onLoadOlder;
     this.#onAuthor = onAuthor;
+    this.#rowContext = {
+      ...actions,
+      me,
+      lookup: (id) => this.#rows.get(id)?.message,
+      onQuote: (id) => this.jumpTo(id),
+    };
     this.list = h('div', { class: 'message-list' });
     this.top = h('div', { class: 'history-top' });
     /** Pending (not yet acknowledged) sends render here, below the history. */
@@ -104,7 +114,7 @@ export class MessageList {
   /** Replaces the history with the newest page. */
   setHistory(messages, reachedStart) {
     this.#messages = [];
-    this.#ids.clear();
+    this.#rows.clear();
     for (const m of messages) this.#insertSorted(m);
     this.#reachedStart = reachedStart;
     this.#renderAll();
@@ -114,11 +124,62 @@ export class MessageList {
   }
 
   /**
-   * Adds one message (live or replayed). Returns false for a duplicate.
+   * Adds a message or shows its newer state (live or replayed). Returns
+   * 'added', 'updated', or 'ignored' (a stale state, or a message older than
+   * the loaded history: scrolling up fetches its current state anyway).
    * @param own true when the current user sent it: always scroll to it
    */
-  add(message, { own = false } = {}) {
-    if (this.#ids.has(message.id)) return false;
+  upsert(message, { own = false } = {}) {
+    if (this.#rows.has(message.id)) return this.#update(message) ? 'updated' : 'ignored';
+    if (!this.#reachedStart && this.firstId && message.id < this.firstId) {
+      if (this.#loadingOlder) this.#early.set(message.id, message);
+      return 'ignored';
+    }
+    this.#add(message, own);
+    return 'added';
+  }
+
+  /** The row of a loaded message. */
+  row(id) {
+    return this.#rows.get(id);
+  }
+
+  /** The reader's newest message that can still be edited (for Up in an empty composer). */
+  lastEditable() {
+    for (let i = this.#messages.length - 1; i >= 0; i -= 1) {
+      const m = this.#messages[i];
+      if (m.author === this.#me && !m.deleted) return this.#rows.get(m.id);
+    }
+    return undefined;
+  }
+
+  /** Permissions changed (the reader's role in the room): rows re-check their actions. */
+  refreshActions() {
+    for (const row of this.#rows.values()) row.refresh();
+  }
+
+  /**
+   * Scrolls to a message and highlights it, loading a few older pages if it
+   * is further up; says so quietly when it cannot be found.
+   */
+  async jumpTo(id) {
+    for (let page = 0; !this.#rows.has(id) && !this.#reachedStart && page < JUMP_MAX_PAGES; page += 1) {
+      if (!this.firstId || id > this.firstId) break;
+      const before = this.#messages.length;
+      await this.#loadOlder();
+      if (this.#messages.length === before) break;
+    }
+    const row = this.#rows.get(id);
+    if (!row) {
+      toast('That message is not loaded. Scroll up to find it.');
+      return;
+    }
+    const smooth = !matchMedia('(prefers-reduced-motion: reduce)').matches;
+    row.el.scrollIntoView({ block: 'center', behavior: smooth ? 'smooth' : 'auto' });
+    row.flash();
+  }
+
+  #add(message, own) {
     const wasStuck = this.#stuck;
     const appended = this.#insertSorted(message);
     if (appended) this.#appendRow(message);
@@ -129,6 +190,14 @@ export class MessageList {
       this.unseenLabel.textContent = this.#unseen === 1 ? '1 new message' : `${this.#unseen} new messages`;
       this.jump.hidden = false;
     }
+  }
+
+  /** Shows a newer state of a loaded message; false when it is not newer. */
+  #update(message) {
+    if (!this.#rows.get(message.id).update(message)) return false;
+    const at = this.#messages.findIndex((m) => m.id === message.id);
+    this.#messages[at] = message;
+    this.#refreshRepliesTo(message.id);
     return true;
   }
 
@@ -177,21 +246,25 @@ export class MessageList {
       const { messages, reachedStart } = await this.#onLoadOlder(this.firstId);
       for (const m of messages) this.#insertSorted(m);
       this.#reachedStart = reachedStart;
+      // A change that arrived while the page was in flight may be newer than the page.
+      for (const m of this.#early.values()) if (this.#rows.has(m.id)) this.#update(m);
       this.#rerenderKeepingOffset();
     } catch {
       // Shown in the top marker; scrolling up again retries.
       this.#loadingOlder = false;
+      this.#early.clear();
       this.#renderTop('Could not load older messages. Scroll up to retry.');
       return;
     }
+    this.#early.clear();
     this.#loadingOlder = false;
     this.#renderTop();
   }
 
-  /** Inserts into the sorted array; returns true when it went at the end. */
+  /** Inserts into the sorted array (a known id is left alone); returns true when it went at the end. */
   #insertSorted(message) {
-    if (this.#ids.has(message.id)) return true;
-    this.#ids.add(message.id);
+    if (this.#rows.has(message.id)) return true;
+    this.#rows.set(message.id, new MessageRow(message, this.#rowContext));
     const msgs = this.#messages;
     if (msgs.length === 0 || msgs.at(-1).id < message.id) {
       msgs.push(message);
@@ -213,9 +286,18 @@ export class MessageList {
   }
 
   #renderAll() {
+    // Rows move into new groups; the one holding focus (an open editor) gets it back.
+    const focused = this.list.contains(document.activeElement) ? document.activeElement : null;
     this.list.replaceChildren();
     this.#lastGroup = null;
     for (const m of this.#messages) this.#appendRow(m);
+    for (const row of this.#rows.values()) if (row.message.reply_to) row.refresh();
+    if (focused?.isConnected) focused.focus({ preventScroll: true });
+  }
+
+  /** Rows quoting `id` show its new state (edited text, or that it was deleted). */
+  #refreshRepliesTo(id) {
+    for (const row of this.#rows.values()) if (row.message.reply_to === id) row.refresh();
   }
 
   #appendRow(message) {
@@ -233,7 +315,9 @@ export class MessageList {
     }
     const continues =
       sameDay && last.author === message.author && sentAt.getTime() - last.at.getTime() < GROUP_WINDOW_MS;
-    const row = messageRow(message, sentAt, continues);
+    const messageRow = this.#rows.get(message.id);
+    messageRow.setContinues(continues);
+    const row = messageRow.el;
     if (continues) {
       last.rows.append(row);
       last.at = sentAt;
@@ -295,21 +379,4 @@ export class MessageList {
       this.top.replaceChildren();
     }
   }
-}
-
-/** One message: its text, plus a compact time shown beside follow-up messages. */
-function messageRow(message, sentAt, continues) {
-  return h(
-    'div',
-    { class: `msg${continues ? ' msg-cont' : ''}`, dataset: { id: message.id } },
-    continues
-      ? h(
-          'time',
-          { class: 'msg-gutter-time', datetime: message.sent_at, title: formatFull(sentAt) },
-          formatCompactTime(sentAt),
-        )
-      : null,
-    continues ? h('span', { class: 'sr-only' }, `${message.author}: `) : null,
-    h('div', { class: 'msg-body' }, linkify(message.body)),
-  );
 }

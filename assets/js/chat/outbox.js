@@ -18,16 +18,17 @@ const ERROR_TEXT = {
   too_large: 'This message is too long.',
   bad_request: 'The server refused this message.',
   not_found: 'This room no longer exists.',
+  reply_not_found: 'The message it replies to is not in this room.',
 };
 
 export class Outbox {
-  /** nonce -> { body, state: 'waiting' | 'sent' | 'failed', row, status } */
+  /** nonce -> { body, replyTo, state: 'waiting' | 'sent' | 'failed', row, status } */
   #items = new Map();
   #transmit;
 
   /**
    * @param container element the pending rows are rendered into
-   * @param transmit  (nonce, body) => boolean: hands the send to the socket, false when not connected
+   * @param transmit  (nonce, body, replyTo) => boolean: hands the send to the socket, false when not connected
    */
   constructor(container, transmit) {
     this.container = container;
@@ -42,8 +43,8 @@ export class Outbox {
     return this.#items.has(nonce);
   }
 
-  /** Queues a message and tries to send it right away. */
-  add(body) {
+  /** Queues a message (an answer to `replyTo`, a message id, if given) and tries to send it right away. */
+  add(body, replyTo) {
     const nonce = newNonce();
     const status = h('span', { class: 'pending-status' });
     const row = h(
@@ -53,7 +54,7 @@ export class Outbox {
       h('div', { class: 'pending-meta' }, status),
     );
     this.container.append(row);
-    this.#items.set(nonce, { body, state: 'waiting', row, status });
+    this.#items.set(nonce, { body, replyTo, state: 'waiting', row, status });
     this.#send(nonce);
     return nonce;
   }
@@ -111,7 +112,7 @@ export class Outbox {
     const item = this.#items.get(nonce);
     if (!item) return;
     item.row.classList.remove('failed');
-    if (this.#transmit(nonce, item.body)) {
+    if (this.#transmit(nonce, item.body, item.replyTo)) {
       item.state = 'sent';
       item.status.textContent = 'Sending…';
     } else {

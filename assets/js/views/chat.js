@@ -1,13 +1,19 @@
 // The chat screen for one room: wires the REST history, the WebSocket frames,
-// the outbox of pending sends and the UI parts (header, messages, typing,
-// composer, members panel) together.
+// the outbox of pending sends, the replay cursor and the UI parts (header,
+// messages and their actions, typing, reply bar, composer, members panel)
+// together.
 
 import { api } from '../api.js';
 import { createComposer } from '../chat/composer.js';
+import { EmojiPicker } from '../chat/emoji-picker.js';
 import { createHeader } from '../chat/header.js';
 import { Members } from '../chat/members.js';
+import { enableLongPress } from '../chat/message-actions.js';
 import { MessageList } from '../chat/message-list.js';
+import { createMessageOps } from '../chat/message-ops.js';
 import { Outbox } from '../chat/outbox.js';
+import { ReplayCursor } from '../chat/replay-cursor.js';
+import { createReplyBar } from '../chat/reply-bar.js';
 import { createRoomActions } from '../chat/room-actions.js';
 import { TypingIndicator } from '../chat/typing.js';
 import { confirmDialog } from '../dialog.js';
@@ -126,6 +132,9 @@ function chatView(page, ctx, initialRoom, history) {
   let membersChoice = null; // null: follow the layout; true/false: the user's toggle
   const wide = matchMedia(WIDE_LAYOUT);
   const me = user.username;
+  /** What `join` resumes from after a reconnect: the highest change number seen. */
+  const cursor = new ReplayCursor();
+  for (const message of history) cursor.see(message);
 
   const updateTitle = () => {
     document.title = `${unread ? `(${unread}) ` : ''}${roomLabel(room, me)} · confab`;
@@ -142,6 +151,17 @@ function chatView(page, ctx, initialRoom, history) {
       applyMembers();
     },
   });
+  const picker = new EmojiPicker();
+  const ops = createMessageOps({
+    socket,
+    roomId,
+    user,
+    role: () => room.role,
+    isJoined: () => joined,
+    rowOf: (id) => list.row(id),
+    picker,
+    onReply: (message) => startReply(message),
+  });
   const list = new MessageList({
     start: startText(room, me),
     me,
@@ -150,10 +170,12 @@ function chatView(page, ctx, initialRoom, history) {
       return { messages: older, reachedStart: older.length < PAGE };
     },
     onAuthor: (author) => messageUser(ctx, author),
+    actions: { ...ops, onEditClosed: () => composer.focus() },
   });
-  const outbox = new Outbox(list.pending, (nonce, body) => {
+  const longPress = enableLongPress(list.scroller);
+  const outbox = new Outbox(list.pending, (nonce, body, replyTo) => {
     if (!joined) return false;
-    return socket.send({ type: 'send', room: roomId, body, nonce });
+    return socket.send({ type: 'send', room: roomId, body, nonce, ...(replyTo && { reply_to: replyTo }) });
   });
   const typing = new TypingIndicator();
   const members = new Members(me, {
@@ -165,16 +187,31 @@ function chatView(page, ctx, initialRoom, history) {
     onAdded: () => loadMembers(),
     onLeave: (button) => leaveRoom(button),
   });
+  const replyBar = createReplyBar(() => composer.focus());
   const composer = createComposer(
     composerLabel(room, me),
     (body) => {
-      outbox.add(body);
+      outbox.add(body, replyBar.replyTo);
+      replyBar.clear();
       list.scrollToBottom();
     },
     () => {
       if (joined) socket.send({ type: 'typing', room: roomId });
     },
+    {
+      onArrowUpEmpty: () => list.lastEditable()?.startEdit() ?? false,
+      onEscape: () => {
+        if (!replyBar.replyTo) return false;
+        replyBar.clear();
+        return true;
+      },
+    },
   );
+  function startReply(message) {
+    if (gone) return;
+    replyBar.set(message);
+    composer.focus();
+  }
   const banner = h('div', { class: 'banner', role: 'alert', hidden: true });
   const offline = h('div', { class: 'chat-offline', hidden: true });
   const closeMembers = h(
@@ -198,7 +235,7 @@ function chatView(page, ctx, initialRoom, history) {
     { class: 'chat', 'aria-label': room.kind === 'direct' ? `Conversation with ${roomTitle(room, me)}` : `Room ${room.name}` },
     header.el,
     banner,
-    h('div', { class: 'chat-body' }, h('div', { class: 'chat-main' }, list.el, typing.el, offline, composer.el), panel),
+    h('div', { class: 'chat-body' }, h('div', { class: 'chat-main' }, list.el, typing.el, offline, replyBar.el, composer.el), panel),
   );
 
   function membersVisible() {
@@ -235,6 +272,8 @@ function chatView(page, ctx, initialRoom, history) {
     typing.destroy();
     members.set([]);
     outbox.failAll('not_found');
+    replyBar.clear();
+    picker.close({ restoreFocus: false });
     composer.setDisabled(`This room ${expired ? 'has expired' : 'was deleted'}`);
     offline.hidden = true;
     banner.replaceChildren(
@@ -287,6 +326,7 @@ function chatView(page, ctx, initialRoom, history) {
     if (role && role !== room.role) {
       room = { ...room, role };
       ctx.rooms.upsert({ id: roomId, role });
+      list.refreshActions();
     }
     header.setCanDelete((room.kind !== 'direct' && room.role === 'owner') || user.is_admin);
     members.setRoster(roster, {
@@ -377,12 +417,17 @@ function chatView(page, ctx, initialRoom, history) {
         // before live delivery resumes: no catch-up request is needed.
         joined = true;
         hasJoinedOnce = true;
+        cursor.replayStarts();
         room = { ...room, ...frame.room };
+        list.refreshActions();
         header.setRoom(room);
         members.set(frame.online ?? []);
         outbox.flush();
         break;
       }
+      case 'replay_done':
+        if (frame.room === roomId) cursor.replayDone(frame.cursor);
+        break;
       case 'room_updated': {
         if (frame.room?.id !== roomId) return;
         const countChanged = frame.room.member_count !== room.member_count;
@@ -399,10 +444,12 @@ function chatView(page, ctx, initialRoom, history) {
         if (frame.room === roomId && !leaving) setRemoved();
         break;
       case 'message': {
+        // New, or (replayed after a rejoin) the current state of one that changed meanwhile.
         const message = frame.message;
         if (message?.room !== roomId) return;
         if (frame.nonce) outbox.ack(frame.nonce);
-        if (list.add(message, { own: Boolean(frame.nonce) })) {
+        cursor.see(message);
+        if (list.upsert(message, { own: Boolean(frame.nonce) }) === 'added') {
           typing.clear(message.author);
           ctx.rooms.touch(roomId, message.sent_at);
           if (document.visibilityState === 'hidden' && message.author !== user.username) {
@@ -410,6 +457,14 @@ function chatView(page, ctx, initialRoom, history) {
             updateTitle();
           }
         }
+        break;
+      }
+      case 'message_updated': {
+        const message = frame.message;
+        if (message?.room !== roomId) return;
+        cursor.see(message);
+        list.upsert(message);
+        ops.settled(frame);
         break;
       }
       case 'typing':
@@ -437,8 +492,9 @@ function chatView(page, ctx, initialRoom, history) {
       outbox.fail(frame.nonce, frame.code, frame.message);
       return;
     }
+    if (ops.refused(frame)) return;
     if (frame.code === 'not_found' && !joined) setGone('deleted');
-    else if (frame.code === 'not_joined') socket.join(roomId, () => list.lastId);
+    else if (frame.code === 'not_joined') socket.join(roomId, () => cursor.value);
     else if (frame.code !== 'rate_limited') toast(frame.message || `Server error: ${frame.code}`, 'error');
   }
 
@@ -447,6 +503,7 @@ function chatView(page, ctx, initialRoom, history) {
     if (!connected) {
       joined = false;
       outbox.markDisconnected();
+      ops.connectionLost();
     }
     members.setStale(hasJoinedOnce && !connected);
     // A first "connecting" is normal page start; say "lost" only once a retry is pending.
@@ -471,8 +528,9 @@ function chatView(page, ctx, initialRoom, history) {
   onState();
   document.addEventListener('visibilitychange', onVisibility);
   wide.addEventListener('change', onLayoutChange);
-  // Join after the REST page: `after` = its newest id, so nothing falls in between.
-  socket.join(roomId, () => list.lastId);
+  // Join after the REST page with `after` = the cursor: what changed or arrived
+  // since the page was read is replayed, so nothing falls in between.
+  socket.join(roomId, () => cursor.value);
 
   loadMembers();
 
@@ -487,6 +545,8 @@ function chatView(page, ctx, initialRoom, history) {
     header.destroy();
     typing.destroy();
     list.destroy();
+    longPress.destroy();
+    picker.destroy();
   }
 
   return { destroy: teardown };

@@ -153,6 +153,7 @@ struct Importer<'a> {
     room_expiry: Batch,
     messages: Batch,
     nonces: Batch,
+    changes: Batch,
     room_members: Batch,
     user_rooms: Batch,
     invites: Batch,
@@ -173,6 +174,7 @@ impl<'a> Importer<'a> {
             room_expiry: Batch::default(),
             messages: Batch::default(),
             nonces: Batch::default(),
+            changes: Batch::default(),
             room_members: Batch::default(),
             user_rooms: Batch::default(),
             invites: Batch::default(),
@@ -229,6 +231,10 @@ impl<'a> Importer<'a> {
                     let key = keys::nonce(room, &record.author, nonce);
                     self.nonces.insert(key, &keys::seq_value(seq)[..]);
                 }
+                if let Some(changed) = record.changed_seq {
+                    self.changes
+                        .insert(&keys::message(room, changed)[..], &keys::seq_value(seq)[..]);
+                }
                 let value = encode(&record);
                 self.messages
                     .insert(&keys::message(room, seq)[..], value.as_slice());
@@ -255,6 +261,7 @@ impl<'a> Importer<'a> {
             .apply_batch(mem::take(&mut self.room_expiry))?;
         store.messages.apply_batch(mem::take(&mut self.messages))?;
         store.nonces.apply_batch(mem::take(&mut self.nonces))?;
+        store.changes.apply_batch(mem::take(&mut self.changes))?;
         store
             .room_members
             .apply_batch(mem::take(&mut self.room_members))?;

@@ -15,8 +15,8 @@ use tempfile::TempDir;
 use super::{BackupError, BackupOptions, BackupStats};
 use crate::ids::RoomId;
 use crate::store::{
-    keys, InsertRoom, InviteRecord, MemberRecord, MessageRecord, Role, RoomKind, RoomRecord,
-    SessionRecord, Store, UserRecord,
+    keys, EncodedMessage, InsertRoom, InviteRecord, MemberRecord, MessageRecord, Role, RoomKind,
+    RoomRecord, SessionRecord, Store, UserRecord,
 };
 
 const NOW: u64 = 1_767_225_600_000;
@@ -96,12 +96,12 @@ fn add_room_of(
 }
 
 fn message(author: &str, n: u64, nonce: Option<&str>) -> MessageRecord {
-    MessageRecord {
-        author: author.to_string(),
-        body: format!("message {n} from {author}: \"quoted\" \\ \u{1F600} \n tab\t"),
-        sent_at_ms: NOW + n,
-        nonce: nonce.map(str::to_string),
-    }
+    MessageRecord::new(
+        author.to_string(),
+        format!("message {n} from {author}: \"quoted\" \\ \u{1F600} \n tab\t"),
+        NOW + n,
+        nonce.map(str::to_string),
+    )
 }
 
 fn room_id(n: u8) -> RoomId {
@@ -140,6 +140,35 @@ fn populate(store: &Store) {
             .insert_message(room_id(2), seq, &message(author, seq, nonce.as_deref()))
             .unwrap();
     }
+    // Changed messages: an edit with a reply and reactions (changed twice, so the change index
+    // holds only its latest change), and a tombstone.
+    let original = message("alice", 2, None);
+    let mut edited = original.clone();
+    edited.body = "edited".into();
+    edited.edited_at_ms = Some(NOW + 10);
+    edited.reply_to = Some(1);
+    edited.changed_seq = Some(6);
+    let mut reacted = edited.clone();
+    reacted.reactions = vec![crate::store::ReactionRecord {
+        emoji: "👍".into(),
+        users: vec!["Bob".into(), "carol".into()],
+    }];
+    reacted.changed_seq = Some(7);
+    let original_4 = message("alice", 4, None);
+    let mut tombstone = original_4.clone();
+    tombstone.body = String::new();
+    tombstone.deleted = true;
+    tombstone.changed_seq = Some(8);
+    let changes = [
+        EncodedMessage::changed(room_id(2), 2, &edited, &original),
+        EncodedMessage::changed(room_id(2), 2, &reacted, &edited),
+        EncodedMessage::changed(room_id(2), 4, &tombstone, &original_4),
+    ];
+    store
+        .append_messages(&changes.iter().collect::<Vec<_>>())
+        .unwrap();
+    assert_eq!(store.changes.len(), 2, "one entry per changed message");
+    assert_eq!(store.last_seq(room_id(2)).unwrap(), 8);
     add_room(store, room_id(3), "quiet", NOW + HOUR, NOW);
     add_room(store, room_id(4), "OLD", NOW + 2 * HOUR, NOW);
     store
@@ -189,6 +218,7 @@ fn dump(store: &Store) -> Dump {
         ("room_expiry", &store.room_expiry),
         ("messages", &store.messages),
         ("nonces", &store.nonces),
+        ("changes", &store.changes),
         ("room_members", &store.room_members),
         ("user_rooms", &store.user_rooms),
         ("public_rooms", &store.public_rooms),
@@ -270,7 +300,17 @@ fn round_trip_restores_every_record_and_index_exactly() {
         Some(2)
     );
     assert_eq!(target.nonce_seq(room_id(2), "alice", "n-3").unwrap(), None);
-    assert_eq!(target.last_seq(room_id(2)).unwrap(), 5);
+    // Changes count: the sequence goes on after the last change, not the last message.
+    assert_eq!(target.last_seq(room_id(2)).unwrap(), 8);
+    let changed = target.changed_since(room_id(2), 5, 5, 8, 100).unwrap();
+    let ids: Vec<u64> = changed.messages.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        ids,
+        [2, 4],
+        "edits, reactions and tombstones replay after a restore"
+    );
+    assert_eq!(changed.messages[0].1.reactions.len(), 1);
+    assert!(changed.messages[1].1.deleted);
     let expired: Vec<_> = target
         .expired_rooms(NOW, 10)
         .unwrap()
