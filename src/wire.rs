@@ -168,8 +168,12 @@ pub struct MessageView {
     pub body: String,
     /// The body rendered from CommonMark and sanitized (safe to assign to `innerHTML`): raw
     /// HTML shows as text, links open in a new tab with `rel="noopener noreferrer nofollow"`,
-    /// only http, https and mailto links, images as links. Empty when deleted.
-    pub html: String,
+    /// only http, https and mailto links, images as links. Absent when there is nothing to
+    /// render: the body is plain text (no Markdown, no URL, no `&`, `<` or `>`; show it as one
+    /// paragraph of text), or the message is deleted.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
     /// RFC 3339 UTC with milliseconds.
     pub sent_at: String,
     /// When the body was last edited; absent if never.
@@ -209,7 +213,7 @@ impl From<&Message> for MessageView {
             room: message.room.to_string(),
             author: message.author.clone(),
             body: message.body.clone(),
-            html: crate::chat::markdown::render(&message.body),
+            html: crate::chat::markdown::render_unless_plain(&message.body),
             sent_at: format_time(message.sent_at_ms),
             edited_at: message.edited_at_ms.map(format_time),
             deleted: message.deleted,

@@ -240,8 +240,15 @@ async fn edits_deletions_reactions_and_replies_follow_the_rules() {
     let expected = [&first, &marked, &reply, &second].map(|m| m["id"].as_str().unwrap_or(""));
     assert_eq!(ids, expected);
     assert_eq!(messages[0]["deleted"], true);
-    assert_eq!(messages[0]["html"], "");
+    assert!(
+        messages[0].get("html").is_none(),
+        "a tombstone renders nothing"
+    );
     assert_eq!(messages[2]["reply_to"], first_id.as_str());
+
+    // Plain text has nothing to render: clients show the body as it is.
+    let plain = post(&member, &room, json!({"body": "just words, no markup"})).await;
+    assert!(plain.get("html").is_none(), "{plain}");
     server.stop().await;
 }
 

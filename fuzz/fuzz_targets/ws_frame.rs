@@ -38,10 +38,42 @@ fuzz_target!(|data: &[u8]| {
         ClientFrame::Leave { room } | ClientFrame::Typing { room } => {
             let _ = room.parse::<RoomId>();
         }
-        ClientFrame::Send { room, nonce, .. } => {
+        ClientFrame::Send {
+            room,
+            nonce,
+            reply_to,
+            ..
+        } => {
             let _ = room.parse::<RoomId>();
+            let _ = reply_to.map(|id| id.parse::<MessageId>());
             let reply = protocol::error(&confab::error::Error::NotJoined, nonce.as_deref());
             let _: serde_json::Value = serde_json::from_str(&reply).expect("error frames are JSON");
+        }
+        ClientFrame::Edit {
+            room,
+            message,
+            nonce,
+            ..
+        } => {
+            let _ = (room.parse::<RoomId>(), message.parse::<MessageId>());
+            let reply = protocol::error(&confab::error::Error::NotJoined, nonce.as_deref());
+            let _: serde_json::Value = serde_json::from_str(&reply).expect("error frames are JSON");
+        }
+        ClientFrame::Delete { room, message } => {
+            let _ = (room.parse::<RoomId>(), message.parse::<MessageId>());
+        }
+        ClientFrame::React {
+            room,
+            message,
+            emoji,
+            ..
+        } => {
+            let _ = (room.parse::<RoomId>(), message.parse::<MessageId>());
+            if let Ok(canonical) = confab::chat::changes::canonical_emoji(&emoji) {
+                // The canonical form names the same emoji: reacting with it must be accepted too.
+                let again = confab::chat::changes::canonical_emoji(&canonical).ok();
+                assert_eq!(again.as_deref(), Some(canonical.as_str()));
+            }
         }
         ClientFrame::Ping {} => {}
     }

@@ -13,6 +13,7 @@
 //   an opener or referrer.
 // The strict CSP (no inline script) is the third layer.
 
+import { h } from '../dom.js';
 import { linkify } from '../format.js';
 
 /** Element (upper case) -> the attributes it may keep. */
@@ -41,12 +42,15 @@ const BLOCKS = 'br, p, li, pre, blockquote, hr';
 
 /**
  * The message text, ready to append: the server's `html` when present, else
- * the body with its URLs made links (a server that predates Markdown).
+ * the body as one paragraph of text (the server leaves `html` out when the
+ * body has no Markdown), its URLs made links for a server that predates
+ * Markdown.
  */
 export function renderBody(message) {
   const fragment = document.createDocumentFragment();
   if (typeof message.html !== 'string') {
-    fragment.append(...linkify(message.body ?? ''));
+    const body = message.body ?? '';
+    if (body !== '') fragment.append(h('p', {}, ...linkify(body)));
     return fragment;
   }
   const root = new DOMParser().parseFromString(message.html, 'text/html').body;

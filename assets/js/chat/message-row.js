@@ -181,7 +181,7 @@ export class MessageRow {
       this.#content.replaceChildren(h('p', { class: 'msg-tombstone' }, icon('trash'), 'message deleted'));
       return;
     }
-    const body = h('div', { class: `msg-body${typeof m.html === 'string' ? ' md' : ''}` }, renderBody(m));
+    const body = h('div', { class: 'msg-body md' }, renderBody(m));
     if (m.edited_at) {
       const editedAt = parseDate(m.edited_at);
       const title = `Edited ${formatFull(editedAt)}`;
