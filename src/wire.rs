@@ -188,9 +188,12 @@ pub struct MessageView {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
-    /// The room sequence number of this state (16 hex digits, like ids): the id until the
-    /// message is first changed. A client rejoins with `after` = the highest it has seen.
-    pub seq: String,
+    /// The room sequence number of this state (16 hex digits, like ids), once the message was
+    /// changed; absent until then, when it is the id (most messages: left out of the fan-out).
+    /// A client rejoins with `after` = the highest it has seen.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<String>,
 }
 
 /// Users listed per reaction; `count` stays exact beyond it.
@@ -232,7 +235,8 @@ impl From<&Message> for MessageView {
                 })
                 .collect(),
             reply_to: message.reply_to.map(|id| id.to_string()),
-            seq: crate::ids::MessageId(message.seq).to_string(),
+            seq: (message.seq != message.id.0)
+                .then(|| crate::ids::MessageId(message.seq).to_string()),
         }
     }
 }

@@ -95,18 +95,17 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        (&self.messages, &self.nonces, &self.changes)
-            .transaction(
+        // The change index joins the transaction only for batches that change a message: each
+        // tree in a sled transaction adds to the time its global write lock is held.
+        let written = if batch.iter().any(|message| message.change.is_some()) {
+            (&self.messages, &self.nonces, &self.changes).transaction(
                 |(messages, nonces, changes): &(
                     TransactionalTree,
                     TransactionalTree,
                     TransactionalTree,
                 )| {
                     for message in batch {
-                        messages.insert(&message.key[..], message.value.as_slice())?;
-                        if let Some(nonce_key) = &message.nonce_key {
-                            nonces.insert(nonce_key.as_slice(), &keys::seq_value(message.seq))?;
-                        }
+                        write_message(messages, nonces, message)?;
                         if let Some(change) = &message.change {
                             if let Some(replaced) = &change.replaced {
                                 changes.remove(&replaced[..])?;
@@ -114,10 +113,20 @@ impl Store {
                             changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
                         }
                     }
-                    Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                    Ok(())
                 },
             )
-            .map_err(StoreError::from)?;
+        } else {
+            (&self.messages, &self.nonces).transaction(
+                |(messages, nonces): &(TransactionalTree, TransactionalTree)| {
+                    for message in batch {
+                        write_message(messages, nonces, message)?;
+                    }
+                    Ok(())
+                },
+            )
+        };
+        written.map_err(StoreError::from)?;
         self.note_messages(batch.iter().map(|m| (m.room, m.sent_at_ms)));
         Ok(())
     }
@@ -259,4 +268,17 @@ impl Store {
     pub fn message_count(&self) -> usize {
         self.messages.len()
     }
+}
+
+/// A message and its nonce index entry, inside `append_messages`' transaction.
+fn write_message(
+    messages: &TransactionalTree,
+    nonces: &TransactionalTree,
+    message: &EncodedMessage,
+) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
+    messages.insert(&message.key[..], message.value.as_slice())?;
+    if let Some(nonce_key) = &message.nonce_key {
+        nonces.insert(nonce_key.as_slice(), &keys::seq_value(message.seq))?;
+    }
+    Ok(())
 }
