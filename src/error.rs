@@ -24,6 +24,10 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
+    /// Authenticated, but this credential or account may not do this, with a specific code
+    /// (`insufficient_scope`: the access token lacks a scope; `admin_required`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("authentication required")]
     Unauthorized,
     #[error("wrong username or password")]
@@ -85,6 +89,13 @@ impl Error {
         }
     }
 
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
         Self::Gone {
             code,
@@ -98,7 +109,8 @@ impl Error {
             Self::Invalid { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unknown { code, .. }
-            | Self::Gone { code, .. } => code,
+            | Self::Gone { code, .. }
+            | Self::Refused { code, .. } => code,
             Self::NotMember => "not_member",
             Self::TooLarge(_) => "too_large",
             Self::NotFound(_) => "not_found",

@@ -22,6 +22,8 @@ pub struct UserView {
     pub is_admin: bool,
     /// RFC 3339 UTC.
     pub created_at: String,
+    /// A bot account: it cannot log in with a password and acts only through access tokens.
+    pub is_bot: bool,
 }
 
 impl From<&User> for UserView {
@@ -30,6 +32,7 @@ impl From<&User> for UserView {
             username: user.username.clone(),
             is_admin: user.is_admin,
             created_at: format_time(user.created_at_ms),
+            is_bot: user.is_bot,
         }
     }
 }
@@ -106,14 +109,17 @@ pub struct MemberView {
     /// `owner` (may rename the room, remove members, delete it) or `member`.
     pub role: String,
     pub joined_at: String,
+    /// A bot account.
+    pub is_bot: bool,
 }
 
-impl From<&Member> for MemberView {
-    fn from(member: &Member) -> Self {
+impl MemberView {
+    pub fn new(member: &Member, is_bot: bool) -> Self {
         Self {
             username: member.username.clone(),
             role: member.role.as_str().to_string(),
             joined_at: format_time(member.joined_at_ms),
+            is_bot,
         }
     }
 }

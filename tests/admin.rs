@@ -4,53 +4,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::cli::{confab, fails_with, ok};
 use common::{BinaryServer, Client, Ws, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn confab(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("confab runs");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(input);
-    child.wait_with_output().expect("exits")
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "command failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn fails_with(output: &Output, text: &str) {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected failure, got {output:?}"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(text), "expected {text:?} in: {stderr}");
-}
 
 async fn login(client: &Client, username: &str, password: &str) -> StatusCode {
     client

@@ -122,9 +122,14 @@ fn missing_prerequisites(browser_dir: &Path) -> Vec<String> {
     missing
 }
 
-/// Runs one e2e.mjs scenario against a fresh server; skips (or fails in CI)
-/// when the browser prerequisites are missing.
+/// Runs one e2e.mjs scenario against a fresh server started with `env`.
 fn run_scenario(scenario: &str, env: &[(&str, &str)]) {
+    run_scenario_with(scenario, env, &[]);
+}
+
+/// Runs one e2e.mjs scenario against a fresh server started with `server_env`, handing
+/// `node_env` to the scenario; skips (or fails in CI) when the browser prerequisites are missing.
+fn run_scenario_with(scenario: &str, server_env: &[(&str, &str)], node_env: &[(&str, &str)]) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let browser_dir = root.join("tests/browser");
     let missing = missing_prerequisites(&browser_dir);
@@ -149,7 +154,7 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
-    let server = start_server(env);
+    let server = start_server(server_env);
     let base_url = format!("http://{}", server.addr);
 
     let output = Command::new("node")
@@ -158,6 +163,7 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) {
         .arg(&screenshots)
         .arg(scenario)
         .current_dir(&browser_dir)
+        .envs(node_env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run node tests/browser/e2e.mjs");
@@ -204,4 +210,24 @@ fn web_ui_membership_in_chromium() {
 #[test]
 fn web_ui_message_changes_in_chromium() {
     run_scenario("messages", &[]);
+}
+
+/// Personal access tokens in the settings page: one is created (its secret shown once and
+/// copied), used with fetch from outside the browser, revoked after a confirmation and refused
+/// at once; a bot's messages and membership carry a "bot" badge.
+#[test]
+fn web_ui_access_tokens_in_chromium() {
+    run_scenario("tokens", &[]);
+}
+
+/// The server's whole XSS corpus, posted to a room and shown to a second user whose page runs
+/// with its CSP switched off, so only the sanitizers stand in the way: no script runs, no request
+/// leaves the page, every link left is http(s) or mailto and opens without opener or referrer.
+#[test]
+fn web_ui_xss_corpus_in_chromium() {
+    let corpus = tempfile::NamedTempFile::new().expect("a temp file for the corpus");
+    serde_json::to_writer(corpus.as_file(), confab::chat::markdown::XSS_CORPUS)
+        .expect("write the corpus as JSON");
+    let path = corpus.path().to_str().expect("a UTF-8 temp path");
+    run_scenario_with("xss", &[], &[("E2E_XSS_CORPUS", path)]);
 }

@@ -38,6 +38,11 @@ impl Fixture {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let room = body["id"].as_str().expect("room id").to_string();
         let public = alice.create_room("strict public").await;
+        // alice is the first account, so an admin: she makes the bot the bot routes name.
+        let (status, body) = alice
+            .post("/api/bots", json!({"username": "strict-bot"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         let message = alice.post_message(&room, "strict first").await;
         let message = message["id"].as_str().expect("message id").to_string();
         Self {
@@ -56,6 +61,7 @@ impl Fixture {
             .split('/')
             .map(|segment| match segment {
                 "{id}" => self.room.clone(),
+                "{username}" if template.starts_with("/bots/") => "strict-bot".to_string(),
                 "{username}" => "bob".to_string(),
                 "{message}" => self.message.clone(),
                 other if other.starts_with('{') => {
@@ -160,6 +166,10 @@ fn example_body(operation: &str, message: &str) -> Value {
         "PUT /rooms/{id}/members/{username}" => json!({"role": "member"}),
         "POST /rooms/{id}/invites" => json!({"max_uses": 5, "expires_in": 3600}),
         "POST /dms" => json!({"users": ["bob"]}),
+        "POST /tokens" | "POST /bots/{username}/tokens" => {
+            json!({"name": "strict", "scopes": ["read", "write"], "expires_in": 3600})
+        }
+        "POST /bots" => json!({"username": "strict-bot-2", "owner": "alice"}),
         other => panic!("{other} takes a JSON body: add a valid example for it to example_body"),
     }
 }

@@ -93,6 +93,18 @@ export const api = {
   /** The direct room with exactly these people (and the caller), created on first use. */
   openDm: (usernames) => request('POST', '/api/dms', { users: usernames }),
 
+  /** Your personal access tokens, oldest first, without secrets. */
+  listTokens: async () => (await request('GET', '/api/tokens')).tokens,
+  /**
+   * A new personal access token: `{ token, secret }`. The secret is in this answer only.
+   * @param expiresIn seconds, or null for a token that never expires
+   */
+  createToken: (name, scopes, expiresIn) =>
+    request('POST', '/api/tokens', expiresIn ? { name, scopes, expires_in: expiresIn } : { name, scopes }),
+  revokeToken: (id) => request('DELETE', `/api/tokens/${enc(id)}`),
+  /** Every bot account on the server: `[{ username, owner, created_at, is_bot }]`. */
+  listBots: async () => (await request('GET', '/api/bots')).bots,
+
   /** Usernames starting with `q`, alphabetical. */
   async users(q, limit = 8) {
     const qs = new URLSearchParams({ q, limit: String(limit) });

@@ -5,8 +5,10 @@
 //   #/rooms             landing: join by name, live rooms
 //   #/room/<id>         chat
 //   #/invite/<code>     accept an invite link, then open its room
+//   #/settings/tokens   your personal access tokens
 
 import { api, setUnauthorizedHandler } from './api.js';
+import { forgetBots, loadBots } from './bots.js';
 import { h } from './dom.js';
 import { RoomsStore } from './rooms-store.js';
 import { ChatSocket, socketUrl } from './socket.js';
@@ -15,6 +17,7 @@ import { mountChat } from './views/chat.js';
 import { mountInvite } from './views/invite.js';
 import { mountRooms } from './views/rooms.js';
 import { createShell } from './views/shell.js';
+import { mountTokens } from './views/tokens.js';
 
 const root = document.getElementById('app');
 
@@ -30,6 +33,7 @@ function parseRoute(hash) {
   if (room) return { view: 'chat', roomId: decodeURIComponent(room[1]) };
   const invite = /^#\/invite\/([^/?#]+)$/.exec(hash);
   if (invite) return { view: 'invite', code: decodeURIComponent(invite[1]) };
+  if (hash === '#/settings/tokens') return { view: 'tokens' };
   if (hash === '#/signup') return { view: 'signup' };
   if (hash === '#/login') return { view: 'login' };
   return { view: 'rooms' };
@@ -66,6 +70,7 @@ function route() {
   const ctx = { user: session.user, socket: session.socket, rooms: session.rooms, navigate };
   if (target.view === 'chat') current = mountChat(session.shell.outlet, ctx, target.roomId);
   else if (target.view === 'invite') current = mountInvite(session.shell.outlet, ctx, target.code);
+  else if (target.view === 'tokens') current = mountTokens(session.shell.outlet, ctx);
   else current = mountRooms(session.shell.outlet, ctx);
   session.shell.outlet.scrollTop = 0;
 }
@@ -80,6 +85,7 @@ function signedIn(user) {
   root.replaceChildren(session.shell.el);
   socket.start();
   rooms.start(socket);
+  loadBots(api);
   const opened = parseRoute(location.hash).view;
   const next = afterLogin ?? (opened === 'chat' || opened === 'invite' ? location.hash : '#/rooms');
   afterLogin = null;
@@ -95,6 +101,7 @@ function signedOut() {
   session.rooms.stop();
   session.shell.destroy();
   session = null;
+  forgetBots();
   history.replaceState(null, '', '#/login');
   route();
   return false;

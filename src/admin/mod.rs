@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Accounts, UserSummary};
+use crate::auth::{Accounts, Authenticated, BotSummary, IssuedToken, TokenRequest, UserSummary};
 use crate::chat::Chat;
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
@@ -67,6 +67,20 @@ pub enum Request {
         username: String,
     },
     Sweep,
+    /// Creates a bot account and, when `token` is given, its first access token.
+    BotAdd {
+        username: String,
+        #[serde(default)]
+        owner: Option<String>,
+        #[serde(default)]
+        token: Option<TokenAsk>,
+    },
+    /// Mints another access token for a bot (the secret is shown once).
+    BotToken {
+        username: String,
+        token: TokenAsk,
+    },
+    BotList,
     /// Answered with `Reply::Streaming`, then the backup file's bytes until the socket closes.
     BackupCreate {
         include_sessions: bool,
@@ -95,15 +109,82 @@ pub struct MemberSummary {
     pub joined_at_ms: u64,
 }
 
+/// An access token asked for from the CLI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenAsk {
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// A token just minted, with its secret: printed once by the CLI, never logged.
+#[derive(Serialize, Deserialize)]
+pub struct NewToken {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub expires_at_ms: Option<u64>,
+    pub secret: String,
+}
+
+impl From<IssuedToken> for NewToken {
+    fn from(issued: IssuedToken) -> Self {
+        Self {
+            id: issued.token.id,
+            name: issued.token.name,
+            scopes: issued
+                .token
+                .scopes
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            expires_at_ms: issued.token.expires_at_ms,
+            secret: issued.secret,
+        }
+    }
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Reply {
-    Done { message: String },
-    Users { users: Vec<UserSummary> },
-    Rooms { rooms: Vec<RoomSummary> },
-    Members { members: Vec<MemberSummary> },
+    Done {
+        message: String,
+    },
+    /// A bot (just created, or the one a token was minted for) and the token minted, if any.
+    Bot {
+        bot: BotSummary,
+        token: Option<NewToken>,
+    },
+    Bots {
+        bots: Vec<BotSummary>,
+    },
+    Users {
+        users: Vec<UserSummary>,
+    },
+    Rooms {
+        rooms: Vec<RoomSummary>,
+    },
+    Members {
+        members: Vec<MemberSummary>,
+    },
     Streaming,
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
 impl Reply {
@@ -242,15 +323,56 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         Request::Sweep => {
             let swept = chat.sweep_expired().await?;
             let sessions = accounts.purge_expired_sessions().await?;
+            let tokens = accounts.purge_expired_tokens().await?;
             done(format!(
-                "swept {swept} expired room(s) and {sessions} expired session(s)"
+                "swept {swept} expired room(s), {sessions} expired session(s) and {tokens} expired access token(s)"
             ))
         }
+        Request::BotAdd {
+            username,
+            owner,
+            token,
+        } => {
+            let bot = accounts.create_bot(&username, owner.as_deref()).await?;
+            let token = match token {
+                Some(ask) => Some(mint_bot_token(accounts, &bot.username, ask).await?),
+                None => None,
+            };
+            Ok(Reply::Bot { bot, token })
+        }
+        Request::BotToken { username, token } => {
+            let token = mint_bot_token(accounts, &username, token).await?;
+            let bot = accounts
+                .bots()?
+                .into_iter()
+                .find(|bot| bot.username == canonical(&username))
+                .ok_or_else(|| Error::unknown("bot_not_found", "no such bot"))?;
+            Ok(Reply::Bot {
+                bot,
+                token: Some(token),
+            })
+        }
+        Request::BotList => Ok(Reply::Bots {
+            bots: accounts.bots()?,
+        }),
         Request::BackupCreate { .. } => Err(Error::invalid(
             "bad_request",
             "backups are streamed by the control socket",
         )),
     }
+}
+
+/// Mints a token for a bot as the server's operator.
+async fn mint_bot_token(accounts: &Accounts, bot: &str, ask: TokenAsk) -> Result<NewToken> {
+    let request = TokenRequest {
+        name: ask.name,
+        scopes: ask.scopes,
+        expires_in: ask.expires_in,
+    };
+    let issued = accounts
+        .issue_bot_token(&Authenticated::operator(), bot, request)
+        .await?;
+    Ok(NewToken::from(issued))
 }
 
 /// The stored form of a username as typed by an admin (`Alice ` → `alice`).

@@ -13,6 +13,10 @@ pub struct UserSummary {
     pub is_admin: bool,
     pub locked: bool,
     pub created_at_ms: u64,
+    #[serde(default)]
+    pub is_bot: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_owner: Option<String>,
 }
 
 impl From<&UserRecord> for UserSummary {
@@ -22,6 +26,8 @@ impl From<&UserRecord> for UserSummary {
             is_admin: record.is_admin,
             locked: record.locked,
             created_at_ms: record.created_at_ms,
+            is_bot: record.is_bot,
+            bot_owner: record.bot_owner.clone(),
         }
     }
 }
@@ -46,10 +52,17 @@ impl Accounts {
         Ok(users)
     }
 
-    /// Sets a new password and ends every session of the user.
+    /// Sets a new password and ends every session of the user. Access tokens stay: they are
+    /// credentials the user made on purpose, and revoking them is theirs (or a lock's) to do.
     pub async fn set_password(&self, username: &str, password: String) -> Result<()> {
         validate_password(&password)?;
         let mut record = self.existing(username)?;
+        if record.is_bot {
+            return Err(Error::invalid(
+                "bot_account",
+                "a bot has no password: it acts only through access tokens",
+            ));
+        }
         record.password_hash = self.hasher.hash(password).await?;
         self.store.put_user(&record)?;
         self.store.delete_sessions_of(&record.username)?;
@@ -65,22 +78,31 @@ impl Accounts {
         Ok(())
     }
 
-    /// Locks (ending every session) or unlocks an account.
+    /// Locks (ending every session and revoking every access token) or unlocks an account.
     pub async fn set_locked(&self, username: &str, locked: bool) -> Result<()> {
         let mut record = self.existing(username)?;
         record.locked = locked;
         self.store.put_user(&record)?;
         if locked {
             self.store.delete_sessions_of(&record.username)?;
+            self.store.delete_tokens_of(&record.username)?;
         }
         self.store.flush().await?;
         Ok(())
     }
 
-    /// Deletes an account and its sessions. Its messages stay, under its name.
+    /// Deletes an account, its sessions and its access tokens. Its messages stay, under its
+    /// name. Bots it owned stay too, without an owner (admins manage them): a person who
+    /// signs up later under the same name must not inherit them.
     pub async fn delete_user(&self, username: &str) -> Result<()> {
         let record = self.existing(username)?;
         self.store.delete_user(&record.username)?;
+        for mut bot in self.store.users()? {
+            if bot.is_bot && bot.bot_owner.as_deref() == Some(record.username.as_str()) {
+                bot.bot_owner = None;
+                self.store.put_user(&bot)?;
+            }
+        }
         self.store.flush().await?;
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Accounts and sessions: sign-up, login, logout, and turning a token into a user.
 
+pub mod access_tokens;
+mod bots;
 mod manage;
 mod passwords;
 pub mod reaper;
@@ -8,6 +10,10 @@ pub mod tokens;
 
 use std::time::Duration;
 
+pub use access_tokens::{
+    Access, AccessToken, Authenticated, IssuedToken, Scope, Scopes, TokenRequest,
+};
+pub use bots::BotSummary;
 pub use manage::UserSummary;
 pub use passwords::{hash_now, validate_password, PasswordHasher};
 pub use throttle::LoginThrottle;
@@ -51,6 +57,8 @@ pub struct Accounts {
     throttle: LoginThrottle,
     settings: AuthSettings,
     inserting: std::sync::Mutex<()>,
+    /// Access tokens are counted and inserted under this lock (the per-account limit).
+    issuing: std::sync::Mutex<()>,
 }
 
 /// Usernames: 3..=32 characters of `[a-z0-9_.-]`, compared case-insensitively.
@@ -83,6 +91,7 @@ impl Accounts {
             throttle,
             settings,
             inserting: std::sync::Mutex::new(()),
+            issuing: std::sync::Mutex::new(()),
         }
     }
 
@@ -93,7 +102,10 @@ impl Accounts {
             return Err(Error::RegistrationClosed);
         }
         let record = self
-            .insert_user(username, password, |store| !store.has_users())
+            .insert_user(username, password, |store| {
+                // A failed read makes nobody an admin by accident.
+                !store.has_people().unwrap_or(true)
+            })
             .await?;
         tracing::info!(user = %record.username, admin = record.is_admin, "account registered");
         self.open_session(&record).await
@@ -124,6 +136,8 @@ impl Accounts {
             password_hash,
             locked: false,
             created_at_ms: self.clock.now_ms(),
+            is_bot: false,
+            bot_owner: None,
         };
         if !self.store.insert_user_if_absent(&record)? {
             return Err(taken(&record.username));
@@ -167,13 +181,14 @@ impl Accounts {
         self.open_session(&record).await
     }
 
-    /// The account, if `password` is its password. Unknown users cost the same hash.
+    /// The account, if `password` is its password. Unknown users cost the same hash, and so
+    /// do bots, which have no password: they answer exactly like a wrong one.
     async fn check_password(&self, name: &str, password: String) -> Result<Option<UserRecord>> {
         if password.len() > passwords::PASSWORD_MAX_BYTES {
             return Ok(None);
         }
         let record = match validate_username(name) {
-            Ok(name) => self.store.user(&name)?,
+            Ok(name) => self.store.user(&name)?.filter(|user| !user.is_bot),
             Err(_) => None,
         };
         let valid = self
@@ -224,10 +239,14 @@ impl Accounts {
         Ok(purged)
     }
 
-    /// The user a token belongs to, if the session is valid, unexpired and the user unlocked.
-    pub fn authenticate(&self, token: &str) -> Result<User> {
+    /// Who a credential stands for: a personal access token (`cfb_...`) or a session token,
+    /// if it is valid and unexpired and its user unlocked.
+    pub fn authenticate(&self, token: &str) -> Result<Authenticated> {
         if token.is_empty() || token.len() > 128 {
             return Err(Error::Unauthorized);
+        }
+        if access_tokens::is_access_token(token) {
+            return self.authenticate_token(token);
         }
         let hash = tokens::hash(token);
         let Some(mut session) = self.store.session(&hash)? else {
@@ -249,7 +268,10 @@ impl Accounts {
             session.last_seen_ms = now;
             self.store.touch_session(&hash, &session)?;
         }
-        Ok(User::from(&user))
+        Ok(Authenticated {
+            user: User::from(&user),
+            access: Access::Session,
+        })
     }
 }
 

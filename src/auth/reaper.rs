@@ -1,5 +1,6 @@
-//! Deletes sessions that expired without being presented again. `authenticate` refuses them
-//! anyway; this only keeps abandoned sessions (closed laptops, cleared cookies) from piling up.
+//! Deletes sessions and access tokens that expired without being presented again.
+//! `authenticate` refuses them anyway; this keeps abandoned sessions (closed laptops, cleared
+//! cookies) from piling up, and takes expired tokens off their owners' lists.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,12 @@ use tokio_util::sync::CancellationToken;
 use super::Accounts;
 use crate::periodic;
 
-/// Purges expired sessions now and then every `interval` until `shutdown` is cancelled.
+/// Purges expired sessions and tokens now and then every `interval` until `shutdown` is
+/// cancelled.
 pub async fn run(accounts: Arc<Accounts>, interval: Duration, shutdown: CancellationToken) {
-    let purge = || async { accounts.purge_expired_sessions().await.map(drop) };
+    let purge = || async {
+        accounts.purge_expired_sessions().await?;
+        accounts.purge_expired_tokens().await.map(drop)
+    };
     periodic::run("session purge", Instant::now(), interval, shutdown, purge).await;
 }

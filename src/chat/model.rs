@@ -13,6 +13,8 @@ pub struct User {
     pub username: String,
     pub is_admin: bool,
     pub created_at_ms: u64,
+    /// A bot account (acts only through access tokens).
+    pub is_bot: bool,
 }
 
 impl From<&UserRecord> for User {
@@ -21,6 +23,7 @@ impl From<&UserRecord> for User {
             username: record.username.clone(),
             is_admin: record.is_admin,
             created_at_ms: record.created_at_ms,
+            is_bot: record.is_bot,
         }
     }
 }

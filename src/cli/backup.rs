@@ -69,7 +69,7 @@ pub fn run(args: BackupArgs) -> anyhow::Result<()> {
             let stats = super::block_on(async {
                 match Target::open(&config).await? {
                     Target::Server(stream) => create_through_server(stream, &file, options).await,
-                    Target::Direct(direct) => create_directly(direct, &file, options).await,
+                    Target::Direct(direct) => create_directly(*direct, &file, options).await,
                 }
             })?;
             println!("backup written to {}: {}", file.display(), describe(&stats));
@@ -249,9 +249,10 @@ fn progress_bar(total: Option<u64>, label: &'static str) -> ProgressBar {
 
 fn describe(stats: &BackupStats) -> String {
     format!(
-        "{} users, {} sessions, {} rooms, {} messages, {} memberships, {} invites, {} bytes",
+        "{} users, {} sessions, {} access tokens, {} rooms, {} messages, {} memberships, {} invites, {} bytes",
         stats.users,
         stats.sessions,
+        stats.tokens,
         stats.rooms,
         stats.messages,
         stats.members,

@@ -1,6 +1,8 @@
 //! The command line: one file per subcommand group.
 
 mod backup;
+mod bot;
+mod compact;
 mod config_check;
 mod room;
 mod serve;
@@ -36,10 +38,22 @@ pub enum Command {
     User(user::UserArgs),
     /// List rooms, manage their members, or delete them.
     Room(room::RoomArgs),
+    /// Create bot accounts and mint their access tokens (works with the server running or
+    /// stopped).
+    Bot(bot::BotArgs),
     /// Delete expired rooms now.
     Sweep(ConfigArgs),
     /// Create, verify and restore backups.
     Backup(backup::BackupArgs),
+    /// Rewrite the database into fresh files; the server must be stopped.
+    ///
+    /// Deleted message bodies and swept rooms leave the disk, and the space sled's log keeps
+    /// for old versions is given back. Expired rooms are deleted first. The copy is built in
+    /// <data>/db.compacting, verified, then swapped in; an interrupted compaction is finished
+    /// or undone by the next `confab serve` or `confab compact`.
+    ///
+    /// Example: systemctl stop confab && confab compact --config /etc/confab/confab.toml && systemctl start confab
+    Compact(ConfigArgs),
     /// Check the configuration.
     Config(config_check::ConfigCommandArgs),
 }
@@ -74,8 +88,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::User(args) => user::run(args),
         Command::Room(args) => room::run(args),
+        Command::Bot(args) => bot::run(args),
         Command::Sweep(args) => room::sweep(args),
         Command::Backup(args) => backup::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::Config(args) => config_check::run(args),
     }
 }

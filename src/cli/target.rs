@@ -15,7 +15,8 @@ use crate::store::{OpenError, Store};
 
 pub enum Target {
     Server(UnixStream),
-    Direct(Direct),
+    /// Boxed: the store's handles make it several hundred bytes, the socket a few.
+    Direct(Box<Direct>),
 }
 
 /// The domain services opened directly on a data directory, for as long as one command runs.
@@ -32,7 +33,7 @@ impl Target {
         if let Some(stream) = client::connect(&config.data).await? {
             return Ok(Target::Server(stream));
         }
-        Ok(Target::Direct(Direct::open(config).await?))
+        Ok(Target::Direct(Box::new(Direct::open(config).await?)))
     }
 
     /// Runs one request and returns its reply; a failed reply becomes an error.
@@ -62,8 +63,9 @@ impl Direct {
             Err(err) => {
                 if let Some(OpenError::Locked(path)) = err.downcast_ref::<OpenError>() {
                     anyhow::bail!(
-                        "a confab server holds {path} but its control socket does not answer; \
-                         is it still starting up, or running as another user?"
+                        "another confab process holds {path} but no control socket answers there: \
+                         a server still starting up or running as another user, or a \
+                         `confab compact` at work"
                     );
                 }
                 return Err(err);

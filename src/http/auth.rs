@@ -9,7 +9,7 @@ use super::security::{origin_allowed, Auth, SESSION_COOKIE};
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
-use crate::auth::NewSession;
+use crate::auth::{Access, NewSession};
 use crate::error::Error;
 use crate::wire::UserView;
 
@@ -33,6 +33,10 @@ pub struct SessionView {
 #[derive(Debug, Object)]
 pub struct MeView {
     pub user: UserView,
+    /// The scopes of the access token the request came with (`read`, `write`, `admin`);
+    /// absent for a login session, which may do everything the account may.
+    #[oai(skip_serializing_if_is_none)]
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(ApiResponse)]
@@ -108,11 +112,19 @@ impl AuthApi {
         Ok(LoginResponse::Ok(Json(session_view(session)), cookie))
     }
 
-    /// End the current session: its token and cookie stop working at once.
+    /// End the current session: its token and cookie stop working at once. Called with a
+    /// personal access token, this revokes that token. Scope: `write`.
     #[oai(path = "/logout", method = "post")]
     async fn logout(&self, auth: Auth) -> ApiResult<LogoutResponse> {
-        let token = &auth.caller().token;
-        self.state.accounts.logout(token).await?;
+        let caller = auth.caller();
+        let token = &caller.token;
+        match caller.access() {
+            Access::Session => self.state.accounts.logout(token).await?,
+            Access::Token { id, .. } => {
+                let owner = &caller.authenticated.user.username;
+                self.state.accounts.revoke_token(owner, id).await?;
+            }
+        }
         // Sockets opened with this session end too; the user's other sessions are untouched.
         self.state
             .chat
@@ -124,11 +136,17 @@ impl AuthApi {
         ))
     }
 
-    /// The logged-in user.
+    /// The logged-in user (the account itself, whatever the token's scopes). Scope: `read`.
     #[oai(path = "/me", method = "get")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<MeView>> {
+        let caller = auth.caller();
+        let scopes = caller
+            .access()
+            .scopes()
+            .map(|scopes| scopes.names().into_iter().map(String::from).collect());
         Ok(Json(MeView {
-            user: UserView::from(&auth.caller().user),
+            user: UserView::from(&caller.authenticated.user),
+            scopes,
         }))
     }
 }

@@ -52,6 +52,8 @@ const MAX_NAMES: usize = 64;
 impl DirectsApi {
     /// Open a direct room with 1 to 7 other people: a new one (201) or the live one of exactly
     /// the same people (200).
+    ///
+    /// Scope: `write`.
     #[oai(path = "/dms", method = "post")]
     async fn open(&self, auth: Auth, body: StrictJson<NewDirect>) -> ApiResult<OpenedDirect> {
         if body.0.users.len() > MAX_NAMES {
@@ -71,6 +73,8 @@ impl DirectsApi {
     }
 
     /// Find people by the start of their username (for member pickers): names only.
+    ///
+    /// Scope: `read`.
     #[oai(path = "/users", method = "get")]
     async fn users(
         &self,

@@ -41,7 +41,8 @@ pub enum ErrorResponse {
     /// Missing, invalid or expired credentials.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// Authenticated but not allowed.
+    /// Authenticated but not allowed; `insufficient_scope` when the access token lacks the
+    /// scope the operation needs.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// No such room, message or route (a malformed id names nothing, so it is a 404 too); a
@@ -81,9 +82,10 @@ impl From<Error> for ErrorResponse {
             Error::NotFound(_) | Error::Unknown { .. } | Error::NotMember => Self::NotFound(body),
             Error::Gone { .. } => Self::Gone(body),
             Error::Conflict { .. } => Self::Conflict(body),
-            Error::Forbidden(_) | Error::RegistrationClosed | Error::AccountLocked => {
-                Self::Forbidden(body)
-            }
+            Error::Forbidden(_)
+            | Error::Refused { .. }
+            | Error::RegistrationClosed
+            | Error::AccountLocked => Self::Forbidden(body),
             Error::NotJoined => Self::Forbidden(body),
             Error::Unauthorized | Error::InvalidCredentials => Self::Unauthorized(body),
             Error::RateLimited { retry_after_secs } => Self::RateLimited(body, retry_after_secs),

@@ -74,6 +74,8 @@ fn origin_of(req: &Request, state: &AppState) -> String {
 #[OpenApi(tag = "ApiTags::Members")]
 impl InvitesApi {
     /// Create an invite link into a private room you are a member of.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/rooms/:id/invites", method = "post")]
     async fn create(
         &self,
@@ -104,6 +106,8 @@ impl InvitesApi {
     }
 
     /// The invites of a room (members and admins).
+    ///
+    /// Scope: `read`.
     #[oai(path = "/rooms/:id/invites", method = "get")]
     async fn list(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<InviteList>> {
         let invites = self
@@ -116,6 +120,8 @@ impl InvitesApi {
     }
 
     /// Revoke an invite (its creator, the room's owner or an admin).
+    ///
+    /// Scope: `write`.
     #[oai(path = "/rooms/:id/invites/:invite_id", method = "delete")]
     async fn delete(
         &self,
@@ -131,6 +137,8 @@ impl InvitesApi {
     }
 
     /// Use an invite: you become a member of its room (a member using it again uses nothing).
+    ///
+    /// Scope: `write`.
     #[oai(path = "/invites/:code/accept", method = "post")]
     async fn accept(&self, auth: Auth, code: Path<String>) -> ApiResult<Json<RoomView>> {
         let room = self

@@ -60,22 +60,35 @@ fn parse_role(role: Option<&str>) -> Result<Option<Role>, Error> {
     }
 }
 
+impl MembersApi {
+    fn view(&self, member: &crate::chat::model::Member) -> Result<MemberView, Error> {
+        let is_bot = self.state.accounts.is_bot(&member.username)?;
+        Ok(MemberView::new(member, is_bot))
+    }
+}
+
 #[OpenApi(prefix_path = "/rooms", tag = "ApiTags::Members")]
 impl MembersApi {
     /// The members of a room you can see, with their roles.
+    ///
+    /// Scope: `read`.
     #[oai(path = "/:id/members", method = "get")]
     async fn list(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<MemberList>> {
         let members = self
             .state
             .chat
             .members(parse_room_id(&id.0)?, &auth.caller().user)?;
-        Ok(Json(MemberList {
-            members: members.iter().map(MemberView::from).collect(),
-        }))
+        let members = members
+            .iter()
+            .map(|member| self.view(member))
+            .collect::<Result<_, _>>()?;
+        Ok(Json(MemberList { members }))
     }
 
     /// Add someone to a public or private room you are a member of, or (owners and admins)
     /// change a member's role. Direct rooms keep the people they were opened with.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/members/:username", method = "put")]
     async fn put(
         &self,
@@ -96,7 +109,7 @@ impl MembersApi {
                 &auth.caller().user,
             )
             .await?;
-        let view = Json(MemberView::from(&member));
+        let view = Json(self.view(&member)?);
         Ok(if added {
             PutMember::Added(view)
         } else {
@@ -106,6 +119,8 @@ impl MembersApi {
 
     /// Remove a member (owners and admins), or yourself. The last owner can only be removed
     /// by an admin; ownership then passes to the longest-standing member.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/members/:username", method = "delete")]
     async fn delete(
         &self,

@@ -66,6 +66,8 @@ fn parse_cursor(name: &str, value: Option<String>) -> Result<Option<MessageId>, 
 impl MessagesApi {
     /// A page of a room's messages, oldest first. With `after`: the oldest `limit` after it.
     /// Otherwise the newest `limit` (before `before`, when given).
+    ///
+    /// Scope: `read`.
     #[oai(path = "/:id/messages", method = "get")]
     async fn list(
         &self,
@@ -102,6 +104,8 @@ impl MessagesApi {
 
     /// Post a message; answered once it is durable, and delivered to WebSocket subscribers
     /// exactly as if it had been sent there.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/messages", method = "post")]
     async fn post(
         &self,
@@ -133,6 +137,8 @@ impl MessagesApi {
 
     /// Edit your message's body; answered with its new state once durable (subscribers get
     /// `message_updated`).
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/messages/:message", method = "patch")]
     async fn edit(
         &self,
@@ -147,6 +153,8 @@ impl MessagesApi {
 
     /// Delete a message (its author, the room's owner or an admin): body and reactions are
     /// erased, a tombstone keeps its place. Answered with the tombstone.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/messages/:message", method = "delete")]
     async fn delete(
         &self,
@@ -159,6 +167,8 @@ impl MessagesApi {
 
     /// Add your reaction (one Unicode emoji, URL-encoded in the path); answered with the
     /// message's new state.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/messages/:message/reactions/:emoji", method = "put")]
     async fn react(
         &self,
@@ -175,6 +185,8 @@ impl MessagesApi {
     }
 
     /// Take back your reaction; answered with the message's new state.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/messages/:message/reactions/:emoji", method = "delete")]
     async fn unreact(
         &self,

@@ -2,6 +2,7 @@
 
 mod allow;
 mod auth;
+mod bots;
 mod directs;
 pub mod error;
 pub mod header_deadline;
@@ -15,6 +16,7 @@ mod rooms;
 pub mod security;
 mod serialized;
 mod strict_json;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub enum ApiTags {
     Messages,
     /// Who is in a room: members, invites, direct rooms, the user directory.
     Members,
+    /// Personal access tokens with scopes, and bot accounts.
+    Integrations,
 }
 
 /// Every API area, combined into one OpenAPI service.
@@ -46,6 +50,8 @@ pub type Apis = (
     members::MembersApi,
     invites::InvitesApi,
     directs::DirectsApi,
+    tokens::TokensApi,
+    bots::BotsApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -69,12 +75,22 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
         directs::DirectsApi {
             state: state.clone(),
         },
+        tokens::TokensApi {
+            state: state.clone(),
+        },
+        bots::BotsApi {
+            state: state.clone(),
+        },
     );
     OpenApiService::new(apis, "confab", env!("CARGO_PKG_VERSION"))
         .description(
             "Team chat REST API. Authenticate with the `confab_session` cookie (browsers) or \
-             `Authorization: Bearer <token>` from register/login. Real-time chat is the WebSocket \
-             at `/api/ws`, described in docs/protocol.md.",
+             `Authorization: Bearer <token>` with a session token from register/login or a \
+             personal access token (`cfb_...`, from `POST /api/tokens`). An access token needs \
+             the `read` scope for GET operations and `write` for every other method; admin \
+             operations need `admin` as well. A request beyond the token's scopes is answered \
+             403 `insufficient_scope`. Each operation's description names its scope. Real-time \
+             chat is the WebSocket at `/api/ws`, described in docs/protocol.md.",
         )
         .server("/api")
 }

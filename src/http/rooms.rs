@@ -91,6 +91,8 @@ fn parse_kind(kind: Option<&str>) -> Result<RoomKind, Error> {
 impl RoomsApi {
     /// List the rooms you can see: every live public room and the private and direct rooms you
     /// belong to. With `member=true`, only the rooms you are a member of.
+    ///
+    /// Scope: `read`.
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
@@ -109,6 +111,8 @@ impl RoomsApi {
 
     /// Create a public or private room (you become its owner); it expires `rooms.ttl` (7 days
     /// by default) after creation.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/", method = "post")]
     async fn create(&self, auth: Auth, body: StrictJson<NewRoom>) -> ApiResult<CreatedRoom> {
         let NewRoom { name, kind, topic } = body.0;
@@ -126,6 +130,8 @@ impl RoomsApi {
     }
 
     /// Read one live room (a private or direct room only as a member or admin).
+    ///
+    /// Scope: `read`.
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<RoomView>> {
         let room = self
@@ -136,6 +142,8 @@ impl RoomsApi {
     }
 
     /// Rename a room or set its topic (its owner or an admin). Subscribers get `room_updated`.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id", method = "patch")]
     async fn patch(
         &self,
@@ -157,6 +165,8 @@ impl RoomsApi {
     }
 
     /// Delete a room and all its messages (its owner or an admin).
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: Auth, id: Path<String>) -> ApiResult<DeletedRoom> {
         self.state
@@ -167,6 +177,8 @@ impl RoomsApi {
     }
 
     /// Become a member of a public room (for a room you are in already, this just answers it).
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/join", method = "post")]
     async fn join(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<RoomView>> {
         let room = self
@@ -179,6 +191,8 @@ impl RoomsApi {
 
     /// End your membership. An owner's role passes to the longest-standing member; a private
     /// or direct room is deleted when its last member leaves.
+    ///
+    /// Scope: `write`.
     #[oai(path = "/:id/leave", method = "post")]
     async fn leave(&self, auth: Auth, id: Path<String>) -> ApiResult<LeftRoom> {
         self.state

@@ -1,25 +1,59 @@
 //! Who is calling: a session token from the `confab_session` cookie or an `Authorization:
-//! Bearer` header, and the browser-origin checks that stop cross-site use of the cookie.
+//! Bearer` header, or a personal access token as a bearer; the scope check of access tokens;
+//! and the browser-origin checks that stop cross-site use of the cookie.
 
 use poem::http::{header, Method};
-use poem::Request;
+use poem::{Request, RequestBody};
 use poem_openapi::auth::{ApiKey, Bearer};
-use poem_openapi::SecurityScheme;
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 use crate::app::AppState;
+use crate::auth::{Access, Authenticated, Scope};
 use crate::chat::model::User;
 use crate::error::Error;
 
 pub const SESSION_COOKIE: &str = "confab_session";
 
 /// The authenticated caller of a request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
+    /// The user as the domain treats them: an admin calling with an access token that lacks
+    /// the `admin` scope acts as a regular member.
     pub user: User,
+    /// The credential as presented (session token or access token secret).
     pub token: String,
+    /// The account and how it authenticated.
+    pub authenticated: Authenticated,
 }
 
-/// A session token in `Authorization: Bearer <token>`, as returned by register/login.
+impl Caller {
+    pub fn access(&self) -> &Access {
+        &self.authenticated.access
+    }
+
+    /// For admin routes: 403 `insufficient_scope` for an access token without `admin`, then
+    /// 403 `admin_required` for an account that is not an admin.
+    pub fn require_admin(&self) -> Result<(), Error> {
+        self.authenticated.require_admin()
+    }
+}
+
+/// Never prints the credential.
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user", &self.user)
+            .field("access", self.access())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Authorization: Bearer <token>`: a session token from register/login, or a personal access
+/// token (`cfb_...`) from `POST /api/tokens`. An access token allows what its scopes allow:
+/// `read` for GET operations, `write` for every other method, `admin` in addition for admin
+/// operations and an admin's powers on shared ones; beyond them the answer is 403
+/// `insufficient_scope`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_bearer")]
 pub struct BearerAuth(Caller);
@@ -35,10 +69,47 @@ pub struct BearerAuth(Caller);
 pub struct CookieAuth(Caller);
 
 /// Either way of authenticating; a bearer token is tried first.
-#[derive(SecurityScheme)]
+///
+/// Written out rather than derived: the derived `SecurityScheme` enum answers with the error of
+/// the last scheme it tried, so a valid access token refused for its scope (403 from the bearer
+/// checker) would turn into the cookie's 401 "missing". Here a scope refusal is the answer;
+/// any other bearer failure falls back to the cookie, as before.
 pub enum Auth {
     Bearer(BearerAuth),
     Cookie(CookieAuth),
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <BearerAuth as ApiExtractor>::register(registry);
+        <CookieAuth as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = <BearerAuth as ApiExtractor>::security_schemes();
+        schemes.extend(<CookieAuth as ApiExtractor>::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        match <BearerAuth as ApiExtractor>::from_request(req, body, param_opts.clone()).await {
+            Ok(bearer) => return Ok(Auth::Bearer(bearer)),
+            Err(err) if err.status() == poem::http::StatusCode::FORBIDDEN => return Err(err),
+            Err(_) => {}
+        }
+        <CookieAuth as ApiExtractor>::from_request(req, body, param_opts)
+            .await
+            .map(Auth::Cookie)
+    }
 }
 
 impl Auth {
@@ -66,8 +137,22 @@ async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<Caller> {
 
 fn authenticate(req: &Request, token: String) -> poem::Result<Caller> {
     let state = app_state(req)?;
-    let user = state.accounts.authenticate(&token)?;
-    Ok(Caller { user, token })
+    let authenticated = state.accounts.authenticate(&token)?;
+    authenticated.access.require(required_scope(req.method()))?;
+    Ok(Caller {
+        user: authenticated.acting_user(),
+        token,
+        authenticated,
+    })
+}
+
+/// What an access token needs for a request with `method`: `read` to look, `write` to change.
+pub fn required_scope(method: &Method) -> Scope {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Scope::Read
+    } else {
+        Scope::Write
+    }
 }
 
 fn app_state(req: &Request) -> poem::Result<AppState> {

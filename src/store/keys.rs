@@ -20,12 +20,17 @@
 //! | `invites`       | sha256(invite code) (32 bytes)             | `InviteRecord`   |
 //! | `room_invites`  | room id, sha256(invite code)               | empty            |
 //! | `meta`          | `schema`                                   | version (u64 BE) |
+//! | `tokens`        | sha256(access token secret) (32 bytes)     | `TokenRecord`    |
+//! | `user_tokens`   | lowercase username 0x00 token id (16 bytes, ULID) | sha256(secret) |
+//! | `token_expiry`  | expires_at ms (u64 BE) sha256(secret)      | empty            |
 
 use super::StoreError;
 use crate::ids::RoomId;
 
 pub const ROOM_ID_LEN: usize = 16;
 pub const TOKEN_HASH_LEN: usize = 32;
+/// Access token ids are ULIDs: 16 bytes, sorting by creation time.
+pub const TOKEN_ID_LEN: usize = 16;
 
 pub fn user(username: &str) -> Vec<u8> {
     username.to_ascii_lowercase().into_bytes()
@@ -161,6 +166,39 @@ pub fn parse_room_invite(key: &[u8]) -> Result<[u8; TOKEN_HASH_LEN], StoreError>
         .ok_or_else(|| corrupt("room_invites key"))
 }
 
+/// Prefix of every access token of one user (usernames never contain 0x00).
+pub fn user_tokens_prefix(username: &str) -> Vec<u8> {
+    user_sessions_prefix(username)
+}
+
+/// A user's token by its public id, so `GET /api/tokens` lists them in creation order and
+/// `DELETE /api/tokens/{id}` finds the hash without a scan.
+pub fn user_token(username: &str, id: [u8; TOKEN_ID_LEN]) -> Vec<u8> {
+    let mut key = user_tokens_prefix(username);
+    key.extend_from_slice(&id);
+    key
+}
+
+pub fn parse_token_hash(bytes: &[u8]) -> Result<[u8; TOKEN_HASH_LEN], StoreError> {
+    bytes.try_into().map_err(|_| corrupt("token hash"))
+}
+
+pub fn token_expiry(expires_at_ms: u64, hash: &[u8; TOKEN_HASH_LEN]) -> [u8; 8 + TOKEN_HASH_LEN] {
+    let mut key = [0u8; 8 + TOKEN_HASH_LEN];
+    key[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+    key[8..].copy_from_slice(hash);
+    key
+}
+
+/// Splits a `token_expiry` key back into its expiry time and token hash.
+pub fn parse_token_expiry(key: &[u8]) -> Result<(u64, [u8; TOKEN_HASH_LEN]), StoreError> {
+    if key.len() != 8 + TOKEN_HASH_LEN {
+        return Err(corrupt("token_expiry key"));
+    }
+    let at = u64::from_be_bytes(key[..8].try_into().map_err(|_| corrupt("token_expiry"))?);
+    Ok((at, parse_token_hash(&key[8..])?))
+}
+
 pub const SCHEMA: &[u8] = b"schema";
 
 pub fn seq_value(seq: u64) -> [u8; 8] {
@@ -235,6 +273,22 @@ mod tests {
             hash
         );
         assert!(parse_room_member(&room.to_bytes()).is_err());
+    }
+
+    #[test]
+    fn token_keys_round_trip_and_sort_by_expiry() {
+        let hash = [0x42; TOKEN_HASH_LEN];
+        let id = [7; TOKEN_ID_LEN];
+        assert!(user_token("ann", id).ends_with(&id));
+        assert!(user_token("ann", id).starts_with(&user_tokens_prefix("ann")));
+        assert!(!user_token("anna", id).starts_with(&user_tokens_prefix("ann")));
+        assert_eq!(
+            parse_token_expiry(&token_expiry(99, &hash)).expect("parse"),
+            (99, hash)
+        );
+        assert!(token_expiry(1_000, &[0xFF; 32]) < token_expiry(1_001, &[0; 32]));
+        assert!(parse_token_expiry(b"short").is_err());
+        assert!(parse_token_hash(b"short").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the engine could be swapped by rewriting this module alone.
 
 mod backup;
+mod compact;
 mod directory;
 mod invites;
 mod keys;
@@ -10,20 +11,23 @@ mod messages;
 mod migrate;
 mod records;
 mod rooms;
+mod tokens;
 mod users;
 
 use std::path::Path;
 
 pub use backup::{BackupError, BackupOptions, BackupStats};
+pub use compact::{CompactError, CompactStats};
 pub use invites::UseInvite;
 pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
     InviteRecord, MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord,
-    SessionRecord, UserRecord,
+    SessionRecord, TokenRecord, UserRecord,
 };
 pub use rooms::InsertRoom;
+pub use tokens::TokenHash;
 
 /// What can go wrong below the domain: the engine failed, or bytes on disk are not what we wrote.
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +70,16 @@ pub struct Store {
     invites: sled::Tree,
     room_invites: sled::Tree,
     meta: sled::Tree,
+    /// Personal access tokens by the hash of their secret, and their indexes (see `keys`).
+    tokens: sled::Tree,
+    user_tokens: sled::Tree,
+    token_expiry: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
     directory: std::sync::Arc<directory::RoomDirectory>,
+    /// The data directory's lock, for as long as any clone lives (see `compact::DirLock`).
+    _dir_lock: std::sync::Arc<compact::DirLock>,
 }
 
 /// Counts of flushes started and of the last one that succeeded, so a caller whose writes a
@@ -84,11 +94,19 @@ struct FlushCounters {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(
-        "the data directory {0} is in use by another confab process (sled allows one at a time)"
+        "the data directory {0} is in use by another confab process (a server, an admin command \
+         or `confab compact`; one at a time)"
     )]
     Locked(String),
     #[error("cannot open the data directory {path}: {source}")]
     Other { path: String, source: sled::Error },
+    #[error("cannot open the data directory {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot finish the interrupted `confab compact` in {path}: {reason}")]
+    Interrupted { path: String, reason: String },
     #[error("cannot upgrade the data in {path}: {reason}")]
     Migration { path: String, reason: String },
 }
@@ -96,23 +114,16 @@ pub enum OpenError {
 impl Store {
     /// Opens (creating if needed) the database in `dir` with a bounded page cache.
     ///
-    /// sled's background flusher is turned off: durability comes from our own group commit
-    /// (`flush`), which decides exactly which writes are acknowledged as durable.
+    /// The data directory's lock is taken first and held by the store; an interrupted
+    /// `confab compact` is finished or undone under it before sled opens anything (see
+    /// `compact`).
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, OpenError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|source| {
-                let path = dir.display().to_string();
-                let text = source.to_string();
-                if text.contains("could not acquire lock") || text.contains("WouldBlock") {
-                    OpenError::Locked(path)
-                } else {
-                    OpenError::Other { path, source }
-                }
-            })?;
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let dir_lock = compact::lock_and_recover(dir)?;
+        let db = open_engine(dir, cache_mb)?;
         let tree = |name: &str| {
             db.open_tree(name).map_err(|source| OpenError::Other {
                 path: dir.display().to_string(),
@@ -136,9 +147,13 @@ impl Store {
             invites: tree("invites")?,
             room_invites: tree("room_invites")?,
             meta: tree("meta")?,
+            tokens: tree("tokens")?,
+            user_tokens: tree("user_tokens")?,
+            token_expiry: tree("token_expiry")?,
             flushing: Default::default(),
             flushes: Default::default(),
             directory: Default::default(),
+            _dir_lock: std::sync::Arc::new(dir_lock),
             db,
         };
         store.migrate().map_err(|err| OpenError::Migration {
@@ -173,6 +188,45 @@ impl Store {
         self.flushes.succeeded.store(this_flush, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// Opens sled in `dir` with a bounded page cache, without the data directory's lock (the
+/// caller holds it).
+///
+/// sled's background flusher is turned off: durability comes from our own group commit
+/// (`Store::flush`), which decides exactly which writes are acknowledged as durable.
+///
+/// Callers hold the data directory's lock (`compact::DirLock`) first, so no other confab has the
+/// engine open; a refusal of sled's own lock is then a handle this process just dropped, whose
+/// I/O threads finish on their own a moment later, and the open is retried for up to 5 s.
+fn open_engine(dir: &Path, cache_mb: u64) -> Result<sled::Db, OpenError> {
+    let mut tries = 0;
+    loop {
+        match open_engine_once(dir, cache_mb) {
+            Err(OpenError::Locked(_)) if tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            result => return result,
+        }
+    }
+}
+
+fn open_engine_once(dir: &Path, cache_mb: u64) -> Result<sled::Db, OpenError> {
+    sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_mb * 1024 * 1024)
+        .flush_every_ms(None)
+        .open()
+        .map_err(|source| {
+            let path = dir.display().to_string();
+            let text = source.to_string();
+            if text.contains("could not acquire lock") || text.contains("WouldBlock") {
+                OpenError::Locked(path)
+            } else {
+                OpenError::Other { path, source }
+            }
+        })
 }
 
 #[cfg(test)]

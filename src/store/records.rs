@@ -13,6 +13,14 @@ pub struct UserRecord {
     #[serde(default)]
     pub locked: bool,
     pub created_at_ms: u64,
+    /// A bot account: it has no password (its `password_hash` is empty and never checked) and
+    /// acts only through access tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_bot: bool,
+    /// The person who may mint tokens for this bot (besides admins); `None` for bots without
+    /// one, and for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -20,6 +28,25 @@ pub struct SessionRecord {
     pub username: String,
     pub created_at_ms: u64,
     pub last_seen_ms: u64,
+}
+
+/// A personal access token. The secret itself is never stored, only its SHA-256 (the key), so
+/// a stolen database or backup holds no usable token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Public handle for listing and revoking: a ULID.
+    pub id: String,
+    /// The account it acts as.
+    pub username: String,
+    pub name: String,
+    /// `read`, `write`, `admin`, in that order.
+    pub scopes: Vec<String>,
+    pub created_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<u64>,
+    /// Written at most once a minute per token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at_ms: Option<u64>,
 }
 
 /// Who may see and read a room. Rooms stored before membership existed have no `kind` and are

@@ -45,13 +45,22 @@ impl Store {
             .collect()
     }
 
-    pub fn has_users(&self) -> bool {
-        !self.users.is_empty()
+    /// Whether any account is a person (not a bot): the first person to sign up on a server
+    /// becomes its admin, even when bots were made before. Stops at the first person found.
+    pub fn has_people(&self) -> StoreResult<bool> {
+        for value in self.users.iter().values() {
+            let user: UserRecord = decode(&value?, "user")?;
+            if !user.is_bot {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// Deletes the user and every session they hold.
+    /// Deletes the user and every session and access token they hold.
     pub fn delete_user(&self, username: &str) -> StoreResult<bool> {
         self.delete_sessions_of(username)?;
+        self.delete_tokens_of(username)?;
         Ok(self.users.remove(keys::user(username))?.is_some())
     }
 

@@ -12,14 +12,16 @@ use poem::{handler, IntoResponse, Request};
 pub use session::{CLOSE_LAGGED, CLOSE_REVOKED};
 
 use crate::app::AppState;
+use crate::auth::Scope;
 use crate::chat::connection::{ConnectionLimits, ConnectionSlot};
 use crate::chat::model::User;
 use crate::error::Error;
 use crate::http::error::{ErrorBody, ErrorResponse};
 use crate::http::security::{origin_allowed, request_token};
 
-/// Upgrades to a chat session. 401 without a valid session, 403 for a foreign `Origin`, 429
-/// when the user or the client address already holds its share of connections.
+/// Upgrades to a chat session. 401 without a valid session or access token, 403 for a foreign
+/// `Origin` or an access token without the `read` scope, 429 when the user or the client
+/// address already holds its share of connections.
 #[handler]
 pub async fn upgrade(
     req: &Request,
@@ -32,7 +34,11 @@ pub async fn upgrade(
         );
     }
     let token = request_token(req).ok_or(Error::Unauthorized)?;
-    let user = state.accounts.authenticate(&token)?;
+    let authenticated = state.accounts.authenticate(&token)?;
+    // Receiving is reading; the sending frames check `write` one by one (see `session`).
+    authenticated.access.require(Scope::Read)?;
+    let can_write = authenticated.access.allows(Scope::Write);
+    let user = authenticated.acting_user();
     if state.shutdown.is_cancelled() {
         return Err(Error::ShuttingDown.into());
     }
@@ -45,7 +51,7 @@ pub async fn upgrade(
     // callback and with it the slot, so an abandoned upgrade does not hold a place.
     Ok(ws
         .config(config)
-        .on_upgrade(move |socket| session::run(socket, state, user, token, slot)))
+        .on_upgrade(move |socket| session::run(socket, state, user, token, can_write, slot)))
 }
 
 /// Seconds a client refused for too many connections is told to wait (`Retry-After`).

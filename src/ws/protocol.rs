@@ -49,6 +49,29 @@ pub enum ClientFrame {
     Ping {},
 }
 
+impl ClientFrame {
+    /// Whether the frame changes something (needs an access token's `write` scope): sending,
+    /// editing, deleting, reacting and typing notices. Joining, leaving and pings only read.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Self::Send { .. }
+                | Self::Edit { .. }
+                | Self::Delete { .. }
+                | Self::React { .. }
+                | Self::Typing { .. }
+        )
+    }
+
+    /// The client's nonce, echoed on an error frame about this frame.
+    pub fn nonce(&self) -> Option<&str> {
+        match self {
+            Self::Send { nonce, .. } | Self::Edit { nonce, .. } => nonce.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ServerFrame<'a> {

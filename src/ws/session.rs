@@ -52,6 +52,7 @@ pub async fn run(
     state: AppState,
     user: User,
     token: String,
+    can_write: bool,
     mut slot: ConnectionSlot,
 ) {
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
@@ -72,6 +73,7 @@ pub async fn run(
         joined: HashSet::new(),
         sends: TokenBucket::new(limits.sends_per_second, limits.send_burst),
         last_typing: None,
+        can_write,
     };
     state.metrics.connection_opened();
     let idle = limits.ws_idle_timeout;
@@ -213,6 +215,9 @@ struct Session {
     joined: HashSet<RoomId>,
     sends: TokenBucket,
     last_typing: Option<Instant>,
+    /// False for an access token without the `write` scope: it may join and receive, and every
+    /// frame that changes something is answered `insufficient_scope`.
+    can_write: bool,
 }
 
 /// Typing notices beyond one per this interval are dropped silently: they are hints, and a
@@ -252,6 +257,13 @@ impl Session {
                 .await
             }
         };
+        if !self.can_write && frame.writes() {
+            let refused = Error::refused(
+                "insufficient_scope",
+                "this access token lacks the `write` scope",
+            );
+            return send(sink, protocol::error(&refused, frame.nonce())).await;
+        }
         match frame {
             ClientFrame::Ping {} => send(sink, protocol::pong()).await,
             ClientFrame::Join { room, after } => self.join(&room, after.as_deref(), sink).await,

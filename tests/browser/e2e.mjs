@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -15,6 +15,12 @@
 // - `messages`: two users edit, delete, react to and reply to messages, each
 //   seeing the other's change live and after a reconnect or reload; Markdown
 //   renders, script in a body never runs. (scenario in e2e-messages.mjs)
+// - `xss`: the server's whole XSS corpus (a JSON file named by E2E_XSS_CORPUS)
+//   shown to a reader whose page runs without its CSP: no script runs, no
+//   request leaves the page, links stay safe. (scenario in e2e-xss.mjs)
+// - `tokens`: a personal access token is created on the settings page, used
+//   with fetch from outside the browser, revoked in the UI and refused; a bot's
+//   messages carry a "bot" badge. (scenario in e2e-tokens.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -24,6 +30,8 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
+import { tokensScenario } from './e2e-tokens.mjs';
+import { xssScenario } from './e2e-xss.mjs';
 
 const [baseUrl, shotDir, scenarioName = 'chat'] = process.argv.slice(2);
 const SCENARIOS = {
@@ -31,9 +39,11 @@ const SCENARIOS = {
   expiry: expiryScenario,
   membership: (browser) => membershipScenario(browser, harness),
   messages: (browser) => messagesScenario(browser, harness),
+  xss: (browser) => xssScenario(browser, harness),
+  tokens: (browser) => tokensScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages]');
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });

@@ -2,6 +2,8 @@
 //! and real HTTP and WebSocket clients to talk to it.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

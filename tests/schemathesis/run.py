@@ -7,7 +7,8 @@ REST for a bearer token and creates a few rooms, then runs
 
 1. every operation but `POST /auth/logout`, with the token. Room ids in paths are mostly the
    real rooms' (a schemathesis dictionary), so messages are posted to and read from a live
-   room rather than answered 404 for a random id; `DELETE /rooms/{id}` gets rooms of its own.
+   room rather than answered 404 for a random id; `DELETE /rooms/{id}` gets rooms of its own;
+   `/bots/{username}/...` mostly names a real bot, `DELETE /tokens/{id}` real access tokens.
 2. every operation without credentials: each must answer a documented 401 (or another
    documented 4xx for malformed input), never 5xx.
 3. `POST /auth/logout` alone, with a second token (its first success revokes that token, so
@@ -100,8 +101,9 @@ def wait_healthy(base, server, deadline_secs=30):
     sys.exit(f"confab did not answer /healthz within {deadline_secs}s")
 
 
-def write_config(path, rooms, doomed_rooms):
-    """Room ids for path parameters: the live rooms most of the time, generated text otherwise."""
+def write_config(path, rooms, doomed_rooms, bots, tokens):
+    """Room ids for path parameters: the live rooms most of the time, generated text otherwise;
+    likewise a real bot for `/bots/{username}/...` and real token ids for `/tokens/{id}`."""
 
     def quoted(ids):
         return ", ".join(json.dumps(i) for i in ids)
@@ -118,6 +120,12 @@ values = [{quoted(rooms)}]
 [dictionaries.doomed]
 values = [{quoted(doomed_rooms)}]
 
+[dictionaries.bots]
+values = [{quoted(bots)}]
+
+[dictionaries.tokens]
+values = [{quoted(tokens)}]
+
 [parameters]
 "path.id" = {{ dictionary = "rooms", probability = 0.8 }}
 
@@ -125,6 +133,14 @@ values = [{quoted(doomed_rooms)}]
 include-path = "/rooms/{{id}}"
 include-method = "DELETE"
 parameters = {{ "path.id" = {{ dictionary = "doomed", probability = 0.5 }} }}
+
+[[operations]]
+include-path-regex = "^/bots/"
+parameters = {{ "path.username" = {{ dictionary = "bots", probability = 0.8 }} }}
+
+[[operations]]
+include-path = "/tokens/{{id}}"
+parameters = {{ "path.id" = {{ dictionary = "tokens", probability = 0.5 }} }}
 """
         )
 
@@ -181,9 +197,16 @@ def run_all(base, data):
     rooms = [post_json(f"{api}/rooms", {"name": f"fuzz {i}"}, token)["id"] for i in range(2)]
     doomed = [post_json(f"{api}/rooms", {"name": f"doomed {i}"}, token)["id"] for i in range(3)]
     post_json(f"{api}/rooms/{rooms[0]}/messages", {"body": "hello"}, token)
+    # The fuzzer is the first account, so an admin: a bot for the bot routes, and access tokens
+    # of its own for `DELETE /tokens/{id}` (never the one it runs with: that is a session).
+    bots = [post_json(f"{api}/bots", {"username": "fuzz-bot"}, token)["username"]]
+    tokens = [
+        post_json(f"{api}/tokens", {"name": f"fuzz {i}", "scopes": ["read"]}, token)["token"]["id"]
+        for i in range(3)
+    ]
     logout_token = post_json(f"{api}/auth/login", credentials)["token"]
     config = os.path.join(data, "schemathesis.toml")
-    write_config(config, rooms, doomed)
+    write_config(config, rooms, doomed, bots, tokens)
 
     failed = schemathesis(
         base,

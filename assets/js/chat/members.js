@@ -3,6 +3,7 @@
 // people come first; each row can offer "message" and "remove" buttons,
 // depending on what the viewer may do.
 
+import { botBadge, isBot } from '../bots.js';
 import { avatar, h, icon } from '../dom.js';
 
 export class Members extends EventTarget {
@@ -146,6 +147,7 @@ export class Members extends EventTarget {
         online ? h('span', { class: 'presence-dot', 'aria-hidden': 'true' }) : null,
       ),
       h('span', { class: 'member-name' }, name),
+      isBot(name) ? botBadge() : null,
       online ? h('span', { class: 'sr-only' }, ' (online)') : null,
       this.#showRoles && role === 'owner' ? h('span', { class: 'tag member-role' }, 'owner') : null,
       name === this.#me ? h('span', { class: 'member-you' }, 'you') : null,

@@ -10,6 +10,7 @@
 // reader is there; when they have scrolled up, new messages raise a
 // "New messages" button instead of yanking the view.
 
+import { botBadge, isBot, knownBots } from '../bots.js';
 import { avatar, h, icon } from '../dom.js';
 import { formatDay, formatFull, formatMessageTime, parseDate, sameLocalDay } from '../format.js';
 import { toast } from '../toast.js';
@@ -41,6 +42,7 @@ export class MessageList {
   #me;
   #resizeObserver;
   #start;
+  #onBotsKnown = () => this.#markBots();
 
   /**
    * @param opts.start        { title, text } of the "beginning of the room" marker
@@ -90,6 +92,7 @@ export class MessageList {
     });
     this.#resizeObserver.observe(this.scroller);
     this.#resizeObserver.observe(this.list);
+    knownBots.addEventListener('change', this.#onBotsKnown);
     this.#renderTop();
   }
 
@@ -211,6 +214,7 @@ export class MessageList {
   }
 
   destroy() {
+    knownBots.removeEventListener('change', this.#onBotsKnown);
     this.#resizeObserver.disconnect();
   }
 
@@ -335,6 +339,7 @@ export class MessageList {
           'header',
           { class: 'msg-head' },
           this.#authorName(message.author),
+          isBot(message.author) ? botBadge() : null,
           h(
             'time',
             { class: 'msg-time', datetime: message.sent_at, title: formatFull(sentAt) },
@@ -346,6 +351,15 @@ export class MessageList {
     );
     this.list.append(group);
     this.#lastGroup = { author: message.author, at: sentAt, rows };
+  }
+
+  /** Adds the "bot" badge to the headers of authors that turned out to be bots. */
+  #markBots() {
+    for (const group of this.list.querySelectorAll('.msg-group')) {
+      const head = group.querySelector('.msg-head');
+      if (!head || head.querySelector('.tag-bot') || !isBot(group.dataset.author)) continue;
+      head.querySelector('.msg-author')?.after(botBadge());
+    }
   }
 
   /** The author's name; a button that messages them, unless it is the reader's own name. */

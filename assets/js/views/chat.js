@@ -4,6 +4,7 @@
 // together.
 
 import { api } from '../api.js';
+import { rememberBots } from '../bots.js';
 import { createComposer } from '../chat/composer.js';
 import { EmojiPicker } from '../chat/emoji-picker.js';
 import { createHeader } from '../chat/header.js';
@@ -322,6 +323,7 @@ function chatView(page, ctx, initialRoom, history) {
       return; // a lost membership arrives as a `removed` frame; the panel keeps its last list
     }
     if (gone || mine !== membersSeq) return;
+    rememberBots(roster);
     const role = roster.find((m) => m.username === me)?.role;
     if (role && role !== room.role) {
       room = { ...room, role };

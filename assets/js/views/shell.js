@@ -24,6 +24,11 @@ export function createShell(ctx) {
     logout.disabled = true;
     await ctx.signOut();
   });
+  const tokens = h(
+    'a',
+    { class: 'icon-btn', href: '#/settings/tokens', 'aria-label': 'Access tokens', title: 'Access tokens' },
+    icon('key'),
+  );
 
   const topbar = h(
     'header',
@@ -43,6 +48,7 @@ export function createShell(ctx) {
       h('span', { class: 'me-name' }, ctx.user.username),
       ctx.user.is_admin ? h('span', { class: 'tag' }, 'admin') : null,
     ),
+    tokens,
     logout,
   );
 
@@ -118,6 +124,8 @@ export function createShell(ctx) {
     setActive(view, roomId = null) {
       active = { view, roomId };
       el.dataset.view = view;
+      if (view === 'tokens') tokens.setAttribute('aria-current', 'page');
+      else tokens.removeAttribute('aria-current');
       renderRooms();
     },
     destroy() {

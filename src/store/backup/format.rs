@@ -8,13 +8,15 @@ use sha2::{Digest, Sha256};
 
 use super::{BackupError, BackupStats};
 use crate::store::{
-    InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, StoreError, UserRecord,
+    InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, StoreError, TokenRecord,
+    UserRecord,
 };
 
 pub(super) const FORMAT: &str = "confab-backup";
 /// The version this confab writes. Version 1 (no membership) is still read: its rooms become
-/// public rooms whose members are their creator and authors.
-pub(super) const VERSION: u64 = 2;
+/// public rooms whose members are their creator and authors. Version 2 had no access tokens
+/// and no bots (`is_bot`, `bot_owner` in user records).
+pub(super) const VERSION: u64 = 3;
 /// The oldest version this confab reads.
 pub(super) const OLDEST_READABLE: u64 = 1;
 
@@ -56,6 +58,12 @@ pub(super) enum Line {
         token_sha256: String,
         record: SessionRecord,
     },
+    /// Version 3: a personal access token of the user before it, by secret hash (the secret is
+    /// never stored).
+    Token {
+        token_sha256: String,
+        record: TokenRecord,
+    },
     Room {
         id: String,
         last_seq: u64,
@@ -96,6 +104,9 @@ pub(super) struct Counts {
     pub members: u64,
     #[serde(default)]
     pub invites: u64,
+    /// Absent before version 3.
+    #[serde(default)]
+    pub tokens: u64,
 }
 
 impl Counts {
@@ -107,6 +118,7 @@ impl Counts {
             messages: self.messages,
             members: self.members,
             invites: self.invites,
+            tokens: self.tokens,
             bytes,
         }
     }

@@ -13,7 +13,8 @@ use super::format::{
 use super::{BackupError, BackupStats};
 use crate::ids::RoomId;
 use crate::store::{
-    keys, InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, Store, UserRecord,
+    keys, InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, Store, TokenRecord,
+    UserRecord,
 };
 
 /// A checked record, handed to the reader's sink in file order.
@@ -22,6 +23,7 @@ pub(super) enum Item {
     Version(u64),
     User(UserRecord),
     Session([u8; 32], SessionRecord),
+    Token([u8; 32], TokenRecord),
     Room(RoomId, RoomRecord),
     Member(RoomId, String, MemberRecord),
     Invite(RoomId, [u8; 32], InviteRecord),
@@ -189,6 +191,8 @@ struct Checker {
     user: Option<Vec<u8>>,
     /// Token hash of the last session of that user.
     session: Option<[u8; 32]>,
+    /// Secret hash of the last access token of that user (they follow its sessions).
+    token: Option<[u8; 32]>,
     room: Option<OpenRoom>,
 }
 
@@ -231,6 +235,7 @@ impl Checker {
                 }
                 self.user = Some(key);
                 self.session = None;
+                self.token = None;
                 self.counts.users += 1;
                 Ok(Item::User(record))
             }
@@ -250,9 +255,36 @@ impl Checker {
                 if self.session.is_some_and(|last| last >= hash) {
                     return Err(fail("sessions out of order or repeated".into()));
                 }
+                if self.token.is_some() {
+                    return Err(fail("a session after its user's access tokens".into()));
+                }
                 self.session = Some(hash);
                 self.counts.sessions += 1;
                 Ok(Item::Session(hash, record))
+            }
+            Line::Token {
+                token_sha256,
+                record,
+            } => {
+                let owner = keys::user(&record.username);
+                if self.version < 3 || self.in_rooms || self.user.as_ref() != Some(&owner) {
+                    return Err(fail(format!(
+                        "an access token of {:?} that does not follow its user (version 3 and later)",
+                        record.username
+                    )));
+                }
+                let hash = from_hex32(&token_sha256)
+                    .ok_or_else(|| fail("token_sha256 is not 64 lowercase hex digits".into()))?;
+                if self.token.is_some_and(|last| last >= hash) {
+                    return Err(fail("access tokens out of order or repeated".into()));
+                }
+                // The id is part of the per-user index key that restore rebuilds.
+                if record.id.parse::<ulid::Ulid>().is_err() {
+                    return Err(fail("an access token whose id is not a ULID".into()));
+                }
+                self.token = Some(hash);
+                self.counts.tokens += 1;
+                Ok(Item::Token(hash, record))
             }
             Line::Room {
                 id,

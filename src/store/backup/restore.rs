@@ -149,6 +149,9 @@ struct Importer<'a> {
     users: Batch,
     sessions: Batch,
     user_sessions: Batch,
+    tokens: Batch,
+    user_tokens: Batch,
+    token_expiry: Batch,
     rooms: Batch,
     room_expiry: Batch,
     messages: Batch,
@@ -170,6 +173,9 @@ impl<'a> Importer<'a> {
             users: Batch::default(),
             sessions: Batch::default(),
             user_sessions: Batch::default(),
+            tokens: Batch::default(),
+            user_tokens: Batch::default(),
+            token_expiry: Batch::default(),
             rooms: Batch::default(),
             room_expiry: Batch::default(),
             messages: Batch::default(),
@@ -218,6 +224,20 @@ impl<'a> Importer<'a> {
                 self.sessions.insert(&hash[..], value.as_slice());
                 value
             }
+            Item::Token(hash, record) => {
+                // The reader checked that the id is a ULID.
+                if let Ok(id) = record.id.parse::<ulid::Ulid>() {
+                    let owner = keys::user_token(&record.username, id.to_bytes());
+                    self.user_tokens.insert(owner, &hash[..]);
+                }
+                if let Some(at) = record.expires_at_ms {
+                    self.token_expiry
+                        .insert(&keys::token_expiry(at, &hash)[..], &[] as &[u8]);
+                }
+                let value = encode(&record);
+                self.tokens.insert(&hash[..], value.as_slice());
+                value
+            }
             Item::Room(id, record) => {
                 let expiry = keys::room_expiry(record.expires_at_ms, id);
                 self.room_expiry.insert(&expiry[..], &[] as &[u8]);
@@ -255,6 +275,13 @@ impl<'a> Importer<'a> {
         store
             .user_sessions
             .apply_batch(mem::take(&mut self.user_sessions))?;
+        store.tokens.apply_batch(mem::take(&mut self.tokens))?;
+        store
+            .user_tokens
+            .apply_batch(mem::take(&mut self.user_tokens))?;
+        store
+            .token_expiry
+            .apply_batch(mem::take(&mut self.token_expiry))?;
         store.rooms.apply_batch(mem::take(&mut self.rooms))?;
         store
             .room_expiry

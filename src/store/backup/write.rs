@@ -93,6 +93,33 @@ impl Store {
             if include_sessions {
                 self.write_sessions_of(writer, &username, counts)?;
             }
+            self.write_tokens_of(writer, &username, counts)?;
+        }
+        Ok(())
+    }
+
+    /// Access tokens of one user, by secret hash; found through the per-user index, so one
+    /// whose user is gone is left out, like sessions.
+    fn write_tokens_of<W: Write>(
+        &self,
+        writer: &mut LineWriter<'_, W>,
+        username: &str,
+        counts: &mut Counts,
+    ) -> Result<(), BackupError> {
+        let mut tokens = self.tokens_of(username)?;
+        tokens.sort_by_key(|(hash, _)| *hash);
+        for (hash, record) in tokens {
+            if keys::user(&record.username) != keys::user(username) {
+                return Err(corrupt(format!(
+                    "the token index of {username:?} holds a token of {:?}",
+                    record.username
+                )));
+            }
+            writer.write(&Line::Token {
+                token_sha256: super::format::to_hex(&hash),
+                record,
+            })?;
+            counts.tokens += 1;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 mod damaged;
 mod version1;
+mod version2;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use super::{BackupError, BackupOptions, BackupStats};
 use crate::ids::RoomId;
 use crate::store::{
     keys, EncodedMessage, InsertRoom, InviteRecord, MemberRecord, MessageRecord, Role, RoomKind,
-    RoomRecord, SessionRecord, Store, UserRecord,
+    RoomRecord, SessionRecord, Store, TokenRecord, UserRecord,
 };
 
 const NOW: u64 = 1_767_225_600_000;
@@ -33,7 +34,34 @@ fn user(name: &str, admin: bool, locked: bool) -> UserRecord {
         is_admin: admin,
         locked,
         created_at_ms: NOW - 10 * HOUR,
+        is_bot: false,
+        bot_owner: None,
     }
+}
+
+/// A bot owned by `owner`: no password, tokens only.
+fn bot(name: &str, owner: &str) -> UserRecord {
+    UserRecord {
+        password_hash: String::new(),
+        is_bot: true,
+        bot_owner: Some(owner.to_string()),
+        ..user(name, false, false)
+    }
+}
+
+/// An access token of `username`; `n` makes its id and times differ.
+fn token(username: &str, n: u8, expires: bool) -> ([u8; 32], [u8; 16], TokenRecord) {
+    let id = ulid::Ulid::from_parts(NOW + u64::from(n), u128::from(n));
+    let record = TokenRecord {
+        id: id.to_string(),
+        username: username.to_string(),
+        name: format!("token {n}"),
+        scopes: vec!["read".into(), "write".into()],
+        created_at_ms: NOW + u64::from(n),
+        expires_at_ms: expires.then_some(NOW + HOUR + u64::from(n)),
+        last_used_at_ms: (n % 2 == 0).then_some(NOW),
+    };
+    ([n; 32], id.to_bytes(), record)
 }
 
 fn session(name: &str, n: u64) -> SessionRecord {
@@ -124,6 +152,15 @@ fn populate(store: &Store) {
         .insert_session(&[1; 32], &session("alice", 2))
         .unwrap();
     store.insert_session(&[2; 32], &session("Bob", 3)).unwrap();
+    // A bot with two tokens (inserted out of hash order), and a token of alice.
+    store.put_user(&bot("deploy-bot", "alice")).unwrap();
+    for (hash, id, record) in [
+        token("deploy-bot", 9, true),
+        token("deploy-bot", 4, false),
+        token("alice", 7, true),
+    ] {
+        store.insert_token(&hash, id, &record).unwrap();
+    }
 
     add_room(store, room_id(1), "old", NOW - HOUR, NOW - 2 * HOUR);
     for seq in 1..=3 {
@@ -225,6 +262,9 @@ fn dump(store: &Store) -> Dump {
         ("direct_rooms", &store.direct_rooms),
         ("invites", &store.invites),
         ("room_invites", &store.room_invites),
+        ("tokens", &store.tokens),
+        ("user_tokens", &store.user_tokens),
+        ("token_expiry", &store.token_expiry),
     ];
     trees
         .into_iter()
@@ -272,12 +312,13 @@ fn round_trip_restores_every_record_and_index_exactly() {
     populate(&source);
     let (bytes, stats) = backup(&source, true);
     let expected = BackupStats {
-        users: 3,
+        users: 4,
         sessions: 3,
         rooms: 6,
         messages: 9,
         members: 9,
         invites: 1,
+        tokens: 3,
         bytes: bytes.len() as u64,
     };
     assert_eq!(stats, expected);
@@ -343,6 +384,24 @@ fn round_trip_restores_every_record_and_index_exactly() {
     assert_eq!(target.invite(&[1; 32]).unwrap().unwrap().uses, 1);
     assert_eq!(target.session(&[2; 32]).unwrap(), Some(session("Bob", 3)));
     assert_eq!(target.delete_sessions_of("ALICE").unwrap(), 2);
+    // Bots stay bots; tokens are found by hash, by owner and by expiry.
+    assert_eq!(
+        target.user("deploy-bot").unwrap(),
+        Some(bot("deploy-bot", "alice"))
+    );
+    assert_eq!(
+        target.token(&[4; 32]).unwrap(),
+        Some(token("deploy-bot", 4, false).2)
+    );
+    let names: Vec<String> = target
+        .tokens_of("deploy-bot")
+        .unwrap()
+        .into_iter()
+        .map(|(_, t)| t.name)
+        .collect();
+    assert_eq!(names, ["token 4", "token 9"], "by id: creation order");
+    let expiring = target.expired_tokens(NOW + 2 * HOUR, 10).unwrap();
+    assert_eq!(expiring.len(), 2);
 }
 
 #[test]
