@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -1073,21 +1073,10 @@ async fn bot_commands_work_with_the_server_stopped_and_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_token_secrets_never_reach_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.path())
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let log = dir.path().join("server.log");
+    let mut server =
+        BinaryServer::start_logged(&dir.path().join("data"), &[("RUST_LOG", "debug")], &log);
+    let base = server.base.clone();
     let root = Client::anonymous(&base).register("root").await;
     let (with_token, token) = token_client(&root, &["read", "write"]).await;
     let token_secret = with_token.token.clone().expect("secret");
@@ -1129,14 +1118,15 @@ async fn access_token_secrets_never_reach_the_log() {
         .expect("metrics");
 
     assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.pid().to_string()])
         .status()
         .expect("kill")
         .success());
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut stderr)
-        .expect("read logs");
-    child.wait().expect("exits");
+    assert!(
+        server.wait_for_exit(Duration::from_secs(20)).is_some(),
+        "the server exits on SIGTERM"
+    );
+    let stderr = std::fs::read_to_string(&log).expect("read logs");
     assert!(
         stderr.contains("/api/tokens") && stderr.contains("access token created"),
         "{stderr}"

@@ -72,7 +72,7 @@ pub fn render(body: &str) -> String {
 /// one paragraph of text as it is (most chat lines: sending `<p>…</p>` beside them would add
 /// their length again to every frame of the fan-out), or when it renders to nothing.
 pub fn render_unless_plain(body: &str) -> Option<String> {
-    if plain::as_paragraph(body).is_some() {
+    if plain::is_plain(body) {
         return None;
     }
     Some(render_in_full(body)).filter(|html| !html.is_empty())

@@ -8,12 +8,16 @@
 
 /// `<p>body</p>` when the full renderer would produce exactly that, else `None`.
 pub(super) fn as_paragraph(body: &str) -> Option<String> {
-    let qualifies = body.chars().all(is_literal)
+    is_plain(body).then(|| format!("<p>{body}</p>"))
+}
+
+/// Whether the full renderer would make `body` one paragraph of it, exactly as it is.
+pub(super) fn is_plain(body: &str) -> bool {
+    body.chars().all(is_literal)
         && body.starts_with(starts_a_paragraph)
         && !body.ends_with(' ')
         && !starts_an_ordered_list(body)
-        && !body.contains("://");
-    qualifies.then(|| format!("<p>{body}</p>"))
+        && !body.contains("://")
 }
 
 /// ASCII punctuation that is text wherever it stands after the first character (`#`, `-`, `+`,
