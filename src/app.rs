@@ -16,6 +16,7 @@ use crate::chat::{sweeper, Chat, ChatSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::header_deadline::HeaderDeadlineAcceptor;
+use crate::integrations::{Integrations, IntegrationsSettings};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The same metrics the chat counts into, served at `GET /metrics`.
     pub metrics: Arc<Metrics>,
+    /// Webhooks, and the calls confab makes to other servers.
+    pub integrations: Arc<Integrations>,
 }
 
 impl AppState {
@@ -62,6 +65,15 @@ impl RunningServer {
         let (services, committer) =
             build_services(&config, store.clone(), clock, stop_background.clone());
         let Services { chat, accounts } = services.clone();
+        let integrations = Arc::new(Integrations::new(
+            store.clone(),
+            chat.clone(),
+            IntegrationsSettings::from_config(&config)?,
+        )?);
+        let dispatcher = tokio::spawn(crate::integrations::run_dispatcher(
+            integrations.clone(),
+            stop_background.clone(),
+        ));
         let sweeper = tokio::spawn(sweeper::run(
             chat.clone(),
             config.rooms.sweep_interval,
@@ -84,6 +96,7 @@ impl RunningServer {
             metrics: chat.metrics().clone(),
             chat,
             accounts,
+            integrations,
             shutdown: CancellationToken::new(),
         };
         let stop_http = CancellationToken::new();
@@ -105,7 +118,7 @@ impl RunningServer {
             failed,
             stop_background.clone(),
         ));
-        let mut background = vec![committer, sweeper, reaper, control, watchdog];
+        let mut background = vec![committer, sweeper, reaper, control, watchdog, dispatcher];
         if let (false, Some(dir)) = (
             state.config.backup.every.is_zero(),
             state.config.backup.dir.clone(),

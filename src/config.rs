@@ -25,6 +25,71 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub storage: StorageConfig,
     pub backup: BackupConfig,
+    pub integrations: IntegrationsConfig,
+    /// The address people and tools reach this server at (`https://chat.example.org`), for
+    /// links the server hands out (incoming webhook URLs). Unset: taken from each request's
+    /// `Host` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+/// Webhooks and every other call confab makes to other servers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsConfig {
+    /// Networks that outgoing calls may reach although they are internal (loopback, private,
+    /// link-local, ...), as CIDR (`10.1.2.0/24`) or single addresses. Empty: none.
+    pub allowed_networks: Vec<String>,
+    /// How long one outgoing webhook call may take, connect to end of answer.
+    #[serde(with = "humantime_serde_compat")]
+    pub webhook_timeout: Duration,
+    /// The wait before the first retry of a failed outgoing webhook call; each retry doubles
+    /// it, up to an hour.
+    #[serde(with = "humantime_serde_compat")]
+    pub webhook_retry_initial: Duration,
+    /// How long after the event a failing call is still retried before it is given up.
+    #[serde(with = "humantime_serde_compat")]
+    pub webhook_retry_for: Duration,
+    /// Messages one incoming webhook may post per minute (sustained), and the burst above it.
+    pub incoming_per_minute: u32,
+    pub incoming_burst: u32,
+}
+
+impl Default for IntegrationsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            webhook_timeout: Duration::from_secs(10),
+            webhook_retry_initial: Duration::from_secs(10),
+            webhook_retry_for: Duration::from_secs(24 * 3600),
+            incoming_per_minute: 60,
+            incoming_burst: 20,
+        }
+    }
+}
+
+impl IntegrationsConfig {
+    /// `allowed_networks` parsed; a single address stands for itself (/32 or /128).
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.allowed_networks
+            .iter()
+            .map(|text| parse_network(text))
+            .collect()
+    }
+}
+
+fn parse_network(text: &str) -> Result<ipnet::IpNet, ConfigError> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net);
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| {
+            ConfigError::Invalid(format!(
+                "integrations.allowed_networks: {text:?} is not a network like 10.0.0.0/8 or an address"
+            ))
+        })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -178,6 +243,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             storage: StorageConfig::default(),
             backup: BackupConfig::default(),
+            integrations: IntegrationsConfig::default(),
+            public_url: None,
         }
     }
 }
@@ -332,6 +399,18 @@ impl Config {
                 self.limits.header_read_timeout,
             ),
             ("backup.every", self.backup.every),
+            (
+                "integrations.webhook_timeout",
+                self.integrations.webhook_timeout,
+            ),
+            (
+                "integrations.webhook_retry_initial",
+                self.integrations.webhook_retry_initial,
+            ),
+            (
+                "integrations.webhook_retry_for",
+                self.integrations.webhook_retry_for,
+            ),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::Invalid(format!(
@@ -419,6 +498,30 @@ impl Config {
         }
         if self.storage.cache_mb == 0 {
             return invalid("storage.cache_mb must be at least 1");
+        }
+        self.integrations.allowed_networks()?;
+        let hooks = &self.integrations;
+        if hooks.webhook_timeout < Duration::from_millis(100) {
+            return invalid("integrations.webhook_timeout must be at least 100ms");
+        }
+        if hooks.webhook_retry_initial < Duration::from_millis(10) {
+            return invalid("integrations.webhook_retry_initial must be at least 10ms");
+        }
+        if hooks.incoming_per_minute == 0 || hooks.incoming_burst == 0 {
+            return invalid(
+                "integrations.incoming_per_minute and integrations.incoming_burst must be at least 1",
+            );
+        }
+        if let Some(url) = &self.public_url {
+            let origin_only = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains(['?', '#', ' ']));
+            if !origin_only {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url: {url:?} must be an http:// or https:// address such as https://chat.example.org"
+                )));
+            }
         }
         for origin in &self.auth.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {
@@ -602,6 +705,28 @@ mod tests {
         assert!(!config.log.access);
         let err = load("[log]\naccess = \"sometimes\"\n").expect_err("not a boolean");
         assert!(err.to_string().contains("access"), "{err}");
+    }
+
+    #[test]
+    fn allowed_networks_take_cidrs_and_addresses_and_refuse_the_rest() {
+        let load = |toml: &str| Config::load_from_toml_str(toml, &Overrides::default());
+        assert!(Config::default()
+            .integrations
+            .allowed_networks()
+            .expect("empty")
+            .is_empty());
+        let config = load(
+            "[integrations]\nallowed_networks = [\"127.0.0.1/32\", \"10.1.0.0/16\", \"::1\"]\n",
+        )
+        .expect("load");
+        let nets = config.integrations.allowed_networks().expect("parsed");
+        assert_eq!(nets.len(), 3);
+        assert_eq!(nets[2].to_string(), "::1/128");
+        let err = load("[integrations]\nallowed_networks = [\"10.0.0.0/33\"]\n").expect_err("bad");
+        assert!(err.to_string().contains("allowed_networks"), "{err}");
+        let err = load("public_url = \"ftp://x\"\n").expect_err("not http");
+        assert!(err.to_string().contains("public_url"), "{err}");
+        load("public_url = \"https://chat.example.org\"\n").expect("an origin");
     }
 
     #[test]

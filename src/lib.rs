@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod integrations;
 pub mod ids;
 pub mod metrics;
 pub mod periodic;

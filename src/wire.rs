@@ -200,6 +200,20 @@ pub struct MessageView {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<String>,
+    /// Present when the message came through a webhook: show `name` with a bot mark; `author`
+    /// is the member who added the webhook.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookStampView>,
+}
+
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename = "WebhookStamp")]
+pub struct WebhookStampView {
+    /// The webhook's id.
+    pub id: String,
+    /// Its name, or the name an incoming call gave (Slack's `username`).
+    pub name: String,
 }
 
 /// Users listed per reaction; `count` stays exact beyond it.
@@ -243,6 +257,10 @@ impl From<&Message> for MessageView {
             reply_to: message.reply_to.map(|id| id.to_string()),
             seq: (message.seq != message.id.0)
                 .then(|| crate::ids::MessageId(message.seq).to_string()),
+            webhook: message.webhook.as_ref().map(|stamp| WebhookStampView {
+                id: stamp.id.clone(),
+                name: stamp.name.clone(),
+            }),
         }
     }
 }

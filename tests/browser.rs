@@ -220,6 +220,21 @@ fn web_ui_access_tokens_in_chromium() {
     run_scenario("tokens", &[]);
 }
 
+/// A room's webhooks in the panel of its header: an incoming one posts a CI message shown under
+/// its name with the bot badge; an outgoing one calls a receiver on 127.0.0.1 (allowed for this
+/// server only) with a signature checked against the secret shown once, and its answer appears in
+/// the room; an internal address is refused; both are deleted.
+#[test]
+fn web_ui_webhooks_in_chromium() {
+    run_scenario(
+        "webhooks",
+        &[(
+            "CONFAB_INTEGRATIONS__ALLOWED_NETWORKS",
+            r#"["127.0.0.1/32"]"#,
+        )],
+    );
+}
+
 /// The server's whole XSS corpus, posted to a room and shown to a second user whose page runs
 /// with its CSP switched off, so only the sanitizers stand in the way: no script runs, no request
 /// leaves the page, every link left is http(s) or mailto and opens without opener or referrer.

@@ -105,6 +105,30 @@ export const api = {
   /** Every bot account on the server: `[{ username, owner, created_at, is_bot }]`. */
   listBots: async () => (await request('GET', '/api/bots')).bots,
 
+  /** A room's incoming webhooks, oldest first, without their secret URLs. */
+  listIncomingWebhooks: async (roomId) =>
+    (await request('GET', `/api/rooms/${enc(roomId)}/webhooks/incoming`)).webhooks,
+  /** A new incoming webhook; its `url` (which holds the secret) is in this answer only. */
+  createIncomingWebhook: (roomId, name) => request('POST', `/api/rooms/${enc(roomId)}/webhooks/incoming`, { name }),
+  deleteIncomingWebhook: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/webhooks/incoming/${enc(id)}`),
+  /** A room's outgoing webhooks, oldest first, without their signing secrets. */
+  listOutgoingWebhooks: async (roomId) =>
+    (await request('GET', `/api/rooms/${enc(roomId)}/webhooks/outgoing`)).webhooks,
+  /**
+   * A new outgoing webhook for new messages; its signing `secret` is in this answer only.
+   * @param triggerWords only messages with one of these are sent; empty: every message
+   */
+  createOutgoingWebhook: (roomId, url, triggerWords) =>
+    request(
+      'POST',
+      `/api/rooms/${enc(roomId)}/webhooks/outgoing`,
+      triggerWords.length ? { url, events: ['message'], trigger_words: triggerWords } : { url, events: ['message'] },
+    ),
+  deleteOutgoingWebhook: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/webhooks/outgoing/${enc(id)}`),
+  /** An outgoing webhook's recent deliveries, newest first. */
+  webhookDeliveries: async (roomId, id) =>
+    (await request('GET', `/api/rooms/${enc(roomId)}/webhooks/outgoing/${enc(id)}/deliveries`)).deliveries,
+
   /** Usernames starting with `q`, alphabetical. */
   async users(q, limit = 8) {
     const qs = new URLSearchParams({ q, limit: String(limit) });

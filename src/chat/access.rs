@@ -62,6 +62,18 @@ impl Chat {
         Ok(standing)
     }
 
+    /// The room, if `user` is a member of it (for features that belong to members, such as a
+    /// room's webhooks): `NotMember` for a visible room they are not in, `NotFound` otherwise.
+    pub fn member_room(&self, id: RoomId, user: &User) -> Result<Room> {
+        Ok(self.membership(id, user)?.room)
+    }
+
+    /// Whether `user` manages the room (an owner, or an admin), for a room they can see.
+    pub fn manages_room(&self, id: RoomId, user: &User) -> Result<bool> {
+        let standing = self.visible(id, user)?;
+        Ok(standing.is_owner() || user.is_admin)
+    }
+
     /// The room as `viewer` sees it: their role, and the members of a direct room.
     pub(super) fn info(&self, room: Room, member: Option<&MemberRecord>) -> Result<RoomInfo> {
         let members = if room.kind == RoomKind::Direct {

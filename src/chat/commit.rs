@@ -55,6 +55,7 @@ pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
+    committed: Arc<tokio::sync::Notify>,
     mut queue: mpsc::UnboundedReceiver<Queued>,
     shutdown: CancellationToken,
 ) {
@@ -67,7 +68,7 @@ pub(super) async fn run(
                 // Refuse new sends, then commit everything already accepted.
                 queue.close();
                 while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    commit(&store, &hub, &metrics, &mut batch).await;
+                    commit(&store, &hub, &metrics, &committed, &mut batch).await;
                 }
                 break;
             }
@@ -75,12 +76,18 @@ pub(super) async fn run(
         if received == 0 {
             break;
         }
-        commit(&store, &hub, &metrics, &mut batch).await;
+        commit(&store, &hub, &metrics, &committed, &mut batch).await;
     }
     tracing::debug!("group committer stopped");
 }
 
-async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, queued: &mut Vec<Queued>) {
+async fn commit(
+    store: &Store,
+    hub: &Hub,
+    metrics: &Metrics,
+    committed: &tokio::sync::Notify,
+    queued: &mut Vec<Queued>,
+) {
     let mut barriers = Vec::new();
     let mut batch = Vec::with_capacity(queued.len());
     for item in queued.drain(..) {
@@ -94,6 +101,9 @@ async fn commit(store: &Store, hub: &Hub, metrics: &Metrics, queued: &mut Vec<Qu
     let new_messages = batch.iter().filter(|p| p.is_new() && !p.update).count();
     if new_messages > 0 {
         metrics.commit_finished(new_messages, started.elapsed().as_secs_f64());
+        if saved.is_ok() {
+            committed.notify_one();
+        }
     }
     if let Err(err) = &saved {
         tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");

@@ -30,6 +30,8 @@ pub struct Draft {
     pub nonce: Option<String>,
     /// A message of the same room this one answers.
     pub reply_to: Option<MessageId>,
+    /// Posted through a webhook (incoming, or an outgoing one's reply).
+    pub webhook: Option<crate::store::WebhookStamp>,
 }
 
 /// Who is sending, as far as the room's lock needs to know.
@@ -110,6 +112,7 @@ impl Chat {
             body,
             nonce,
             reply_to,
+            webhook,
         } = draft;
         validate_body(&body, self.settings.max_message_chars)?;
         if let Some(nonce) = &nonce {
@@ -145,6 +148,7 @@ impl Chat {
             }
             let seq = channel.next_seq;
             let mut record = MessageRecord::new(author.to_string(), body, now, nonce);
+            record.webhook = webhook;
             if let Some(original) = reply_to {
                 // Only a stored message of this room: an id that names a change, or a message
                 // not yet durable, is not something to answer.

@@ -60,6 +60,8 @@ pub struct Chat {
     deletions: Arc<tokio::sync::RwLock<()>>,
     /// Serializes membership changes (see `membership`): rare, and each is a read-decide-write.
     membership_lock: tokio::sync::Mutex<()>,
+    /// Signalled after each batch that made new messages durable (see `committed`).
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl Chat {
@@ -75,10 +77,12 @@ impl Chat {
     ) -> (Arc<Self>, JoinHandle<()>) {
         let hub = Arc::new(Hub::default());
         let (commits, queue) = mpsc::unbounded_channel();
+        let committed = Arc::new(tokio::sync::Notify::new());
         let committer = tokio::spawn(commit::run(
             store.clone(),
             hub.clone(),
             metrics.clone(),
+            committed.clone(),
             queue,
             shutdown,
         ));
@@ -92,8 +96,15 @@ impl Chat {
             metrics,
             deletions,
             membership_lock: tokio::sync::Mutex::new(()),
+            committed,
         };
         (Arc::new(chat), committer)
+    }
+
+    /// Notified (one stored permit, so bursts coalesce) each time new messages have become
+    /// durable: the outgoing webhook dispatcher waits on it instead of polling the store.
+    pub fn committed(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     pub fn hub(&self) -> &Hub {

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
 use crate::store::{
     MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord, UserRecord,
+    WebhookStamp,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,8 @@ pub struct Message {
     /// The room sequence number of this state: the id until the first change, then the
     /// change's number. A client's replay cursor is the highest it has seen.
     pub seq: u64,
+    /// Posted through this webhook (`author` is its creator).
+    pub webhook: Option<WebhookStamp>,
 }
 
 impl Message {
@@ -136,6 +139,7 @@ impl Message {
             deleted: record.deleted,
             reactions: record.reactions,
             seq: record.changed_seq.unwrap_or(seq),
+            webhook: record.webhook,
         })
     }
 }

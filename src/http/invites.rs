@@ -48,9 +48,13 @@ pub struct InvitesApi {
     pub state: AppState,
 }
 
-/// Where the caller reached us, for the invite link: the page's `Origin` when a browser sent
-/// one, else the `Host` they asked for.
-fn origin_of(req: &Request, state: &AppState) -> String {
+/// Where people reach us, for links the server hands out (invites, incoming webhooks):
+/// `public_url` when set, else the page's `Origin` when a browser sent one, else the `Host`
+/// the caller asked for.
+pub(super) fn origin_of(req: &Request, state: &AppState) -> String {
+    if let Some(public) = &state.config.public_url {
+        return public.trim_end_matches('/').to_string();
+    }
     let header_text = |name| {
         req.headers()
             .get(name)

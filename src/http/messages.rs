@@ -124,6 +124,7 @@ impl MessagesApi {
             body,
             nonce,
             reply_to,
+            webhook: None,
         };
         let message = self
             .state

@@ -45,6 +45,7 @@ pub fn route_template(path: &str) -> &'static str {
         ["rooms", id] if !id.is_empty() => "/api/rooms/{id}",
         ["rooms", id, "messages"] if !id.is_empty() => "/api/rooms/{id}/messages",
         ["ws"] => "/api/ws",
+        ["hooks", secret] if !secret.is_empty() => "/api/hooks/{secret}",
         ["openapi.json"] => "/api/openapi.json",
         ["docs", ..] => "/api/docs",
         _ => "other",

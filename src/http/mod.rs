@@ -17,6 +17,7 @@ pub mod security;
 mod serialized;
 mod strict_json;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,7 +39,7 @@ pub enum ApiTags {
     Messages,
     /// Who is in a room: members, invites, direct rooms, the user directory.
     Members,
-    /// Personal access tokens with scopes, and bot accounts.
+    /// Personal access tokens with scopes, bot accounts, incoming and outgoing webhooks.
     Integrations,
 }
 
@@ -52,6 +53,8 @@ pub type Apis = (
     directs::DirectsApi,
     tokens::TokensApi,
     bots::BotsApi,
+    webhooks::WebhooksApi,
+    webhooks::HooksApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -79,6 +82,12 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         bots::BotsApi {
+            state: state.clone(),
+        },
+        webhooks::WebhooksApi {
+            state: state.clone(),
+        },
+        webhooks::HooksApi {
             state: state.clone(),
         },
     );

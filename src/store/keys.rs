@@ -23,6 +23,10 @@
 //! | `tokens`        | sha256(access token secret) (32 bytes)     | `TokenRecord`    |
 //! | `user_tokens`   | lowercase username 0x00 token id (16 bytes, ULID) | sha256(secret) |
 //! | `token_expiry`  | expires_at ms (u64 BE) sha256(secret)      | empty            |
+//! | `webhooks`      | room id, webhook id (16 bytes, ULID)       | `WebhookRecord`  |
+//! | `incoming_hooks`| sha256(incoming webhook secret) (32 bytes) | room id, webhook id |
+//! | `deliveries`    | webhook id, delivery id (16 bytes, ULID)   | `DeliveryRecord` |
+//! | `delivery_queue`| due at ms (u64 BE), delivery id            | room id, webhook id |
 
 use super::StoreError;
 use crate::ids::RoomId;
@@ -212,6 +216,56 @@ pub fn parse_seq_value(bytes: &[u8]) -> Result<u64, StoreError> {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("malformed {what}"))
+}
+
+/// Webhook and delivery ids are ULIDs: 16 bytes, sorting by creation time.
+pub const WEBHOOK_ID_LEN: usize = 16;
+
+/// A room's webhook; a room's prefix covers all of its webhooks.
+pub fn webhook(room: RoomId, id: [u8; WEBHOOK_ID_LEN]) -> [u8; ROOM_ID_LEN + WEBHOOK_ID_LEN] {
+    let mut key = [0u8; ROOM_ID_LEN + WEBHOOK_ID_LEN];
+    key[..ROOM_ID_LEN].copy_from_slice(&room.to_bytes());
+    key[ROOM_ID_LEN..].copy_from_slice(&id);
+    key
+}
+
+/// Splits a `webhooks` key (or an `incoming_hooks` / `delivery_queue` value) into room and id.
+pub fn parse_webhook(bytes: &[u8]) -> Result<(RoomId, [u8; WEBHOOK_ID_LEN]), StoreError> {
+    if bytes.len() != ROOM_ID_LEN + WEBHOOK_ID_LEN {
+        return Err(corrupt("webhook key"));
+    }
+    let room = parse_room_id(&bytes[..ROOM_ID_LEN])?;
+    let id = bytes[ROOM_ID_LEN..]
+        .try_into()
+        .map_err(|_| corrupt("webhook id"))?;
+    Ok((room, id))
+}
+
+pub fn delivery(
+    webhook: [u8; WEBHOOK_ID_LEN],
+    id: [u8; WEBHOOK_ID_LEN],
+) -> [u8; 2 * WEBHOOK_ID_LEN] {
+    let mut key = [0u8; 2 * WEBHOOK_ID_LEN];
+    key[..WEBHOOK_ID_LEN].copy_from_slice(&webhook);
+    key[WEBHOOK_ID_LEN..].copy_from_slice(&id);
+    key
+}
+
+pub fn delivery_due(due_at_ms: u64, id: [u8; WEBHOOK_ID_LEN]) -> [u8; 8 + WEBHOOK_ID_LEN] {
+    let mut key = [0u8; 8 + WEBHOOK_ID_LEN];
+    key[..8].copy_from_slice(&due_at_ms.to_be_bytes());
+    key[8..].copy_from_slice(&id);
+    key
+}
+
+/// Splits a `delivery_queue` key into its due time and delivery id.
+pub fn parse_delivery_due(key: &[u8]) -> Result<(u64, [u8; WEBHOOK_ID_LEN]), StoreError> {
+    if key.len() != 8 + WEBHOOK_ID_LEN {
+        return Err(corrupt("delivery_queue key"));
+    }
+    let at = u64::from_be_bytes(key[..8].try_into().map_err(|_| corrupt("delivery due"))?);
+    let id = key[8..].try_into().map_err(|_| corrupt("delivery id"))?;
+    Ok((at, id))
 }
 
 #[cfg(test)]

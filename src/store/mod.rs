@@ -13,6 +13,7 @@ mod records;
 mod rooms;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::path::Path;
 
@@ -23,11 +24,13 @@ pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
-    InviteRecord, MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord,
-    SessionRecord, TokenRecord, UserRecord,
+    DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord, MessageRecord, ReactionRecord,
+    Role, RoomKind, RoomRecord, SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord,
+    WebhookStamp,
 };
 pub use rooms::InsertRoom;
 pub use tokens::TokenHash;
+pub use webhooks::{DueDelivery, WebhookId};
 
 /// What can go wrong below the domain: the engine failed, or bytes on disk are not what we wrote.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,12 @@ pub struct Store {
     tokens: sled::Tree,
     user_tokens: sled::Tree,
     token_expiry: sled::Tree,
+    /// Webhooks by room, incoming ones by the hash of their secret, outgoing deliveries with
+    /// their queue by due time (see `webhooks`).
+    webhooks: sled::Tree,
+    incoming_hooks: sled::Tree,
+    deliveries: sled::Tree,
+    delivery_queue: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
@@ -150,6 +159,10 @@ impl Store {
             tokens: tree("tokens")?,
             user_tokens: tree("user_tokens")?,
             token_expiry: tree("token_expiry")?,
+            webhooks: tree("webhooks")?,
+            incoming_hooks: tree("incoming_hooks")?,
+            deliveries: tree("deliveries")?,
+            delivery_queue: tree("delivery_queue")?,
             flushing: Default::default(),
             flushes: Default::default(),
             directory: Default::default(),

@@ -149,6 +149,96 @@ pub struct MessageRecord {
     /// says what a client has seen of both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_seq: Option<u64>,
+    /// Posted by a webhook (its author is the webhook's creator, who answers for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookStamp>,
+}
+
+/// The webhook a message came through, as shown with it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookStamp {
+    pub id: String,
+    pub name: String,
+}
+
+/// An incoming or outgoing webhook of a room.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookRecord {
+    /// A ULID.
+    pub id: String,
+    pub name: String,
+    pub created_by: String,
+    pub created_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at_ms: Option<u64>,
+    #[serde(flatten)]
+    pub kind: WebhookKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WebhookKind {
+    /// Posts into the room. Its secret is stored only as the key of `incoming_hooks` (hashed).
+    Incoming,
+    /// Called on the room's events.
+    Outgoing {
+        url: String,
+        events: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        trigger_words: Vec<String>,
+        /// The HMAC key of the signatures: kept as it is, since signing needs it.
+        secret: String,
+        /// The room sequence number up to which messages have been turned into deliveries:
+        /// advanced in the same transaction that queues them, so a restart resumes exactly.
+        cursor: u64,
+    },
+}
+
+/// One event to deliver to one outgoing webhook, and how its delivery went.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// A ULID, sent as `X-Confab-Delivery`.
+    pub id: String,
+    pub event: String,
+    /// The message's sequence number in its room.
+    pub message: u64,
+    pub created_at_ms: u64,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The JSON body, fixed when the event happened, so every retry sends the same bytes.
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Retrying,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Retrying => "retrying",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Delivered | Self::Failed)
+    }
 }
 
 impl MessageRecord {
@@ -164,6 +254,7 @@ impl MessageRecord {
             deleted: false,
             reactions: Vec::new(),
             changed_seq: None,
+            webhook: None,
         }
     }
 }

@@ -163,6 +163,7 @@ impl Store {
         delete_prefix(&self.nonces, &room_key)?;
         delete_prefix(&self.changes, &room_key)?;
         super::invites::delete_room_invites(self, id)?;
+        super::webhooks::delete_room_webhooks(self, id)?;
         if record.kind == RoomKind::Direct {
             let usernames: Vec<String> = self
                 .members(id)?

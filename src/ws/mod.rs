@@ -2,7 +2,7 @@
 //! upgrade, then one session task per connection.
 
 pub mod protocol;
-mod rate;
+pub mod rate;
 mod session;
 
 use poem::web::websocket::{WebSocket, WebSocketConfig};

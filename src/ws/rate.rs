@@ -20,6 +20,22 @@ impl TokenBucket {
         }
     }
 
+    /// A bucket refilled by `per_minute` tokens a minute.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let mut bucket = Self::new(0, burst);
+        bucket.rate_per_sec = f64::from(per_minute) / 60.0;
+        bucket
+    }
+
+    /// Whole seconds until the next token (at least 1), for `Retry-After`.
+    pub fn retry_after_secs(&self) -> u64 {
+        if self.rate_per_sec <= 0.0 {
+            return 60;
+        }
+        let missing = (1.0 - self.tokens).max(0.0);
+        ((missing / self.rate_per_sec).ceil() as u64).max(1)
+    }
+
     /// Takes one token if there is one.
     pub fn try_take(&mut self) -> bool {
         self.try_take_at(Instant::now())

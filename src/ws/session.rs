@@ -300,6 +300,7 @@ impl Session {
                         body,
                         nonce: nonce.clone(),
                         reply_to,
+                        webhook: None,
                     };
                     self.state
                         .chat

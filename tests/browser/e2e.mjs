@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -21,6 +21,9 @@
 // - `tokens`: a personal access token is created on the settings page, used
 //   with fetch from outside the browser, revoked in the UI and refused; a bot's
 //   messages carry a "bot" badge. (scenario in e2e-tokens.mjs)
+// - `webhooks`: a room's incoming and outgoing webhooks through the panel in
+//   the chat header, called from and calling out to Node; signatures checked.
+//   (scenario in e2e-webhooks.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -31,6 +34,7 @@ import { chromium } from 'playwright-core';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
 import { tokensScenario } from './e2e-tokens.mjs';
+import { webhooksScenario } from './e2e-webhooks.mjs';
 import { xssScenario } from './e2e-xss.mjs';
 
 const [baseUrl, shotDir, scenarioName = 'chat'] = process.argv.slice(2);
@@ -41,9 +45,10 @@ const SCENARIOS = {
   messages: (browser) => messagesScenario(browser, harness),
   xss: (browser) => xssScenario(browser, harness),
   tokens: (browser) => tokensScenario(browser, harness),
+  webhooks: (browser) => webhooksScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens]');
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });

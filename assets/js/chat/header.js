@@ -1,9 +1,11 @@
 // The chat header: room glyph (#, lock, @) and name, topic, expiry countdown,
-// creator, the members toggle and (for an owner or an admin) the delete button.
+// creator, the webhooks button (members of public and private rooms), the
+// members toggle and (for an owner or an admin) the delete button.
 
 import { h, icon, roomGlyph } from '../dom.js';
 import { formatExpiresIn, formatFull, parseDate } from '../format.js';
 import { roomTitle } from '../rooms-store.js';
+import { openWebhooks } from '../webhooks/panel.js';
 
 const EXPIRY_SOON_MS = 24 * 3600 * 1000;
 
@@ -32,6 +34,15 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
     icon('trash'),
   );
   deleteButton.addEventListener('click', onDelete);
+  const webhooksButton = h(
+    'button',
+    { class: 'icon-btn webhooks-toggle', type: 'button', 'aria-label': 'Webhooks', title: 'Webhooks', hidden: true },
+    icon('link'),
+  );
+  let webhooks = null;
+  webhooksButton.addEventListener('click', () => {
+    if (room) webhooks = openWebhooks(room);
+  });
 
   const el = h(
     'header',
@@ -43,7 +54,7 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
       h('h1', {}, glyph, name),
       h('p', { class: 'chat-sub' }, topic, topicSep, expiry, h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'), creator),
     ),
-    h('div', { class: 'chat-actions' }, membersButton, deleteButton),
+    h('div', { class: 'chat-actions' }, webhooksButton, membersButton, deleteButton),
   );
 
   let room = null;
@@ -70,6 +81,8 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
       if (room.kind === 'direct') creator.textContent = 'Direct message';
       else if (room.kind === 'private') creator.textContent = `Private room, created by ${room.created_by}`;
       else creator.textContent = `created by ${room.created_by}`;
+      // Webhooks belong to rooms with a name; a direct conversation has none.
+      webhooksButton.hidden = room.kind === 'direct' || !(room.is_member || room.role);
       renderExpiry();
     },
     setCanDelete(can) {
@@ -87,12 +100,15 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
     setGone(label) {
       clearInterval(ticker);
       deleteButton.disabled = true;
+      webhooksButton.disabled = true;
+      webhooks?.close();
       expiry.replaceChildren(icon('alert'), label);
       expiry.title = '';
       expiry.classList.add('soon');
     },
     destroy() {
       clearInterval(ticker);
+      webhooks?.close();
     },
   };
 }

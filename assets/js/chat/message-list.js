@@ -14,7 +14,7 @@ import { botBadge, isBot, knownBots } from '../bots.js';
 import { avatar, h, icon } from '../dom.js';
 import { formatDay, formatFull, formatMessageTime, parseDate, sameLocalDay } from '../format.js';
 import { toast } from '../toast.js';
-import { MessageRow } from './message-row.js';
+import { MessageRow, shownAuthor } from './message-row.js';
 
 const GROUP_WINDOW_MS = 5 * 60_000;
 /** Within this many pixels of the bottom counts as "at the bottom". */
@@ -317,8 +317,9 @@ export class MessageList {
         ),
       );
     }
-    const continues =
-      sameDay && last.author === message.author && sentAt.getTime() - last.at.getTime() < GROUP_WINDOW_MS;
+    // A webhook's messages group by webhook, not with those of the person who added it.
+    const sender = message.webhook ? `webhook:${message.webhook.id}:${message.webhook.name}` : message.author;
+    const continues = sameDay && last.sender === sender && sentAt.getTime() - last.at.getTime() < GROUP_WINDOW_MS;
     const messageRow = this.#rows.get(message.id);
     messageRow.setContinues(continues);
     const row = messageRow.el;
@@ -330,16 +331,15 @@ export class MessageList {
     const rows = h('div', { class: 'msg-rows' }, row);
     const group = h(
       'article',
-      { class: 'msg-group', dataset: { author: message.author } },
-      avatar(message.author),
+      { class: 'msg-group', dataset: message.webhook ? { webhook: message.webhook.id } : { author: message.author } },
+      avatar(shownAuthor(message)),
       h(
         'div',
         { class: 'msg-group-main' },
         h(
           'header',
           { class: 'msg-head' },
-          this.#authorName(message.author),
-          isBot(message.author) ? botBadge() : null,
+          message.webhook ? webhookName(message) : [this.#authorName(message.author), isBot(message.author) ? botBadge() : null],
           h(
             'time',
             { class: 'msg-time', datetime: message.sent_at, title: formatFull(sentAt) },
@@ -350,10 +350,10 @@ export class MessageList {
       ),
     );
     this.list.append(group);
-    this.#lastGroup = { author: message.author, at: sentAt, rows };
+    this.#lastGroup = { sender, at: sentAt, rows };
   }
 
-  /** Adds the "bot" badge to the headers of authors that turned out to be bots. */
+  /** Adds the "bot" badge to the headers of authors that turned out to be bots (webhook groups have theirs). */
   #markBots() {
     for (const group of this.list.querySelectorAll('.msg-group')) {
       const head = group.querySelector('.msg-head');
@@ -393,4 +393,19 @@ export class MessageList {
       this.top.replaceChildren();
     }
   }
+}
+
+/**
+ * A webhook's name with the bot badge, both saying who added the webhook: the
+ * message is theirs on the server, but no person typed it.
+ */
+function webhookName(message) {
+  const via = `via webhook, added by ${message.author}`;
+  const badge = botBadge();
+  badge.title = via;
+  return [
+    h('span', { class: 'msg-author msg-author-webhook', title: via }, message.webhook.name),
+    badge,
+    h('span', { class: 'sr-only' }, ` (${via})`),
+  ];
 }

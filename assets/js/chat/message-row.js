@@ -19,6 +19,15 @@ const FLASH_MS = 2000;
 const QUOTE_CHARS = 90;
 
 /**
+ * The name a message is shown under: the webhook's for a message posted
+ * through one (`webhook: { id, name }`; `author` is then whoever added the
+ * webhook), else its author's.
+ */
+export function shownAuthor(message) {
+  return message.webhook ? message.webhook.name : message.author;
+}
+
+/**
  * What a row needs from the list and the chat view:
  * @typedef {object} RowContext
  * @property {string} me
@@ -88,7 +97,7 @@ export class MessageRow {
               { class: 'msg-gutter-time', datetime: this.message.sent_at, title: formatFull(sentAt) },
               formatCompactTime(sentAt),
             ),
-            h('span', { class: 'sr-only' }, `${this.message.author}: `),
+            h('span', { class: 'sr-only' }, `${shownAuthor(this.message)}: `),
           ]
         : []),
     );
@@ -205,7 +214,7 @@ export class MessageRow {
     else if (original.deleted) parts = [h('span', { class: 'msg-quote-text msg-quote-gone' }, 'a deleted message')];
     else {
       parts = [
-        h('span', { class: 'msg-quote-author' }, original.author),
+        h('span', { class: 'msg-quote-author' }, shownAuthor(original)),
         h('span', { class: 'sr-only' }, ': '),
         h('span', { class: 'msg-quote-text' }, excerpt(original, QUOTE_CHARS)),
       ];
