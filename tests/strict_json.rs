@@ -22,11 +22,17 @@ struct Fixture {
     public: String,
     /// A message of `room`, by alice.
     message: String,
+    /// The secret of an incoming webhook of `room`.
+    hook_secret: String,
 }
 
 impl Fixture {
     async fn start() -> Self {
-        let server = TestServer::start().await;
+        // Outgoing webhooks may point at 127.0.0.1 (the example's URL: nothing listens there).
+        let server = TestServer::start_with(|config| {
+            config.integrations.allowed_networks = vec!["127.0.0.1/32".into()];
+        })
+        .await;
         let alice = server.user("alice").await;
         let bob = server.user("bob").await;
         let (status, body) = alice
@@ -45,6 +51,15 @@ impl Fixture {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let message = alice.post_message(&room, "strict first").await;
         let message = message["id"].as_str().expect("message id").to_string();
+        let (status, hook) = alice
+            .post(
+                &format!("/api/rooms/{room}/webhooks/incoming"),
+                json!({"name": "strict hook"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+        let url = hook["url"].as_str().expect("url");
+        let hook_secret = url[url.rfind('/').expect("slash") + 1..].to_string();
         Self {
             server,
             alice,
@@ -52,6 +67,7 @@ impl Fixture {
             room,
             public,
             message,
+            hook_secret,
         }
     }
 
@@ -64,6 +80,8 @@ impl Fixture {
                 "{username}" if template.starts_with("/bots/") => "strict-bot".to_string(),
                 "{username}" => "bob".to_string(),
                 "{message}" => self.message.clone(),
+                "{secret}" => self.hook_secret.clone(),
+                "{hook}" => "01JF0000000000000000000000".to_string(),
                 other if other.starts_with('{') => {
                     panic!("no value for the path parameter {other} of {template}: add one to Fixture::path")
                 }
@@ -170,6 +188,14 @@ fn example_body(operation: &str, message: &str) -> Value {
             json!({"name": "strict", "scopes": ["read", "write"], "expires_in": 3600})
         }
         "POST /bots" => json!({"username": "strict-bot-2", "owner": "alice"}),
+        "POST /rooms/{id}/webhooks/incoming" => json!({"name": "strict CI"}),
+        "POST /rooms/{id}/webhooks/outgoing" => json!({
+            "url": "http://127.0.0.1:9/hook",
+            "events": ["message"],
+            "trigger_words": ["!strict"],
+            "name": "strict out",
+        }),
+        "POST /hooks/{secret}" => json!({"body": "from a hook", "text": "ignored", "username": "Strict CI"}),
         other => panic!("{other} takes a JSON body: add a valid example for it to example_body"),
     }
 }

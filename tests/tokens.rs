@@ -126,7 +126,8 @@ impl Fixture {
             .replace("{emoji}", "%F0%9F%91%8D")
             .replace("{username}", "bob")
             .replace("{invite_id}", "0000000000000000")
-            .replace("{code}", "no-such-code");
+            .replace("{code}", "no-such-code")
+            .replace("{hook}", "01JF0000000000000000000000");
         assert!(
             !path.contains('{'),
             "no value for a parameter of {template}: add one here"
@@ -157,6 +158,12 @@ fn request(
             Some(json!({"name": "from the matrix", "scopes": scopes}))
         }
         ("post", "/bots") => Some(json!({"username": format!("bot-{tag}")})),
+        ("post", "/rooms/{id}/webhooks/incoming") => Some(json!({"name": "matrix"})),
+        // A documentation address (TEST-NET-3): refused by the SSRF guard with a 400, which is
+        // an answer past the credential check, never reached over the network.
+        ("post", "/rooms/{id}/webhooks/outgoing") => {
+            Some(json!({"url": "http://203.0.113.9/hook", "events": ["message"]}))
+        }
         _ => None,
     };
     let method = reqwest::Method::from_bytes(op.method.to_uppercase().as_bytes()).expect("method");

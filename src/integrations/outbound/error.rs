@@ -79,15 +79,9 @@ impl OutboundError {
         }
         if err.is_connect() {
             // tokio-rustls reports every TLS failure as an io::Error of kind InvalidData (and a
-            // peer hanging up mid-handshake as UnexpectedEof); a TCP failure is never InvalidData.
-            let tls_failure = chain(&err).any(|e| {
-                e.downcast_ref::<io::Error>().is_some_and(|io| {
-                    matches!(
-                        io.kind(),
-                        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-                    )
-                })
-            });
+            // peer hanging up mid-handshake as UnexpectedEof), which reqwest wraps in another
+            // io::Error; a TCP connect failure is never of these kinds.
+            let tls_failure = chain(&err).any(|e| is_tls_io_error(e, 0));
             return if https && tls_failure {
                 Self::Tls(detail)
             } else {
@@ -96,6 +90,21 @@ impl OutboundError {
         }
         Self::Protocol(detail)
     }
+}
+
+/// True when `err` is an io::Error of the kinds tokio-rustls gives TLS failures, directly or
+/// inside nested io::Errors (whose `source()` skips the wrapped error: `get_ref()` reaches it).
+fn is_tls_io_error(err: &(dyn StdError + 'static), depth: usize) -> bool {
+    let Some(io) = err.downcast_ref::<io::Error>() else {
+        return false;
+    };
+    matches!(
+        io.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+    ) || (depth < 4
+        && io
+            .get_ref()
+            .is_some_and(|inner| is_tls_io_error(inner, depth + 1)))
 }
 
 /// `err` and every error below it.
