@@ -195,7 +195,9 @@ fn example_body(operation: &str, message: &str) -> Value {
             "trigger_words": ["!strict"],
             "name": "strict out",
         }),
-        "POST /hooks/{secret}" => json!({"body": "from a hook", "text": "ignored", "username": "Strict CI"}),
+        "POST /hooks/{secret}" => {
+            json!({"body": "from a hook", "text": "ignored", "username": "Strict CI"})
+        }
         other => panic!("{other} takes a JSON body: add a valid example for it to example_body"),
     }
 }
