@@ -24,6 +24,9 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The outcomes of an outgoing webhook call (the `status` a delivery gets).
+pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retrying", "failed"];
+
 const BATCH_BUCKETS: [f64; 10] = [
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
 ];
@@ -47,6 +50,11 @@ impl Transport {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabels {
     transport: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -85,6 +93,8 @@ pub struct Metrics {
     backup_last_success: Gauge,
     commit_duration: Histogram,
     commit_batch: Histogram,
+    webhook_calls: Family<OutcomeLabels, Counter>,
+    webhook_deliveries_queued: Counter,
 }
 
 impl Default for Metrics {
@@ -110,7 +120,14 @@ impl Metrics {
             backup_last_success: Gauge::default(),
             commit_duration: Histogram::new(LATENCY_BUCKETS),
             commit_batch: Histogram::new(BATCH_BUCKETS),
+            webhook_calls: Family::default(),
+            webhook_deliveries_queued: Counter::default(),
         };
+        for outcome in WEBHOOK_OUTCOMES {
+            metrics
+                .webhook_calls
+                .get_or_create_owned(&OutcomeLabels { outcome });
+        }
         // Both transports show from the start, so a rate() over them never starts from nothing.
         for transport in [Transport::WebSocket, Transport::Rest] {
             metrics.messages_sent.get_or_create_owned(&TransportLabels {
@@ -189,6 +206,16 @@ impl Metrics {
             "Messages written and flushed together by one group commit",
             self.commit_batch.clone(),
         );
+        r.register(
+            "confab_webhook_deliveries_queued",
+            "Events queued for outgoing webhooks",
+            self.webhook_deliveries_queued.clone(),
+        );
+        r.register(
+            "confab_webhook_calls",
+            "Outgoing webhook calls, by outcome: delivered, retrying (failed, tried again later), failed (given up)",
+            self.webhook_calls.clone(),
+        );
         r.register_with_unit(
             "confab_backup_last_success_timestamp",
             "Unix time of the last successful backup; 0 if none since the server started",
@@ -228,6 +255,18 @@ impl Metrics {
     /// An event frame was queued for a connection.
     pub fn delivered(&self) {
         self.deliveries.inc();
+    }
+
+    /// Events were queued for outgoing webhooks.
+    pub fn webhook_deliveries_queued(&self, count: usize) {
+        self.webhook_deliveries_queued.inc_by(count as u64);
+    }
+
+    /// An outgoing webhook call ended: `outcome` is one of `WEBHOOK_OUTCOMES`.
+    pub fn webhook_call(&self, outcome: &'static str) {
+        self.webhook_calls
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// A connection was cut off for lagging (counted once per connection).

@@ -560,6 +560,25 @@ async fn trigger_words_choose_the_messages_and_old_ones_are_not_sent() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.calls().len(), 1);
+    // Counted in /metrics, by outcome; the secret and URL appear nowhere there.
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("confab_webhook_calls_total{outcome=\"delivered\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("confab_webhook_deliveries_queued_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("cfs_") && !metrics.contains("/hook"),
+        "{metrics}"
+    );
 
     // Bad input at creation, each with its code.
     for (body, code) in [

@@ -30,8 +30,13 @@ pub async fn run(integrations: Arc<Integrations>, stop: CancellationToken) {
     let mut in_flight: JoinSet<[u8; 16]> = JoinSet::new();
     let mut sending: HashSet<[u8; 16]> = HashSet::new();
     loop {
-        if let Err(err) = integrations.queue_new_events() {
-            tracing::error!(error = %err, "could not queue webhook deliveries");
+        match integrations.queue_new_events() {
+            Ok(0) => {}
+            Ok(queued) => integrations
+                .chat
+                .metrics()
+                .webhook_deliveries_queued(queued),
+            Err(err) => tracing::error!(error = %err, "could not queue webhook deliveries"),
         }
         let free = MAX_IN_FLIGHT.saturating_sub(sending.len());
         let now = integrations.chat.now_ms();
@@ -137,6 +142,7 @@ impl Integrations {
                 self.failed(&mut record, err.to_string(), finished_at);
             }
         }
+        self.chat.metrics().webhook_call(record.status.as_str());
         tracing::debug!(
             webhook = %hook.id,
             delivery = %record.id,
