@@ -267,6 +267,15 @@ async fn incoming_webhooks_post_as_the_webhook_in_both_shapes_within_limits() {
     assert_eq!(status, StatusCode::OK, "{posted}");
     assert_eq!(posted["message"]["body"], "deploy done");
     assert_eq!(posted["message"]["webhook"]["name"], "Deploy bot");
+    // The creator answers for the message (may delete it) but cannot reword it.
+    let posted_id = posted["message"]["id"].as_str().expect("id").to_string();
+    let (status, answer) = ann
+        .patch(
+            &format!("/api/rooms/{room}/messages/{posted_id}"),
+            json!({"body": "reworded"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     // The room's history shows both, as everyone else sees them.
     let history = common::all_messages(&ann, &room).await;
     assert_eq!(history.len(), 2);

@@ -209,6 +209,12 @@ impl Chat {
                         "only its author can edit a message".into(),
                     ));
                 }
+                // The webhook's words, not its creator's: they may delete them, not reword them.
+                if previous.webhook.is_some() {
+                    return Err(Error::Forbidden(
+                        "a message from a webhook cannot be edited".into(),
+                    ));
+                }
                 refuse_deleted(previous)?;
                 if let Some(window) = self.settings.edit_window {
                     let deadline = previous

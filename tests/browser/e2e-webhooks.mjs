@@ -245,6 +245,7 @@ export async function webhooksScenario(browser, t) {
       assert.equal(cells[0].trim().toLowerCase(), 'delivered');
       assert.equal(cells[2].trim(), '1', 'one attempt');
       assert.match(cells[3], /HTTP 200/);
+      await table.scrollIntoViewIfNeeded();
       await shot(page, '75-recent-deliveries');
     });
 

@@ -52,7 +52,8 @@ export function createMessageOps({ socket, roomId, user, role, isJoined, rowOf, 
   const react = (message, emoji, on) => send({ type: 'react', room: roomId, message: message.id, emoji, on });
 
   return {
-    canEdit: (m) => !m.deleted && m.author === me,
+    // A webhook's message has its creator as author, but it is the webhook's words.
+    canEdit: (m) => !m.deleted && !m.webhook && m.author === me,
     canDelete: (m) => !m.deleted && (m.author === me || role() === 'owner' || Boolean(user.is_admin)),
     reply: (m) => onReply(m),
     react,
