@@ -27,6 +27,10 @@
 //! | `incoming_hooks`| sha256(incoming webhook secret) (32 bytes) | room id, webhook id |
 //! | `deliveries`    | webhook id, delivery id (16 bytes, ULID)   | `DeliveryRecord` |
 //! | `delivery_queue`| due at ms (u64 BE), delivery id            | room id, webhook id |
+//! | `read_markers`  | room id, lowercase username                | `ReadMarkerRecord` |
+//! | `notification_levels` | room id, lowercase username          | `NotificationLevel` |
+//! | `mention_index` | room id, lowercase username 0x00 seq (u64 BE) | empty         |
+//! |                 | room id, 0x00 seq (u64 BE) (`@room`)       | author           |
 
 use super::StoreError;
 use crate::ids::RoomId;
@@ -216,6 +220,24 @@ pub fn parse_seq_value(bytes: &[u8]) -> Result<u64, StoreError> {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("malformed {what}"))
+}
+
+/// A mention of `username` (lowercase) by message `seq`; `None` names everyone (`@room`).
+/// Usernames are never empty and hold no 0x00, so the everyone-entries (room id, 0x00) never
+/// share a prefix with a user's.
+pub fn mention(room: RoomId, username: Option<&str>, seq: u64) -> Vec<u8> {
+    let mut key = mentions_prefix(room, username);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn mentions_prefix(room: RoomId, username: Option<&str>) -> Vec<u8> {
+    let mut key = room.to_bytes().to_vec();
+    if let Some(username) = username {
+        key.extend_from_slice(&user(username));
+    }
+    key.push(0);
+    key
 }
 
 /// Webhook and delivery ids are ULIDs: 16 bytes, sorting by creation time.

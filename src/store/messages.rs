@@ -38,6 +38,8 @@ pub struct EncodedMessage {
     sent_at_ms: u64,
     /// For a changed message: its new entry in the change index, and the one it replaces.
     change: Option<Box<ChangeKeys>>,
+    /// Its entries in the mention index, with their values (see `keys::mention`).
+    mention_keys: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,8 +61,29 @@ impl EncodedMessage {
             room,
             sent_at_ms: message.sent_at_ms,
             change: None,
+            mention_keys: mention_entries(room, seq, message),
         }
     }
+}
+
+/// The mention index entries of a new message: one per mentioned member but its author, and
+/// one for `@room` whose value names the author (who is not counted).
+fn mention_entries(room: RoomId, seq: u64, message: &MessageRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+    message
+        .mentions
+        .iter()
+        .filter(|name| !name.eq_ignore_ascii_case(&message.author))
+        .map(|name| {
+            if name == "room" {
+                (
+                    keys::mention(room, None, seq),
+                    keys::user(&message.author),
+                )
+            } else {
+                (keys::mention(room, Some(name), seq), Vec::new())
+            }
+        })
+        .collect()
 }
 
 impl EncodedMessage {
@@ -74,8 +97,10 @@ impl EncodedMessage {
         previous: &MessageRecord,
     ) -> Self {
         let mut encoded = Self::new(room, id, message);
-        // The nonce index already points at this message.
+        // The nonce index already points at this message, and its mentions were indexed when
+        // it was sent (an edit does not notify again).
         encoded.nonce_key = None;
+        encoded.mention_keys.clear();
         encoded.change = message.changed_seq.map(|seq| {
             Box::new(ChangeKeys {
                 new: keys::message(room, seq),
@@ -95,11 +120,16 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        // The change index joins the transaction only for batches that change a message: each
-        // tree in a sled transaction adds to the time its global write lock is held.
-        let written = if batch.iter().any(|message| message.change.is_some()) {
-            (&self.messages, &self.nonces, &self.changes).transaction(
-                |(messages, nonces, changes): &(
+        // The change and mention indexes join the transaction only for batches that change a
+        // message or mention someone: each tree in a sled transaction adds to the time its
+        // global write lock is held.
+        let indexed = batch
+            .iter()
+            .any(|message| message.change.is_some() || !message.mention_keys.is_empty());
+        let written = if indexed {
+            (&self.messages, &self.nonces, &self.changes, &self.mention_index).transaction(
+                |(messages, nonces, changes, mentions): &(
+                    TransactionalTree,
                     TransactionalTree,
                     TransactionalTree,
                     TransactionalTree,
@@ -111,6 +141,9 @@ impl Store {
                                 changes.remove(&replaced[..])?;
                             }
                             changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
+                        }
+                        for (key, value) in &message.mention_keys {
+                            mentions.insert(key.as_slice(), value.as_slice())?;
                         }
                     }
                     Ok(())

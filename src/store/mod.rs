@@ -12,6 +12,7 @@ mod migrate;
 mod records;
 mod rooms;
 mod tokens;
+mod read_state;
 mod users;
 mod webhooks;
 
@@ -26,7 +27,7 @@ pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
     DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord, MessageRecord, ReactionRecord,
     Role, RoomKind, RoomRecord, SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord,
-    WebhookStamp,
+    WebhookStamp, NotificationLevel, ReadMarkerRecord,
 };
 pub use rooms::InsertRoom;
 pub use tokens::TokenHash;
@@ -83,6 +84,11 @@ pub struct Store {
     incoming_hooks: sled::Tree,
     deliveries: sled::Tree,
     delivery_queue: sled::Tree,
+    /// Per (room, user): how far they have read, and when they want to hear about it; and who
+    /// each message mentions (see `read_state`).
+    read_markers: sled::Tree,
+    notification_levels: sled::Tree,
+    mention_index: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
@@ -163,6 +169,9 @@ impl Store {
             incoming_hooks: tree("incoming_hooks")?,
             deliveries: tree("deliveries")?,
             delivery_queue: tree("delivery_queue")?,
+            read_markers: tree("read_markers")?,
+            notification_levels: tree("notification_levels")?,
+            mention_index: tree("mention_index")?,
             flushing: Default::default(),
             flushes: Default::default(),
             directory: Default::default(),

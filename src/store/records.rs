@@ -152,6 +152,50 @@ pub struct MessageRecord {
     /// Posted by a webhook (its author is the webhook's creator, who answers for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookStamp>,
+    /// Its place among the room's messages (1, 2, 3, ...; changes do not count), so unread
+    /// counts are a subtraction. `None` for messages stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordinal: Option<u64>,
+    /// Members mentioned (`@name`, lowercase) and `room` for `@room`, in order of appearance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+}
+
+/// How far one user has read one room.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReadMarkerRecord {
+    /// The id (sequence number) of the last message read.
+    pub message: u64,
+    /// That message's ordinal: unread = the newest message's ordinal - this.
+    pub ordinal: u64,
+}
+
+/// When one user wants to hear about one room.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationLevel {
+    All,
+    Mentions,
+    None,
+}
+
+impl NotificationLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Mentions => "mentions",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "all" => Some(Self::All),
+            "mentions" => Some(Self::Mentions),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
 }
 
 /// The webhook a message came through, as shown with it.
@@ -255,6 +299,8 @@ impl MessageRecord {
             reactions: Vec::new(),
             changed_seq: None,
             webhook: None,
+            ordinal: None,
+            mentions: Vec::new(),
         }
     }
 }

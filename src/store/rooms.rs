@@ -164,6 +164,9 @@ impl Store {
         delete_prefix(&self.changes, &room_key)?;
         super::invites::delete_room_invites(self, id)?;
         super::webhooks::delete_room_webhooks(self, id)?;
+        delete_prefix(&self.read_markers, &room_key)?;
+        delete_prefix(&self.notification_levels, &room_key)?;
+        delete_prefix(&self.mention_index, &room_key)?;
         if record.kind == RoomKind::Direct {
             let usernames: Vec<String> = self
                 .members(id)?

@@ -596,3 +596,13 @@ fn a_backup_under_live_appends_holds_a_gap_free_prefix_of_every_room() {
         assert_eq!(target.message_count() as u64, total);
     }
 }
+
+#[test]
+fn zz_tmp_write_v3_fixture() {
+    let Ok(out) = std::env::var("CONFAB_WRITE_V3") else { return };
+    let dir = TempDir::new().unwrap();
+    let source = open(&dir, "source");
+    populate(&source);
+    let (bytes, _) = backup(&source, true);
+    std::fs::write(out, bytes).unwrap();
+}
