@@ -66,6 +66,28 @@ pub struct RoomView {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<String>>,
+    /// For a member (in `GET /api/rooms` and `GET /api/rooms/{id}`): messages after their read
+    /// marker.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<u64>,
+    /// For a member: of those, the ones that mention them (`@name` or `@room`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mention_count: Option<u64>,
+    /// For a member: the id of the last message they read; null if none yet.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read: Option<Option<String>>,
+    /// For a member: the newest message; null in an empty room.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Option<Box<MessageView>>>,
+    /// For a member: `all`, `mentions` or `none` (default: `all` in direct rooms, `mentions`
+    /// elsewhere).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<String>,
 }
 
 impl RoomView {
@@ -83,6 +105,11 @@ impl RoomView {
             is_member,
             role: None,
             members: None,
+            unread_count: None,
+            mention_count: None,
+            last_read: None,
+            last_message: None,
+            notifications: None,
         }
     }
 
@@ -94,9 +121,19 @@ impl RoomView {
 
 impl From<&RoomInfo> for RoomView {
     fn from(info: &RoomInfo) -> Self {
+        let activity = info.activity.as_ref();
         Self {
             role: info.role.map(|role| role.as_str().to_string()),
             members: info.members.clone(),
+            unread_count: activity.map(|a| a.unread_count),
+            mention_count: activity.map(|a| a.mention_count),
+            last_read: activity.map(|a| a.last_read.map(|id| id.to_string())),
+            last_message: activity.map(|a| {
+                a.last_message
+                    .as_ref()
+                    .map(|m| Box::new(MessageView::from(m.as_ref())))
+            }),
+            notifications: activity.map(|a| a.notifications.as_str().to_string()),
             ..Self::of(&info.room, info.role.is_some())
         }
     }
@@ -200,6 +237,8 @@ pub struct MessageView {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<String>,
+    /// Members mentioned by `@name`, lowercase, and `room` for `@room`, in order; `[]` for none.
+    pub mentions: Vec<String>,
     /// Present when the message came through a webhook: show `name` with a bot mark; `author`
     /// is the member who added the webhook.
     #[oai(skip_serializing_if_is_none)]
@@ -257,6 +296,7 @@ impl From<&Message> for MessageView {
             reply_to: message.reply_to.map(|id| id.to_string()),
             seq: (message.seq != message.id.0)
                 .then(|| crate::ids::MessageId(message.seq).to_string()),
+            mentions: message.mentions.clone(),
             webhook: message.webhook.as_ref().map(|stamp| WebhookStampView {
                 id: stamp.id.clone(),
                 name: stamp.name.clone(),

@@ -189,6 +189,8 @@ fn example_body(operation: &str, message: &str) -> Value {
         }
         "POST /bots" => json!({"username": "strict-bot-2", "owner": "alice"}),
         "POST /rooms/{id}/webhooks/incoming" => json!({"name": "strict CI"}),
+        "PUT /rooms/{id}/read" => json!({"message": message}),
+        "PUT /rooms/{id}/notifications" => json!({"level": "all"}),
         "POST /rooms/{id}/webhooks/outgoing" => json!({
             "url": "http://127.0.0.1:9/hook",
             "events": ["message"],

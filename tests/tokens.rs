@@ -159,6 +159,8 @@ fn request(
         }
         ("post", "/bots") => Some(json!({"username": format!("bot-{tag}")})),
         ("post", "/rooms/{id}/webhooks/incoming") => Some(json!({"name": "matrix"})),
+        ("put", "/rooms/{id}/read") => Some(json!({"message": fixture.message})),
+        ("put", "/rooms/{id}/notifications") => Some(json!({"level": "all"})),
         // A documentation address (TEST-NET-3): refused by the SSRF guard with a 400, which is
         // an answer past the credential check, never reached over the network.
         ("post", "/rooms/{id}/webhooks/outgoing") => {

@@ -92,6 +92,7 @@ impl Chat {
             room,
             role: member.map(|m| m.role),
             members,
+            activity: None,
         })
     }
 }

@@ -69,6 +69,7 @@ impl Chat {
                 for other in &others {
                     let theirs = RoomInfo {
                         role: Some(Role::Member),
+                        activity: None,
                         ..info.clone()
                     };
                     self.announce_added(other, &theirs);

@@ -43,6 +43,11 @@ pub enum EventKind {
     RoomUpdated {
         room: Room,
     },
+    /// The recipient's user read `room` up to `message` on another connection.
+    Read {
+        room: RoomId,
+        message: crate::ids::MessageId,
+    },
     /// A send from this connection failed after it was accepted (e.g. the disk failed).
     SendFailed {
         code: &'static str,

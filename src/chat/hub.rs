@@ -21,6 +21,8 @@ pub(super) struct Channel {
     /// late send can recreate it from a stale read.
     room: Option<Room>,
     pub(super) next_seq: u64,
+    /// The ordinal the next new message gets (changes take none).
+    pub(super) next_ordinal: u64,
     /// The highest sequence number handed to subscribers (or on disk at load time).
     delivered_up_to: u64,
     subscribers: HashMap<u64, Arc<Connection>>,
@@ -42,10 +44,11 @@ pub(super) struct Channel {
 const MEMBER_COUNT_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Channel {
-    fn empty(room: Option<Room>, last_seq: u64) -> Self {
+    fn empty(room: Option<Room>, last_seq: u64, last_ordinal: u64) -> Self {
         Self {
             room,
             next_seq: last_seq + 1,
+            next_ordinal: last_ordinal + 1,
             delivered_up_to: last_seq,
             subscribers: HashMap::new(),
             online: HashMap::new(),
@@ -193,13 +196,19 @@ impl Hub {
                 let last = store.last_message(room)?;
                 // Changes take numbers from the same sequence as messages.
                 let last_seq = store.last_seq(room)?;
+                let last_ordinal = match &last {
+                    Some((_, message)) if message.ordinal.is_some() => message.ordinal,
+                    Some((seq, _)) => store.ordinal_of(room, *seq)?,
+                    None => None,
+                };
                 let loaded = Channel::empty(
                     Some(Room::from_record(
                         room,
                         &record,
-                        last.map(|(_, m)| m.sent_at_ms),
+                        last.as_ref().map(|(_, m)| m.sent_at_ms),
                     )),
                     last_seq,
+                    last_ordinal.unwrap_or(0),
                 );
                 // A concurrent loader or a tombstone may have won the race: keep theirs.
                 lock(&self.channels)
@@ -247,6 +256,7 @@ impl Hub {
                     room: live,
                     role: None,
                     members: None,
+                    activity: None,
                 },
                 online,
                 delivered_up_to: channel.delivered_up_to,
@@ -447,7 +457,7 @@ impl Hub {
     pub fn close_room(&self, room: RoomId) -> Vec<u64> {
         let channel = lock(&self.channels)
             .entry(room)
-            .or_insert_with(|| Arc::new(Mutex::new(Channel::empty(None, 0))))
+            .or_insert_with(|| Arc::new(Mutex::new(Channel::empty(None, 0, 0))))
             .clone();
         let mut channel = lock(&channel);
         let event = Event::new(EventKind::RoomDeleted { room });

@@ -147,8 +147,11 @@ impl Chat {
                 }
             }
             let seq = channel.next_seq;
+            let mentions = self.mentions_in(room, &body)?;
             let mut record = MessageRecord::new(author.to_string(), body, now, nonce);
             record.webhook = webhook;
+            record.ordinal = Some(channel.next_ordinal);
+            record.mentions = mentions;
             if let Some(original) = reply_to {
                 // Only a stored message of this room: an id that names a change, or a message
                 // not yet durable, is not something to answer.
@@ -171,6 +174,7 @@ impl Chat {
                 update: false,
             })?;
             channel.next_seq += 1;
+            channel.next_ordinal += 1;
             if let Some(nonce) = nonce {
                 channel.track_in_flight(nonce, message);
             }

@@ -11,8 +11,10 @@ pub mod hub;
 mod invites;
 pub mod markdown;
 mod membership;
+pub mod mentions;
 mod messages;
 pub mod model;
+mod read_state;
 mod rooms;
 pub mod sweeper;
 

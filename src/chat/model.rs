@@ -74,6 +74,20 @@ pub struct RoomInfo {
     pub room: Room,
     pub role: Option<Role>,
     pub members: Option<Vec<String>>,
+    /// For a member: what they missed and their notification level.
+    pub activity: Option<RoomActivity>,
+}
+
+/// What one member has missed in a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomActivity {
+    /// Messages after their read marker.
+    pub unread_count: u64,
+    /// Of those, the ones that mention them (by name or `@room`).
+    pub mention_count: u64,
+    pub last_read: Option<MessageId>,
+    pub last_message: Option<Arc<Message>>,
+    pub notifications: crate::store::NotificationLevel,
 }
 
 /// One member of a room.
@@ -124,6 +138,8 @@ pub struct Message {
     pub seq: u64,
     /// Posted through this webhook (`author` is its creator).
     pub webhook: Option<WebhookStamp>,
+    /// Members mentioned, and `room` for `@room`.
+    pub mentions: Vec<String>,
 }
 
 impl Message {
@@ -140,6 +156,7 @@ impl Message {
             reactions: record.reactions,
             seq: record.changed_seq.unwrap_or(seq),
             webhook: record.webhook,
+            mentions: record.mentions,
         })
     }
 }

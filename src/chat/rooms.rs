@@ -130,7 +130,11 @@ impl Chat {
             } else {
                 None
             };
-            rooms.push(self.info(room, member.as_ref())?);
+            let mut info = self.info(room, member.as_ref())?;
+            if member.is_some() {
+                info.activity = Some(self.activity(&info.room, &viewer.username)?);
+            }
+            rooms.push(info);
         }
         sort_by_activity(&mut rooms);
         Ok(rooms)
@@ -177,7 +181,11 @@ impl Chat {
     /// One room as `viewer` may see it (`NotFound` for a private room they are not in).
     pub fn room_for(&self, id: RoomId, viewer: &User) -> Result<RoomInfo> {
         let standing = self.visible(id, viewer)?;
-        self.info(standing.room, standing.member.as_ref())
+        let mut info = self.info(standing.room, standing.member.as_ref())?;
+        if standing.member.is_some() {
+            info.activity = Some(self.activity(&info.room, &viewer.username)?);
+        }
+        Ok(info)
     }
 
     /// Renames a room or changes its topic (its owner or an admin). Direct rooms have no name.

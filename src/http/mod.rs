@@ -12,6 +12,7 @@ mod members;
 mod messages;
 mod metrics;
 pub mod middleware;
+mod read_state;
 mod rooms;
 pub mod security;
 mod serialized;
@@ -55,6 +56,7 @@ pub type Apis = (
     bots::BotsApi,
     webhooks::WebhooksApi,
     webhooks::HooksApi,
+    read_state::ReadStateApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -88,6 +90,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         webhooks::HooksApi {
+            state: state.clone(),
+        },
+        read_state::ReadStateApi {
             state: state.clone(),
         },
     );

@@ -83,6 +83,7 @@ mod tests {
             },
             role,
             members,
+            activity: None,
         }
     }
 
@@ -97,8 +98,20 @@ mod tests {
                 Some(vec!["ann".into(), "bob".into()]),
             ),
         ];
+        let mut with_activity = info(RoomKind::Private, Some(Role::Member), None);
+        with_activity.activity = Some(crate::chat::model::RoomActivity {
+            unread_count: 2,
+            mention_count: 1,
+            last_read: None,
+            last_message: None,
+            notifications: crate::store::NotificationLevel::Mentions,
+        });
         let list = RoomList {
-            rooms: rooms.iter().map(RoomView::from).collect(),
+            rooms: rooms
+                .iter()
+                .chain([&with_activity])
+                .map(RoomView::from)
+                .collect(),
         };
         let through_openapi = list.to_json().unwrap();
         let through_serde = serde_json::to_value(&list).unwrap();

@@ -75,10 +75,7 @@ fn mention_entries(room: RoomId, seq: u64, message: &MessageRecord) -> Vec<(Vec<
         .filter(|name| !name.eq_ignore_ascii_case(&message.author))
         .map(|name| {
             if name == "room" {
-                (
-                    keys::mention(room, None, seq),
-                    keys::user(&message.author),
-                )
+                (keys::mention(room, None, seq), keys::user(&message.author))
             } else {
                 (keys::mention(room, Some(name), seq), Vec::new())
             }
@@ -127,28 +124,34 @@ impl Store {
             .iter()
             .any(|message| message.change.is_some() || !message.mention_keys.is_empty());
         let written = if indexed {
-            (&self.messages, &self.nonces, &self.changes, &self.mention_index).transaction(
-                |(messages, nonces, changes, mentions): &(
-                    TransactionalTree,
-                    TransactionalTree,
-                    TransactionalTree,
-                    TransactionalTree,
-                )| {
-                    for message in batch {
-                        write_message(messages, nonces, message)?;
-                        if let Some(change) = &message.change {
-                            if let Some(replaced) = &change.replaced {
-                                changes.remove(&replaced[..])?;
-                            }
-                            changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
-                        }
-                        for (key, value) in &message.mention_keys {
-                            mentions.insert(key.as_slice(), value.as_slice())?;
-                        }
-                    }
-                    Ok(())
-                },
+            (
+                &self.messages,
+                &self.nonces,
+                &self.changes,
+                &self.mention_index,
             )
+                .transaction(
+                    |(messages, nonces, changes, mentions): &(
+                        TransactionalTree,
+                        TransactionalTree,
+                        TransactionalTree,
+                        TransactionalTree,
+                    )| {
+                        for message in batch {
+                            write_message(messages, nonces, message)?;
+                            if let Some(change) = &message.change {
+                                if let Some(replaced) = &change.replaced {
+                                    changes.remove(&replaced[..])?;
+                                }
+                                changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
+                            }
+                            for (key, value) in &message.mention_keys {
+                                mentions.insert(key.as_slice(), value.as_slice())?;
+                            }
+                        }
+                        Ok(())
+                    },
+                )
         } else {
             (&self.messages, &self.nonces).transaction(
                 |(messages, nonces): &(TransactionalTree, TransactionalTree)| {

@@ -6,7 +6,11 @@ use super::{keys, NotificationLevel, ReadMarkerRecord, Store, StoreResult};
 use crate::ids::RoomId;
 
 impl Store {
-    pub fn read_marker(&self, room: RoomId, username: &str) -> StoreResult<Option<ReadMarkerRecord>> {
+    pub fn read_marker(
+        &self,
+        room: RoomId,
+        username: &str,
+    ) -> StoreResult<Option<ReadMarkerRecord>> {
         self.read_markers
             .get(keys::room_member(room, username))?
             .map(|bytes| decode(&bytes, "read marker"))
@@ -31,9 +35,9 @@ impl Store {
                 }
             }
             // Compare-and-swap: two devices marking at once both move it forward, never back.
-            let swapped = self
-                .read_markers
-                .compare_and_swap(&key, current, Some(encode(&marker)))?;
+            let swapped =
+                self.read_markers
+                    .compare_and_swap(&key, current, Some(encode(&marker)))?;
             if swapped.is_ok() {
                 return Ok((marker, true));
             }
@@ -142,15 +146,22 @@ mod tests {
             ordinal: message,
         };
         assert_eq!(
-            store.advance_read_marker(room, "bob", marker(3)).expect("mark"),
+            store
+                .advance_read_marker(room, "bob", marker(3))
+                .expect("mark"),
             (marker(3), true)
         );
         assert_eq!(
-            store.advance_read_marker(room, "BOB", marker(2)).expect("mark"),
+            store
+                .advance_read_marker(room, "BOB", marker(2))
+                .expect("mark"),
             (marker(3), false),
             "markers never move back"
         );
-        assert_eq!(store.read_marker(room, "bob").expect("read"), Some(marker(3)));
+        assert_eq!(
+            store.read_marker(room, "bob").expect("read"),
+            Some(marker(3))
+        );
         assert_eq!(store.ordinal_of(room, 4).expect("ordinal"), Some(4));
         assert_eq!(store.ordinal_of(room, 9).expect("ordinal"), None);
     }

@@ -46,12 +46,17 @@ pub enum ClientFrame {
     Typing {
         room: String,
     },
+    /// Marks `room` read up to `message`.
+    Read {
+        room: String,
+        message: String,
+    },
     Ping {},
 }
 
 impl ClientFrame {
     /// Whether the frame changes something (needs an access token's `write` scope): sending,
-    /// editing, deleting, reacting and typing notices. Joining, leaving and pings only read.
+    /// editing, deleting, reacting, typing notices and read markers. Joining, leaving and pings only read.
     pub fn writes(&self) -> bool {
         matches!(
             self,
@@ -60,6 +65,7 @@ impl ClientFrame {
                 | Self::Delete { .. }
                 | Self::React { .. }
                 | Self::Typing { .. }
+                | Self::Read { .. }
         )
     }
 
@@ -109,6 +115,10 @@ enum ServerFrame<'a> {
     },
     RoomUpdated {
         room: RoomView,
+    },
+    Read {
+        room: String,
+        message: String,
     },
     /// The backlog of a join is complete: `cursor` is where a rejoin should resume from.
     ReplayDone {
@@ -160,6 +170,10 @@ pub fn encode_event(kind: &EventKind) -> String {
         }),
         EventKind::RoomUpdated { room } => encode(&ServerFrame::RoomUpdated {
             room: RoomView::for_subscribers(room),
+        }),
+        EventKind::Read { room, message } => encode(&ServerFrame::Read {
+            room: room.to_string(),
+            message: message.to_string(),
         }),
         EventKind::SendFailed {
             code,

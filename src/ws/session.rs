@@ -274,6 +274,20 @@ impl Session {
                 }
                 Ok(())
             }
+            ClientFrame::Read { room, message } => {
+                let marked = parse_room(&room).and_then(|room| {
+                    let message = message.parse().map_err(|e: crate::ids::InvalidMessageId| {
+                        Error::invalid("invalid_marker", format!("message: {e}"))
+                    })?;
+                    self.state
+                        .chat
+                        .mark_read(room, &self.user, message, Some(self.connection.id))
+                });
+                match marked {
+                    Ok(_) => Ok(()),
+                    Err(err) => send(sink, protocol::error(&err, None)).await,
+                }
+            }
             ClientFrame::Typing { .. } if !self.typing_allowed() => Ok(()),
             ClientFrame::Typing { room } => {
                 match parse_room(&room).and_then(|r| self.state.chat.typing(&self.connection, r)) {

@@ -1,0 +1,181 @@
+//! Read markers, unread and mention counts and notification levels against a real server: two
+//! users, two connections of one user (one joined to the room, one not), marker sync between
+//! them, bad markers, and counts after a restart.
+
+mod common;
+
+use common::{error_code, Client, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn room_of(client: &Client, room: &str) -> Value {
+    let (status, body) = client.get(&format!("/api/rooms/{room}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn listed(client: &Client, room: &str) -> Value {
+    let (status, body) = client.get("/api/rooms").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .find(|r| r["id"] == room)
+        .cloned()
+        .expect("listed")
+}
+
+async fn mark(client: &Client, room: &str, message: &str) -> (StatusCode, Value) {
+    client
+        .put(
+            &format!("/api/rooms/{room}/read"),
+            json!({ "message": message }),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_and_mention_counts_follow_the_marker_across_connections_and_restarts() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = TestServer::start_in(data.path(), |_| {}).await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    let room = ann.create_room("standup").await;
+    let (status, _) = bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+    assert_eq!(status, StatusCode::OK);
+    let other = ann.create_room("elsewhere").await;
+
+    // Bob has two connections: one joined to the room, one only connected (another device).
+    let mut joined = bob.ws().await;
+    joined.join(&room, None, 0).await;
+    let mut elsewhere = bob.ws().await;
+
+    let first = ann.post_message(&room, "morning all").await;
+    assert_eq!(first["mentions"], json!([]));
+    let second = ann
+        .post_message(
+            &room,
+            "@bob can you look? mail bob@example.org, not @nobody",
+        )
+        .await;
+    assert_eq!(
+        second["mentions"],
+        json!(["bob"]),
+        "members only, no e-mail"
+    );
+    let third = ann
+        .post_message(&room, "@room standup in 5, @ann too")
+        .await;
+    assert_eq!(third["mentions"], json!(["room", "ann"]));
+    let foreign = ann.post_message(&other, "not in standup").await;
+
+    let seen = listed(&bob, &room).await;
+    assert_eq!(seen["unread_count"], 3, "{seen}");
+    assert_eq!(seen["mention_count"], 2, "{seen}");
+    assert_eq!(seen["last_read"], Value::Null);
+    assert_eq!(seen["last_message"]["id"], third["id"]);
+    assert_eq!(
+        seen["notifications"], "mentions",
+        "the default outside direct rooms"
+    );
+    // Ann's own @ann and @room do not count for her; she has read nothing either.
+    let hers = room_of(&ann, &room).await;
+    assert_eq!(hers["unread_count"], 3);
+    assert_eq!(hers["mention_count"], 0, "{hers}");
+    // Outsiders see no counts.
+    let carol = server.user("carol").await;
+    let theirs = room_of(&carol, &room).await;
+    assert!(theirs.get("unread_count").is_none(), "{theirs}");
+
+    // Reading on the joined connection clears the other device.
+    for _ in 0..3 {
+        joined.recv_type("message").await;
+    }
+    let second_id = second["id"].as_str().expect("id");
+    joined
+        .send_json(json!({"type": "read", "room": room, "message": second_id}))
+        .await;
+    let read = elsewhere.recv_type("read").await;
+    assert_eq!(read["room"], room.as_str());
+    assert_eq!(read["message"], second_id);
+    joined
+        .expect_silence(std::time::Duration::from_millis(300))
+        .await;
+    let seen = room_of(&bob, &room).await;
+    assert_eq!(seen["unread_count"], 1);
+    assert_eq!(seen["mention_count"], 1, "@room after the marker");
+    assert_eq!(seen["last_read"], second_id);
+
+    // An older marker is accepted and ignored; the answer is the marker that stands.
+    let (status, body) = mark(&bob, &room, first["id"].as_str().expect("id")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], second_id);
+    // Bad markers: ids are per room, so a message of another room is an id this room lacks.
+    assert_eq!(foreign["id"], first["id"], "both rooms number from 1");
+    let (status, _) = bob.post_empty(&format!("/api/rooms/{other}/join")).await;
+    assert_eq!(status, StatusCode::OK);
+    let third_id = third["id"].as_str().expect("id");
+    for (target, bad) in [
+        (&other, third_id),
+        (&room, "00000000000000ff"),
+        (&room, "nope"),
+    ] {
+        let (status, body) = mark(&bob, target, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(error_code(&body), "invalid_marker");
+    }
+    let (status, body) = mark(&carol, &room, second_id).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // Notification levels.
+    let (status, body) = bob
+        .put(
+            &format!("/api/rooms/{room}/notifications"),
+            json!({"level": "all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["level"], "all");
+    let (status, body) = bob
+        .put(
+            &format!("/api/rooms/{room}/notifications"),
+            json!({"level": "loud"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "invalid_level");
+    let (status, dm) = ann.post("/api/dms", json!({"users": ["bob"]})).await;
+    assert!(status.is_success(), "{dm}");
+    let dm = room_of(&bob, dm["id"].as_str().expect("id")).await;
+    assert_eq!(dm["notifications"], "all", "the default in direct rooms");
+
+    // Everything survives a restart.
+    drop((joined, elsewhere));
+    server.stop().await;
+    let server = TestServer::start_in(data.path(), |_| {}).await;
+    let bob = Client {
+        base: server.base.clone(),
+        ..bob
+    };
+    let seen = room_of(&bob, &room).await;
+    assert_eq!(seen["unread_count"], 1, "{seen}");
+    assert_eq!(seen["mention_count"], 1);
+    assert_eq!(seen["last_read"], second_id);
+    assert_eq!(seen["notifications"], "all");
+    // New messages after the restart keep counting from where the room was.
+    let ann = Client {
+        base: server.base.clone(),
+        ..ann
+    };
+    let fourth = ann.post_message(&room, "one more").await;
+    assert_eq!(room_of(&bob, &room).await["unread_count"], 2);
+    let (status, _) = mark(&bob, &room, fourth["id"].as_str().expect("id")).await;
+    assert_eq!(status, StatusCode::OK);
+    let seen = room_of(&bob, &room).await;
+    assert_eq!(
+        (seen["unread_count"].clone(), seen["mention_count"].clone()),
+        (json!(0), json!(0))
+    );
+    server.stop().await;
+}
