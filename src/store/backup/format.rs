@@ -9,14 +9,16 @@ use sha2::{Digest, Sha256};
 use super::{BackupError, BackupStats};
 use crate::store::{
     InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, StoreError, TokenRecord,
-    UserRecord,
+    UserRecord, WebhookRecord,
 };
 
 pub(super) const FORMAT: &str = "confab-backup";
-/// The version this confab writes. Version 1 (no membership) is still read: its rooms become
-/// public rooms whose members are their creator and authors. Version 2 had no access tokens
-/// and no bots (`is_bot`, `bot_owner` in user records).
-pub(super) const VERSION: u64 = 3;
+/// The version this confab writes. Older ones are still read; what each lacks:
+/// - 1: membership (member and invite lines, room `kind`): its rooms become public rooms whose
+///   members are their creator and authors;
+/// - 2: access tokens (token lines) and bots (`is_bot`, `bot_owner` in user records);
+/// - 3: webhooks (webhook lines, and the `webhook` stamp of messages they posted).
+pub(super) const VERSION: u64 = 4;
 /// The oldest version this confab reads.
 pub(super) const OLDEST_READABLE: u64 = 1;
 
@@ -81,6 +83,16 @@ pub(super) enum Line {
         code_sha256: String,
         record: InviteRecord,
     },
+    /// Version 4: a webhook of the room before it, by id. An incoming webhook comes with the
+    /// hash of its secret (the secret is never stored), which restore indexes it by; an
+    /// outgoing one has none (its signing secret is in its record).
+    Webhook {
+        room: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret_sha256: Option<String>,
+        record: WebhookRecord,
+    },
     Message {
         room: String,
         seq: u64,
@@ -107,6 +119,9 @@ pub(super) struct Counts {
     /// Absent before version 3.
     #[serde(default)]
     pub tokens: u64,
+    /// Absent before version 4.
+    #[serde(default)]
+    pub webhooks: u64,
 }
 
 impl Counts {
@@ -119,6 +134,7 @@ impl Counts {
             members: self.members,
             invites: self.invites,
             tokens: self.tokens,
+            webhooks: self.webhooks,
             bytes,
         }
     }

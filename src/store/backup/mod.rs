@@ -1,13 +1,13 @@
 //! Backups: one engine-independent, versioned, checksummed file holding the whole database, taken
 //! while chat goes on and restored into an empty store.
 //!
-//! # The file (version 3)
+//! # The file (version 4)
 //!
 //! UTF-8 text, one JSON object per line, every line ending in `\n` and at most
 //! [`format::MAX_LINE_BYTES`] (1 MiB) long (without its `\n`):
 //!
 //! ```text
-//! {"format":"confab-backup","version":1,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
+//! {"format":"confab-backup","version":4,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
 //! {"type":"user","record":{"username":"alice","password_hash":"$argon2id$v=19$...","is_admin":true,"locked":false,"created_at_ms":...}}
 //! {"type":"session","token_sha256":"<64 hex digits>","record":{"username":"alice","created_at_ms":...,"last_seen_ms":...}}
 //! {"type":"token","token_sha256":"<64 hex digits>","record":{"id":"01J...","username":"alice","name":"ci","scopes":["read","write"],"created_at_ms":...}}
@@ -15,25 +15,35 @@
 //! {"type":"room","id":"01J...","last_seq":2,"record":{"id":"01J...","name":"general","created_by":"alice","created_at_ms":...,"expires_at_ms":...,"kind":"private","member_count":1}}
 //! {"type":"member","room":"01J...","username":"alice","record":{"role":"owner","joined_at_ms":...}}
 //! {"type":"invite","room":"01J...","code_sha256":"<64 hex digits>","record":{"id":"...","room":"01J...","created_by":"alice",...}}
+//! {"type":"webhook","room":"01J...","id":"01K...","secret_sha256":"<64 hex digits>","record":{"id":"01K...","name":"alerts","created_by":"alice","created_at_ms":...,"kind":"incoming"}}
+//! {"type":"webhook","room":"01J...","id":"01K...","record":{"id":"01K...","name":"ci","created_by":"alice","created_at_ms":...,"kind":"outgoing","url":"https://...","events":["message"],"trigger_words":["!deploy"],"secret":"...","cursor":1}}
 //! {"type":"message","room":"01J...","seq":1,"record":{"author":"alice","body":"hi","sent_at_ms":...,"nonce":"n-1"}}
-//! {"type":"message","room":"01J...","seq":2,"record":{"author":"bob","body":"hello","sent_at_ms":...}}
-//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":2,"members":1,"invites":1,"tokens":1},"sha256":"<64 hex digits>"}
+//! {"type":"message","room":"01J...","seq":2,"record":{"author":"alice","body":"build failed","sent_at_ms":...,"webhook":{"id":"01K...","name":"alerts"}}}
+//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":2,"members":1,"invites":1,"tokens":1,"webhooks":2},"sha256":"<64 hex digits>"}
 //! ```
 //!
 //! - Line 1 is the header. Then every user, by lowercase name, each followed by its sessions (by
-//!   token hash), then its access tokens (by secret hash); then every room, by id, each followed by its members (by username), its
-//!   invites (by code hash) and its messages by sequence number, none
-//!   above the room's `last_seq` (its last sequence number when the backup was taken). Numbers
-//!   may have holes: the store takes back a message whose flush failed.
+//!   token hash), then its access tokens (by secret hash); then every room, by id, each followed
+//!   by its members (by username), its invites (by code hash), its webhooks (by id) and its
+//!   messages by sequence number, none above the room's `last_seq` (its last sequence number
+//!   when the backup was taken). Numbers may have holes: the store takes back a message whose
+//!   flush failed.
 //! - The trailer is the last line; `sha256` covers every byte before it, newlines included.
 //! - Derived indexes are not stored; restore rebuilds them: `user_sessions` from sessions,
 //!   `user_tokens` and `token_expiry` from tokens,
 //!   `room_names`, `room_expiry` and `public_rooms` from rooms, `user_rooms`, `direct_rooms` and
 //!   each room's `member_count` from members, `room_invites` from invites, `nonces` from each
-//!   message's `nonce`.
+//!   message's `nonce`. Incoming webhooks carry the hash of their secret (`secret_sha256`, only
+//!   they): restore puts them back in both `webhooks` and `incoming_hooks`.
+//! - Outgoing webhooks' deliveries (`deliveries`, `delivery_queue`) are transient and left out.
+//!   An outgoing webhook's record keeps its `cursor`, the last message already turned into
+//!   deliveries (never beyond its room's `last_seq` in the file), so after a restore older
+//!   messages are not sent again; deliveries still queued or retrying when the backup was
+//!   taken are dropped. Its signing `secret` is in its record, as the server keeps it.
 //! - Version 1 (before membership) had no member or invite lines and no `kind`: its rooms are
 //!   restored as public rooms whose members are their creator (owner) and their authors.
-//!   Version 2 had no token lines and no bots: its users restore as people.
+//!   Version 2 had no token lines and no bots: its users restore as people. Version 3 had no
+//!   webhook lines (nor the `webhook` stamp of messages posted through one).
 //! - Access tokens are always included (only their hashes, like sessions): they are
 //!   credentials set up on purpose, for CI jobs and bots, which a restore must not break.
 //!   Sessions are included only when asked for.
@@ -73,6 +83,7 @@ pub struct BackupStats {
     pub members: u64,
     pub invites: u64,
     pub tokens: u64,
+    pub webhooks: u64,
     pub bytes: u64,
 }
 

@@ -14,7 +14,7 @@ use super::{BackupError, BackupStats};
 use crate::ids::RoomId;
 use crate::store::{
     keys, InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, Store, TokenRecord,
-    UserRecord,
+    UserRecord, WebhookId, WebhookKind, WebhookRecord,
 };
 
 /// A checked record, handed to the reader's sink in file order.
@@ -27,6 +27,8 @@ pub(super) enum Item {
     Room(RoomId, RoomRecord),
     Member(RoomId, String, MemberRecord),
     Invite(RoomId, [u8; 32], InviteRecord),
+    /// A webhook by id, with the hash of its secret if it is incoming.
+    Webhook(RoomId, WebhookId, Option<[u8; 32]>, WebhookRecord),
     Message(RoomId, u64, MessageRecord),
 }
 
@@ -182,7 +184,8 @@ fn overlong() -> String {
 /// The grouping and ordering rules, checked with constant state.
 #[derive(Default)]
 struct Checker {
-    /// The file's format version: member and invite lines exist from version 2 on.
+    /// The file's format version: member and invite lines exist from version 2 on, token
+    /// lines from 3, webhook lines from 4.
     version: u64,
     counts: Counts,
     /// Set once the first room is seen: users and sessions come before every room.
@@ -205,12 +208,16 @@ struct OpenRoom {
     member: Option<Vec<u8>>,
     /// Code hash of its last invite so far.
     invite: Option<[u8; 32]>,
+    /// Id of its last webhook so far.
+    webhook: Option<WebhookId>,
 }
 
 impl OpenRoom {
-    /// The room's lines come in groups: members, then invites, then messages.
+    /// The room's lines come in groups: members, then invites, then webhooks, then messages.
     fn phase(&self) -> u8 {
         if self.seen > 0 {
+            4
+        } else if self.webhook.is_some() {
             3
         } else if self.invite.is_some() {
             2
@@ -307,6 +314,7 @@ impl Checker {
                     seen: 0,
                     member: None,
                     invite: None,
+                    webhook: None,
                 });
                 self.counts.rooms += 1;
                 Ok(Item::Room(room, record))
@@ -358,6 +366,12 @@ impl Checker {
                 self.counts.invites += 1;
                 Ok(Item::Invite(id, hash, record))
             }
+            Line::Webhook {
+                room,
+                id,
+                secret_sha256,
+                record,
+            } => self.check_webhook(&room, &id, secret_sha256.as_deref(), record, line_no),
             Line::Message { room, seq, record } => {
                 let room = RoomId::from_str(&room).map_err(|_| fail("bad room id".into()))?;
                 let open = match self.room.as_mut() {
@@ -386,7 +400,70 @@ impl Checker {
         }
     }
 
-    /// The room a member or invite line belongs to: the room line just before its group.
+    /// A webhook line: it follows its room's invites, by id (the key restore stores it under),
+    /// with a secret hash exactly when it is incoming (restore indexes it by that hash), and an
+    /// outgoing cursor within the room (the writer keeps it there; one beyond the room's last
+    /// sequence number would make the restored room's next messages go unsent).
+    fn check_webhook(
+        &mut self,
+        room: &str,
+        id: &str,
+        secret_sha256: Option<&str>,
+        record: WebhookRecord,
+        line_no: u64,
+    ) -> Result<Item, BackupError> {
+        let fail = |reason: String| format_error(line_no, reason);
+        let version = self.version;
+        let open = self.open_room(room, "a webhook", line_no)?;
+        if version < 4 || open.phase() > 3 {
+            return Err(fail(
+                "a webhook line out of place (webhooks follow their room's invites, before its messages; version 4 and later)".into(),
+            ));
+        }
+        let hook = id
+            .parse::<ulid::Ulid>()
+            .map_err(|_| fail("a webhook whose id is not a ULID".into()))?
+            .to_bytes();
+        if record.id != id {
+            return Err(fail(
+                "the webhook record's id differs from the line's id".into(),
+            ));
+        }
+        if open.webhook.is_some_and(|last| last >= hook) {
+            return Err(fail("webhooks out of order or repeated".into()));
+        }
+        check_name(&record.created_by, "webhook creator").map_err(fail)?;
+        let hash = match (&record.kind, secret_sha256) {
+            (WebhookKind::Incoming, Some(hex)) => Some(
+                from_hex32(hex)
+                    .ok_or_else(|| fail("secret_sha256 is not 64 lowercase hex digits".into()))?,
+            ),
+            (WebhookKind::Incoming, None) => {
+                return Err(fail("an incoming webhook without its secret_sha256".into()))
+            }
+            (WebhookKind::Outgoing { .. }, Some(_)) => {
+                return Err(fail(
+                    "an outgoing webhook with a secret_sha256 (only incoming ones have one)".into(),
+                ))
+            }
+            (WebhookKind::Outgoing { cursor, .. }, None) => {
+                if *cursor > open.last_seq {
+                    return Err(fail(format!(
+                        "an outgoing webhook whose cursor {cursor} is beyond its room's last_seq {}",
+                        open.last_seq
+                    )));
+                }
+                None
+            }
+        };
+        open.webhook = Some(hook);
+        let room = open.id;
+        self.counts.webhooks += 1;
+        Ok(Item::Webhook(room, hook, hash, record))
+    }
+
+    /// The room a member, invite or webhook line belongs to: the room line just before its
+    /// group.
     fn open_room(
         &mut self,
         room: &str,

@@ -204,6 +204,16 @@ impl<'a> Importer<'a> {
                     .insert(keys::room_member(room, &username), value.as_slice());
                 value
             }
+            Item::Webhook(room, id, secret, record) => {
+                // Through the store's own insert, which knows both trees (the record, and the
+                // index of incoming ones by secret): webhooks are few, so batching them would
+                // gain nothing, and the caller has the store to itself, so writing this before
+                // the batch holding its room is applied is invisible. Delivery logs and queues
+                // are not in backups: the record's cursor says what was already handed on.
+                self.store
+                    .insert_webhook(room, id, &record, secret.as_ref())?;
+                return Ok(());
+            }
             Item::Invite(room, hash, record) => {
                 self.room_invites
                     .insert(&keys::room_invite(room, &hash)[..], &[] as &[u8]);

@@ -1,13 +1,20 @@
 //! Writing a backup while chat goes on.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::format::{Counts, Header, Line, LineWriter, FORMAT, VERSION};
+use super::format::{to_hex, Counts, Header, Line, LineWriter, FORMAT, VERSION};
 use super::{BackupError, BackupOptions, BackupStats};
 use crate::ids::RoomId;
 use crate::store::records::decode;
-use crate::store::{keys, RoomRecord, SessionRecord, Store, StoreError, UserRecord};
+use crate::store::{
+    keys, RoomRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord, WebhookKind,
+    WebhookRecord,
+};
+
+/// A `webhooks` key (room id, webhook id).
+type WebhookKey = [u8; keys::ROOM_ID_LEN + keys::WEBHOOK_ID_LEN];
 
 impl Store {
     /// Writes a consistent backup of the whole database to `out`, without pausing writers.
@@ -19,7 +26,8 @@ impl Store {
     /// back meanwhile after a failed flush), and no message lacks its room. Messages sent
     /// during the backup, and rooms created during it, are left out. Users and sessions are read
     /// one by one afterwards: each is as of the moment it is read, and a session is written only
-    /// after its (still existing) user.
+    /// after its (still existing) user. A room's webhooks are read with it, each as of that
+    /// moment (see `write_webhooks_of` for their cursors and secrets).
     ///
     /// The caller must keep rooms from being deleted until this returns (the chat layer holds
     /// its deletion guard): a deletion would take messages out from under the scan. If one
@@ -36,6 +44,7 @@ impl Store {
         progress: &mut dyn FnMut(u64),
     ) -> Result<BackupStats, BackupError> {
         let marks = self.room_marks()?;
+        let secrets = self.incoming_secrets()?;
         let mut writer = LineWriter::new(out, progress);
         writer.write(&Header {
             format: FORMAT.to_string(),
@@ -49,7 +58,7 @@ impl Store {
         let mut counts = Counts::default();
         self.write_users(&mut writer, options.include_sessions, &mut counts)?;
         for (id, record, mark) in marks {
-            self.write_room(&mut writer, id, record, mark, &mut counts)?;
+            self.write_room(&mut writer, (id, record, mark), &secrets, &mut counts)?;
         }
         let bytes = writer.finish(counts)?;
         Ok(counts.stats(bytes))
@@ -116,7 +125,7 @@ impl Store {
                 )));
             }
             writer.write(&Line::Token {
-                token_sha256: super::format::to_hex(&hash),
+                token_sha256: to_hex(&hash),
                 record,
             })?;
             counts.tokens += 1;
@@ -150,7 +159,7 @@ impl Store {
                 )));
             }
             writer.write(&Line::Session {
-                token_sha256: super::format::to_hex(&hash),
+                token_sha256: to_hex(&hash),
                 record,
             })?;
             counts.sessions += 1;
@@ -161,9 +170,8 @@ impl Store {
     fn write_room<W: Write>(
         &self,
         writer: &mut LineWriter<'_, W>,
-        id: RoomId,
-        record: RoomRecord,
-        mark: u64,
+        (id, record, mark): (RoomId, RoomRecord, u64),
+        secrets: &HashMap<WebhookKey, TokenHash>,
         counts: &mut Counts,
     ) -> Result<(), BackupError> {
         if record.id.parse::<RoomId>().ok() != Some(id) {
@@ -189,11 +197,12 @@ impl Store {
         for (hash, invite) in invites {
             writer.write(&Line::Invite {
                 room: id.to_string(),
-                code_sha256: super::format::to_hex(&hash),
+                code_sha256: to_hex(&hash),
                 record: invite,
             })?;
             counts.invites += 1;
         }
+        self.write_webhooks_of(writer, id, mark, secrets, counts)?;
         if mark > 0 {
             // Holes are possible: a message whose flush failed is taken back (`remove_message`).
             let range = keys::message(id, 1)..=keys::message(id, mark);
@@ -214,6 +223,78 @@ impl Store {
             return Err(BackupError::RoomChanged {
                 room: id.to_string(),
             });
+        }
+        Ok(())
+    }
+
+    /// Which secret hash opens each incoming webhook: `incoming_hooks` turned around, read
+    /// once before the rooms, since that index is keyed by the hash and a room's webhooks are
+    /// not. `insert_webhook` writes the index entry before the record, so every incoming
+    /// webhook that exists now is found here.
+    fn incoming_secrets(&self) -> Result<HashMap<WebhookKey, TokenHash>, BackupError> {
+        let mut secrets = HashMap::new();
+        for entry in self.incoming_hooks.iter() {
+            let (hash, value) = entry?;
+            let hash: TokenHash = hash
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("malformed incoming_hooks key".into()))?;
+            let (room, id) = keys::parse_webhook(&value)?;
+            // One secret per webhook; should the index ever hold two, the smaller hash wins.
+            secrets.entry(keys::webhook(room, id)).or_insert(hash);
+        }
+        Ok(secrets)
+    }
+
+    /// A room's webhooks, by id, each with the hash of its secret if it is incoming.
+    ///
+    /// An incoming webhook missing from `secrets` was created after they were read (during
+    /// the backup), or its index entry is lost and nobody can call it: it is left out, like a
+    /// room created during the backup.
+    ///
+    /// Outgoing deliveries (the `deliveries` log and the `delivery_queue`) are transient and
+    /// not backed up. What was already handed to a webhook is told by its `cursor`, which its
+    /// record keeps: after a restore, messages up to the cursor are not sent again, and a
+    /// delivery still queued or retrying when the backup was taken is dropped. A cursor that
+    /// moved past the room's mark while the backup ran (messages sent meanwhile, which the
+    /// file leaves out) is brought back to the mark: the restored room numbers its next
+    /// messages from there again, and they must be delivered, not skipped.
+    fn write_webhooks_of<W: Write>(
+        &self,
+        writer: &mut LineWriter<'_, W>,
+        room: RoomId,
+        mark: u64,
+        secrets: &HashMap<WebhookKey, TokenHash>,
+        counts: &mut Counts,
+    ) -> Result<(), BackupError> {
+        for entry in self.webhooks.scan_prefix(keys::room(room)) {
+            let (key, value) = entry?;
+            let (_, id) = keys::parse_webhook(&key)?;
+            let mut record: WebhookRecord = decode(&value, "webhook")?;
+            let ulid = ulid::Ulid::from_bytes(id).to_string();
+            if record.id != ulid {
+                return Err(corrupt(format!(
+                    "webhook {ulid} of room {room} holds the id {:?}",
+                    record.id
+                )));
+            }
+            let secret_sha256 = match &mut record.kind {
+                WebhookKind::Incoming => match secrets.get(&keys::webhook(room, id)) {
+                    Some(hash) => Some(to_hex(hash)),
+                    None => continue,
+                },
+                WebhookKind::Outgoing { cursor, .. } => {
+                    *cursor = (*cursor).min(mark);
+                    None
+                }
+            };
+            writer.write(&Line::Webhook {
+                room: room.to_string(),
+                id: ulid,
+                secret_sha256,
+                record,
+            })?;
+            counts.webhooks += 1;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ fn version_2_file(lines: &[String], counts: &str) -> Vec<u8> {
     file_of_version(2, lines, counts)
 }
 
-fn file_of_version(version: u64, lines: &[String], counts: &str) -> Vec<u8> {
+pub(super) fn file_of_version(version: u64, lines: &[String], counts: &str) -> Vec<u8> {
     let mut body = format!(
         r#"{{"format":"confab-backup","version":{version},"created_at_ms":1,"confab_version":"0.1.0","sessions_included":true}}"#
     );
@@ -31,7 +31,7 @@ fn file_of_version(version: u64, lines: &[String], counts: &str) -> Vec<u8> {
     body.into_bytes()
 }
 
-fn user_line(name: &str) -> String {
+pub(super) fn user_line(name: &str) -> String {
     format!(
         r#"{{"type":"user","record":{{"username":"{name}","password_hash":"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA","is_admin":true,"locked":false,"created_at_ms":1}}}}"#
     )
@@ -94,7 +94,7 @@ fn token_line(user: &str, hash_byte: &str, id: &str) -> String {
 
 const ULID: &str = "01JD0000000000000000000000";
 
-fn refused_at(bytes: &[u8], want_line: u64, want: &str) {
+pub(super) fn refused_at(bytes: &[u8], want_line: u64, want: &str) {
     match check(bytes) {
         Err(BackupError::Format { line, reason }) => {
             assert_eq!(line, want_line, "{reason}");
