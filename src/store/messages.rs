@@ -68,7 +68,11 @@ impl EncodedMessage {
 
 /// The mention index entries of a new message: one per mentioned member but its author, and
 /// one for `@room` whose value names the author (who is not counted).
-fn mention_entries(room: RoomId, seq: u64, message: &MessageRecord) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub(super) fn mention_entries(
+    room: RoomId,
+    seq: u64,
+    message: &MessageRecord,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     message
         .mentions
         .iter()

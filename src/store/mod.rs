@@ -9,10 +9,10 @@ mod keys;
 mod members;
 mod messages;
 mod migrate;
+mod read_state;
 mod records;
 mod rooms;
 mod tokens;
-mod read_state;
 mod users;
 mod webhooks;
 
@@ -25,9 +25,9 @@ pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
-    DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord, MessageRecord, ReactionRecord,
-    Role, RoomKind, RoomRecord, SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord,
-    WebhookStamp, NotificationLevel, ReadMarkerRecord,
+    DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
+    ReactionRecord, ReadMarkerRecord, Role, RoomKind, RoomRecord, SessionRecord, TokenRecord,
+    UserRecord, WebhookKind, WebhookRecord, WebhookStamp,
 };
 pub use rooms::InsertRoom;
 pub use tokens::TokenHash;

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::{BackupError, BackupStats};
 use crate::store::{
-    InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, StoreError, TokenRecord,
-    UserRecord, WebhookRecord,
+    InviteRecord, MemberRecord, MessageRecord, NotificationLevel, ReadMarkerRecord, RoomRecord,
+    SessionRecord, StoreError, TokenRecord, UserRecord, WebhookRecord,
 };
 
 pub(super) const FORMAT: &str = "confab-backup";
@@ -76,6 +76,12 @@ pub(super) enum Line {
         room: String,
         username: String,
         record: MemberRecord,
+        /// Version 4: how far they have read the room (absent: nothing yet).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_marker: Option<ReadMarkerRecord>,
+        /// Version 4: their notification level, when they chose one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notifications: Option<NotificationLevel>,
     },
     /// Version 2: an invite into the room before it, by code hash (the code is never stored).
     Invite {

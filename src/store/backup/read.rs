@@ -13,8 +13,9 @@ use super::format::{
 use super::{BackupError, BackupStats};
 use crate::ids::RoomId;
 use crate::store::{
-    keys, InviteRecord, MemberRecord, MessageRecord, RoomRecord, SessionRecord, Store, TokenRecord,
-    UserRecord, WebhookId, WebhookKind, WebhookRecord,
+    keys, InviteRecord, MemberRecord, MessageRecord, NotificationLevel, ReadMarkerRecord,
+    RoomRecord, SessionRecord, Store, TokenRecord, UserRecord, WebhookId, WebhookKind,
+    WebhookRecord,
 };
 
 /// A checked record, handed to the reader's sink in file order.
@@ -25,7 +26,13 @@ pub(super) enum Item {
     Session([u8; 32], SessionRecord),
     Token([u8; 32], TokenRecord),
     Room(RoomId, RoomRecord),
-    Member(RoomId, String, MemberRecord),
+    Member {
+        room: RoomId,
+        username: String,
+        record: MemberRecord,
+        read_marker: Option<ReadMarkerRecord>,
+        notifications: Option<NotificationLevel>,
+    },
     Invite(RoomId, [u8; 32], InviteRecord),
     /// A webhook by id, with the hash of its secret if it is incoming.
     Webhook(RoomId, WebhookId, Option<[u8; 32]>, WebhookRecord),
@@ -323,6 +330,8 @@ impl Checker {
                 room,
                 username,
                 record,
+                read_marker,
+                notifications,
             } => {
                 let version = self.version;
                 let open = self.open_room(&room, "a member", line_no)?;
@@ -330,6 +339,19 @@ impl Checker {
                     return Err(fail(
                         "a member line out of place (members follow their room, before its invites and messages; version 2 and later)".into(),
                     ));
+                }
+                if version < 4 && (read_marker.is_some() || notifications.is_some()) {
+                    return Err(fail(
+                        "read_marker and notifications are version 4 and later".into(),
+                    ));
+                }
+                if let Some(marker) = &read_marker {
+                    if marker.message > open.last_seq || marker.ordinal > marker.message {
+                        return Err(fail(format!(
+                            "read_marker {} is past the room's last message {}",
+                            marker.message, open.last_seq
+                        )));
+                    }
                 }
                 check_name(&username, "username").map_err(fail)?;
                 let key = keys::user(&username);
@@ -339,7 +361,13 @@ impl Checker {
                 open.member = Some(key);
                 let id = open.id;
                 self.counts.members += 1;
-                Ok(Item::Member(id, username.to_ascii_lowercase(), record))
+                Ok(Item::Member {
+                    room: id,
+                    username: username.to_ascii_lowercase(),
+                    record,
+                    read_marker,
+                    notifications,
+                })
             }
             Line::Invite {
                 room,

@@ -158,6 +158,9 @@ struct Importer<'a> {
     nonces: Batch,
     changes: Batch,
     room_members: Batch,
+    read_markers: Batch,
+    notification_levels: Batch,
+    mention_index: Batch,
     user_rooms: Batch,
     invites: Batch,
     room_invites: Batch,
@@ -182,6 +185,9 @@ impl<'a> Importer<'a> {
             nonces: Batch::default(),
             changes: Batch::default(),
             room_members: Batch::default(),
+            read_markers: Batch::default(),
+            notification_levels: Batch::default(),
+            mention_index: Batch::default(),
             user_rooms: Batch::default(),
             invites: Batch::default(),
             room_invites: Batch::default(),
@@ -196,7 +202,21 @@ impl<'a> Importer<'a> {
                 self.version = version;
                 return Ok(());
             }
-            Item::Member(room, username, record) => {
+            Item::Member {
+                room,
+                username,
+                record,
+                read_marker,
+                notifications,
+            } => {
+                if let Some(marker) = read_marker {
+                    self.read_markers
+                        .insert(keys::room_member(room, &username), encode(&marker));
+                }
+                if let Some(level) = notifications {
+                    self.notification_levels
+                        .insert(keys::room_member(room, &username), encode(&level));
+                }
                 self.user_rooms
                     .insert(keys::user_room(&username, room), &[] as &[u8]);
                 let value = encode(&record);
@@ -261,6 +281,10 @@ impl<'a> Importer<'a> {
                     let key = keys::nonce(room, &record.author, nonce);
                     self.nonces.insert(key, &keys::seq_value(seq)[..]);
                 }
+                // The mention index is derived from the messages: rebuilt, never stored.
+                for (key, value) in crate::store::messages::mention_entries(room, seq, &record) {
+                    self.mention_index.insert(key, value);
+                }
                 if let Some(changed) = record.changed_seq {
                     self.changes
                         .insert(&keys::message(room, changed)[..], &keys::seq_value(seq)[..]);
@@ -302,6 +326,15 @@ impl<'a> Importer<'a> {
         store
             .room_members
             .apply_batch(mem::take(&mut self.room_members))?;
+        store
+            .read_markers
+            .apply_batch(mem::take(&mut self.read_markers))?;
+        store
+            .notification_levels
+            .apply_batch(mem::take(&mut self.notification_levels))?;
+        store
+            .mention_index
+            .apply_batch(mem::take(&mut self.mention_index))?;
         store
             .user_rooms
             .apply_batch(mem::take(&mut self.user_rooms))?;

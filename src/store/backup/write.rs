@@ -185,10 +185,14 @@ impl Store {
         })?;
         counts.rooms += 1;
         for (username, member) in self.members(id)? {
+            let read_marker = self.read_marker(id, &username)?;
+            let notifications = self.notification_level(id, &username)?;
             writer.write(&Line::Member {
                 room: id.to_string(),
                 username,
                 record: member,
+                read_marker,
+                notifications,
             })?;
             counts.members += 1;
         }

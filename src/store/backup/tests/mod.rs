@@ -180,6 +180,11 @@ fn populate(store: &Store) {
         if seq == 5 {
             record.webhook = Some(webhooks::stamp());
         }
+        if seq == 3 {
+            // Mentions (the index is rebuilt from them on restore) and an ordinal.
+            record.mentions = vec!["alice".into(), "room".into()];
+            record.ordinal = Some(3);
+        }
         store.insert_message(room_id(2), seq, &record).unwrap();
     }
     // Changed messages: an edit with a reply and reactions (changed twice, so the change index
@@ -246,6 +251,18 @@ fn populate(store: &Store) {
         NOW,
     );
     webhooks::add_webhooks(store);
+    // alice has read "general" up to message 3 and hears about everything there.
+    let marker = crate::store::ReadMarkerRecord {
+        message: 3,
+        ordinal: 3,
+    };
+    store
+        .advance_read_marker(room_id(2), "alice", marker)
+        .unwrap();
+    store
+        .set_notification_level(room_id(2), "alice", crate::store::NotificationLevel::All)
+        .unwrap();
+    assert_eq!(store.mention_count(room_id(2), "alice", 0).unwrap(), 2);
 }
 
 type Dump = BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
@@ -273,6 +290,9 @@ fn dump(store: &Store) -> Dump {
         ("token_expiry", &store.token_expiry),
         ("webhooks", &store.webhooks),
         ("incoming_hooks", &store.incoming_hooks),
+        ("read_markers", &store.read_markers),
+        ("notification_levels", &store.notification_levels),
+        ("mention_index", &store.mention_index),
     ];
     trees
         .into_iter()

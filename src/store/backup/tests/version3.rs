@@ -10,7 +10,8 @@ use crate::store::records::encode;
 use crate::store::{keys, BackupStats};
 
 /// Written by the last confab that wrote version 3 (commit b8090ed) from [`populate`] as it was
-/// then: everything it holds now but webhooks and the stamp of the message one posted.
+/// then: everything it holds now but webhooks and the stamp of the message one posted, read
+/// markers, notification levels and mentions.
 const FIXTURE: &[u8] = include_bytes!("../../../../tests/fixtures/backup-v3.confab");
 
 #[test]
@@ -40,6 +41,16 @@ fn the_version_3_fixture_restores_what_it_was_written_from() {
     populate(&source);
     source.webhooks.clear().unwrap();
     source.incoming_hooks.clear().unwrap();
+    source.read_markers.clear().unwrap();
+    source.notification_levels.clear().unwrap();
+    source.mention_index.clear().unwrap();
+    let mut unmentioned = source.message(room_id(2), 3).unwrap().unwrap();
+    unmentioned.mentions.clear();
+    unmentioned.ordinal = None;
+    source
+        .messages
+        .insert(keys::message(room_id(2), 3), encode(&unmentioned))
+        .unwrap();
     let mut unstamped = source.message(room_id(2), 5).unwrap().unwrap();
     unstamped.webhook = None;
     source
