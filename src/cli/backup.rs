@@ -249,7 +249,7 @@ fn progress_bar(total: Option<u64>, label: &'static str) -> ProgressBar {
 
 fn describe(stats: &BackupStats) -> String {
     format!(
-        "{} users, {} sessions, {} access tokens, {} rooms, {} messages, {} memberships, {} invites, {} bytes",
+        "{} users, {} sessions, {} access tokens, {} rooms, {} messages, {} memberships, {} invites, {} webhooks, {} bytes",
         stats.users,
         stats.sessions,
         stats.tokens,
@@ -257,6 +257,7 @@ fn describe(stats: &BackupStats) -> String {
         stats.messages,
         stats.members,
         stats.invites,
+        stats.webhooks,
         stats.bytes
     )
 }
