@@ -7,6 +7,7 @@
 //! again after the restart instead of forgetting it.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ pub async fn run(integrations: Arc<Integrations>, stop: CancellationToken) {
             .max(Duration::from_millis(5));
         tokio::select! {
             () = stop.cancelled() => break,
-            () = committed.notified() => {}
+            () = committed.notified(), if integrations.has_outgoing.load(Ordering::Relaxed) => {}
             () = integrations.added.notified() => {}
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok(id) = done {

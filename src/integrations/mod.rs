@@ -78,6 +78,9 @@ pub struct Integrations {
     creating: tokio::sync::Mutex<()>,
     /// Wakes the dispatcher: an outgoing webhook was added.
     added: tokio::sync::Notify,
+    /// Whether any outgoing webhook exists: without one the dispatcher does not wake for every
+    /// group commit (which under load is hundreds of times a second).
+    has_outgoing: std::sync::atomic::AtomicBool,
 }
 
 /// A webhook as the API shows it.
@@ -91,7 +94,9 @@ impl Integrations {
     pub fn new(store: Store, chat: Arc<Chat>, settings: IntegrationsSettings) -> Result<Self> {
         let outbound = Outbound::new(settings.allowed_networks.clone(), settings.webhook_timeout)
             .map_err(|err| Error::invalid("outbound_client", err.to_string()))?;
+        let has_outgoing = !store.outgoing_webhooks()?.is_empty();
         Ok(Self {
+            has_outgoing: std::sync::atomic::AtomicBool::new(has_outgoing),
             store,
             chat,
             outbound,
@@ -131,6 +136,11 @@ impl Integrations {
             ));
         }
         self.store.delete_webhook(room, hook_id)?;
+        if !incoming {
+            let any = !self.store.outgoing_webhooks()?.is_empty();
+            self.has_outgoing
+                .store(any, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Ok(mut rates) = self.incoming_rates.lock() {
             rates.remove(&record.id);
         }

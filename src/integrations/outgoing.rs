@@ -98,6 +98,8 @@ impl Integrations {
             },
         };
         self.insert(room, id, &record, None).await?;
+        self.has_outgoing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.added.notify_one();
         tracing::info!(room = %room, webhook = %record.id, by = %user.username, "outgoing webhook added");
         Ok(CreatedOutgoing {
