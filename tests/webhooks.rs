@@ -225,6 +225,19 @@ async fn deliveries(client: &Client, room: &str, hook: &str) -> Vec<Value> {
     body["deliveries"].as_array().expect("deliveries").clone()
 }
 
+/// The log entry of a webhook's first delivery once it has been tried (within 15 s).
+async fn first_attempt(client: &Client, room: &str, hook: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let log = deliveries(client, room, hook).await;
+        if let Some(entry) = log.first().filter(|e| e["attempts"] == 1) {
+            return entry.clone();
+        }
+        assert!(Instant::now() < deadline, "no attempt: {log:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_webhooks_post_as_the_webhook_in_both_shapes_within_limits() {
     let server = TestServer::start_with(|config| {
@@ -675,15 +688,7 @@ async fn internal_addresses_are_refused_at_creation_and_at_delivery() {
         ..ann
     };
     ann.post_message(&room, "to an address now refused").await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let entry = loop {
-        let log = deliveries(&ann, &room, &hook_id).await;
-        if let Some(entry) = log.first().filter(|e| e["attempts"] == 1) {
-            break entry.clone();
-        }
-        assert!(Instant::now() < deadline, "no attempt: {log:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let entry = first_attempt(&ann, &room, &hook_id).await;
     assert_eq!(entry["status"], "retrying", "{entry}");
     assert!(entry["response_status"].is_null(), "{entry}");
     let error = entry["error"].as_str().expect("error");
@@ -724,15 +729,7 @@ async fn redirects_are_not_followed() {
     receiver
         .wait_for("the call", |calls| !calls.is_empty())
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let entry = loop {
-        let log = deliveries(&ann, &room, &hook_id).await;
-        if let Some(entry) = log.first().filter(|e| e["attempts"] == 1) {
-            break entry.clone();
-        }
-        assert!(Instant::now() < deadline, "no attempt: {log:#?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let entry = first_attempt(&ann, &room, &hook_id).await;
     assert_eq!(entry["status"], "retrying", "{entry}");
     assert_eq!(entry["response_status"], 302);
     assert_eq!(receiver.calls().len(), 1);

@@ -113,8 +113,11 @@ impl Integrations {
             ("X-Confab-Delivery", record.id.clone()),
             ("X-Confab-Event", record.event.clone()),
         ];
-        let outcome = match self.outbound.validate_url(url) {
-            Ok(url) => self.outbound.post_json(&url, &headers, body).await,
+        let outcome = match self.outbound() {
+            Ok(outbound) => match outbound.validate_url(url) {
+                Ok(url) => outbound.post_json(&url, &headers, body).await,
+                Err(err) => Err(err),
+            },
             Err(err) => Err(err),
         };
         let finished_at = self.chat.now_ms();

@@ -40,14 +40,7 @@ impl Integrations {
         let now = self.chat.now_ms();
         let id = super::outgoing::new_id(now);
         let secret = secrets::incoming();
-        let record = WebhookRecord {
-            id: id.to_string(),
-            name,
-            created_by: user.username.clone(),
-            created_at_ms: now,
-            last_used_at_ms: None,
-            kind: WebhookKind::Incoming,
-        };
+        let record = super::new_record(id, name, user, now, WebhookKind::Incoming);
         self.insert(room, id, &record, Some(&secrets::hash(&secret)))
             .await?;
         tracing::info!(room = %room, webhook = %record.id, by = %user.username, "incoming webhook added");

@@ -70,7 +70,9 @@ impl IntegrationsSettings {
 pub struct Integrations {
     store: Store,
     chat: Arc<Chat>,
-    outbound: Outbound,
+    /// Built on first use: it loads the system's root certificates, which a server without
+    /// outgoing webhooks should not pay for at every start.
+    outbound: std::sync::OnceLock<Outbound>,
     settings: IntegrationsSettings,
     /// One bucket per incoming webhook (by id), created on first use.
     incoming_rates: Mutex<HashMap<String, TokenBucket>>,
@@ -92,19 +94,32 @@ pub struct Webhook {
 
 impl Integrations {
     pub fn new(store: Store, chat: Arc<Chat>, settings: IntegrationsSettings) -> Result<Self> {
-        let outbound = Outbound::new(settings.allowed_networks.clone(), settings.webhook_timeout)
-            .map_err(|err| Error::invalid("outbound_client", err.to_string()))?;
         let has_outgoing = !store.outgoing_webhooks()?.is_empty();
         Ok(Self {
             has_outgoing: std::sync::atomic::AtomicBool::new(has_outgoing),
             store,
             chat,
-            outbound,
+            outbound: std::sync::OnceLock::new(),
             settings,
             incoming_rates: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
             added: tokio::sync::Notify::new(),
         })
+    }
+
+    /// The guarded HTTP client, built on first use.
+    fn outbound(&self) -> std::result::Result<&Outbound, outbound::OutboundError> {
+        if let Some(client) = self.outbound.get() {
+            return Ok(client);
+        }
+        let client = Outbound::new(
+            self.settings.allowed_networks.clone(),
+            self.settings.webhook_timeout,
+        )
+        .inspect_err(|err| {
+            tracing::error!(error = %err, "cannot set up the HTTP client for outgoing calls");
+        })?;
+        Ok(self.outbound.get_or_init(|| client))
     }
 
     /// A room's webhooks of one kind, oldest first: for its members.
@@ -197,6 +212,24 @@ impl Integrations {
             return Ok(None);
         }
         Ok(Some(User::from(&account)))
+    }
+}
+
+/// A new webhook's record, added now by `user`.
+fn new_record(
+    id: ulid::Ulid,
+    name: String,
+    user: &User,
+    now: u64,
+    kind: WebhookKind,
+) -> WebhookRecord {
+    WebhookRecord {
+        id: id.to_string(),
+        name,
+        created_by: user.username.clone(),
+        created_at_ms: now,
+        last_used_at_ms: None,
+        kind,
     }
 }
 

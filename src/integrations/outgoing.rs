@@ -63,8 +63,8 @@ impl Integrations {
         request: OutgoingRequest,
     ) -> Result<CreatedOutgoing> {
         self.chat.member_room(room, user)?;
-        let url = self
-            .outbound
+        let outbound = self.outbound().map_err(|_| Error::Busy)?;
+        let url = outbound
             .validate_url(request.url.trim())
             .map_err(|err| Error::invalid(err.code(), err.to_string()))?;
         let events = validate_events(&request.events)?;
@@ -75,28 +75,22 @@ impl Integrations {
         };
         // At save time as well as on every call: a URL that points inside is refused at once,
         // not discovered in the delivery log.
-        self.outbound
+        outbound
             .check_destination(&url)
             .await
             .map_err(|err| Error::invalid(err.code(), err.to_string()))?;
         let now = self.chat.now_ms();
         let id = new_id(now);
         let secret = secrets::signing();
-        let record = WebhookRecord {
-            id: id.to_string(),
-            name,
-            created_by: user.username.clone(),
-            created_at_ms: now,
-            last_used_at_ms: None,
-            kind: WebhookKind::Outgoing {
-                url: url.to_string(),
-                events,
-                trigger_words,
-                secret: secret.clone(),
-                // Only what is sent from now on.
-                cursor: self.store.last_seq(room)?,
-            },
+        let kind = WebhookKind::Outgoing {
+            url: url.to_string(),
+            events,
+            trigger_words,
+            secret: secret.clone(),
+            // Only what is sent from now on.
+            cursor: self.store.last_seq(room)?,
         };
+        let record = super::new_record(id, name, user, now, kind);
         self.insert(room, id, &record, None).await?;
         self.has_outgoing
             .store(true, std::sync::atomic::Ordering::Relaxed);
