@@ -246,3 +246,11 @@ fn web_ui_xss_corpus_in_chromium() {
     let path = corpus.path().to_str().expect("a UTF-8 temp path");
     run_scenario_with("xss", &[], &[("E2E_XSS_CORPUS", path)]);
 }
+
+/// Read state: unread and mention badges in the sidebar and the tab title for a room that is not
+/// open, the "New messages" divider and a highlighted mention when it is opened, the read marker
+/// reaching the server, `@` completion in the composer and the room's notification level.
+#[test]
+fn web_ui_unread_and_mentions_in_chromium() {
+    run_scenario("unread", &[]);
+}

@@ -81,6 +81,11 @@ export const api = {
   joinRoom: (id) => request('POST', `/api/rooms/${enc(id)}/join`),
   leaveRoom: (id) => request('POST', `/api/rooms/${enc(id)}/leave`),
 
+  /** Moves the caller's read marker in a room forward to `messageId` (the WebSocket `read` frame does the same). */
+  markRead: (roomId, messageId) => request('PUT', `/api/rooms/${enc(roomId)}/read`, { message: messageId }),
+  /** @param level 'all' | 'mentions' | 'none': which new messages of the room concern the caller */
+  setNotifications: (roomId, level) => request('PUT', `/api/rooms/${enc(roomId)}/notifications`, { level }),
+
   /** Members oldest first: `[{ username, role, joined_at }]`. */
   members: async (roomId) => (await request('GET', `/api/rooms/${enc(roomId)}/members`)).members,
   addMember: (roomId, username) => request('PUT', `/api/rooms/${enc(roomId)}/members/${enc(username)}`),

@@ -12,6 +12,7 @@ import { forgetBots, loadBots } from './bots.js';
 import { h } from './dom.js';
 import { RoomsStore } from './rooms-store.js';
 import { ChatSocket, socketUrl } from './socket.js';
+import { setUnreadTotal } from './title.js';
 import { mountAuth } from './views/auth.js';
 import { mountChat } from './views/chat.js';
 import { mountInvite } from './views/invite.js';
@@ -78,6 +79,7 @@ function route() {
 function signedIn(user) {
   const socket = new ChatSocket(socketUrl(), async () => (await api.me()) !== null || signedOut());
   const rooms = new RoomsStore();
+  rooms.addEventListener('change', () => setUnreadTotal(rooms.unreadTotal));
   session = { user, socket, rooms, shell: null };
   session.shell = createShell({ user, socket, rooms, signOut, navigate });
   current?.destroy();
@@ -101,6 +103,7 @@ function signedOut() {
   session.rooms.stop();
   session.shell.destroy();
   session = null;
+  setUnreadTotal(0);
   forgetBots();
   history.replaceState(null, '', '#/login');
   route();

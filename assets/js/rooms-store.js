@@ -4,6 +4,13 @@
 // `room_updated`, `room_deleted`), and refreshed on demand, on a slow timer,
 // after a reconnect and when the tab becomes visible, so a missed frame or a
 // room created by someone else shows up without a reload.
+//
+// Each of the caller's rooms carries its read state (`unread_count`,
+// `mention_count`, `last_read`, `last_message`, `notifications`). For rooms
+// that are not open it comes from the list (the server sends no live activity
+// for them yet); the open room's chat view reports its live messages with
+// `noteMessage` and what was read with `markRead`, and another tab's `read`
+// frame clears a room here.
 
 import { api } from './api.js';
 import { parseDate } from './format.js';
@@ -32,6 +39,12 @@ export function composerLabel(room, me) {
   return room.kind === 'direct' ? `Message ${roomTitle(room, me)}` : `Message #${room.name}`;
 }
 
+/** Whether a message mentions `username`, by name or with `@room`. */
+export function mentionsUser(message, username) {
+  const mentions = message.mentions ?? [];
+  return mentions.includes('room') || mentions.includes(username.toLowerCase());
+}
+
 export class RoomsStore extends EventTarget {
   #rooms = [];
   #loaded = false;
@@ -58,6 +71,11 @@ export class RoomsStore extends EventTarget {
   /** The caller's direct-message rooms. */
   get directs() {
     return this.#rooms.filter((r) => r.is_member && r.kind === 'direct');
+  }
+
+  /** Messages not read yet, over all the caller's rooms. */
+  get unreadTotal() {
+    return this.#rooms.reduce((sum, r) => sum + (r.is_member ? (r.unread_count ?? 0) : 0), 0);
   }
 
   /** Public rooms the caller has not joined. */
@@ -102,7 +120,7 @@ export class RoomsStore extends EventTarget {
       .listRooms()
       .then((rooms) => {
         this.#error = null;
-        this.#set(rooms);
+        this.#set(rooms.map((room) => this.#keepNewerRead(room)));
       })
       .catch((error) => {
         this.#error = error;
@@ -171,9 +189,56 @@ export class RoomsStore extends EventTarget {
       case 'room_deleted':
         this.remove(frame.room);
         break;
+      case 'read':
+        // Read in another tab or device.
+        if (frame.room && frame.message) this.markRead(frame.room, frame.message);
+        break;
       default:
         break;
     }
+  }
+
+  /**
+   * The caller read `roomId` up to `messageId`: its badges clear. Markers only
+   * move forward, so an older id changes nothing.
+   */
+  markRead(roomId, messageId) {
+    const room = this.get(roomId);
+    if (!room || (room.last_read && room.last_read >= messageId)) return;
+    this.upsert({ id: roomId, last_read: messageId, unread_count: 0, mention_count: 0 });
+  }
+
+  /**
+   * A live message of the open room, from someone else: it counts as unread
+   * until the chat view marks it read. A message the list already counted
+   * (its `last_message` is as new) is not counted twice.
+   */
+  noteMessage(roomId, message, me) {
+    const room = this.get(roomId);
+    if (!room?.is_member || message.author === me) return;
+    if ((room.last_read && message.id <= room.last_read) || (room.last_message && message.id <= room.last_message.id)) {
+      return;
+    }
+    const mentioned = mentionsUser(message, me);
+    this.upsert({
+      id: roomId,
+      last_message: message,
+      unread_count: (room.unread_count ?? 0) + 1,
+      mention_count: (room.mention_count ?? 0) + (mentioned ? 1 : 0),
+    });
+  }
+
+  /**
+   * A listed room whose read marker is behind the one this tab just sent (the
+   * list was read before the server got it): keep the local read state, unless
+   * something newer arrived meanwhile.
+   */
+  #keepNewerRead(room) {
+    const known = this.get(room.id);
+    const read = known?.last_read;
+    if (!read || (room.last_read && room.last_read >= read)) return room;
+    if (room.last_message && room.last_message.id > read) return room;
+    return { ...room, last_read: read, unread_count: 0, mention_count: 0 };
   }
 
   /** Marks a room active now, so it moves to the top without waiting for a refresh. */

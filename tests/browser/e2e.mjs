@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -24,6 +24,9 @@
 // - `webhooks`: a room's incoming and outgoing webhooks through the panel in
 //   the chat header, called from and calling out to Node; signatures checked.
 //   (scenario in e2e-webhooks.mjs)
+// - `unread`: unread and mention badges in the sidebar, the "New messages"
+//   divider, the read marker, @-completion in the composer and the
+//   notification menu. (scenario in e2e-unread.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -34,6 +37,7 @@ import { chromium } from 'playwright-core';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
 import { tokensScenario } from './e2e-tokens.mjs';
+import { unreadScenario } from './e2e-unread.mjs';
 import { webhooksScenario } from './e2e-webhooks.mjs';
 import { xssScenario } from './e2e-xss.mjs';
 
@@ -46,9 +50,10 @@ const SCENARIOS = {
   xss: (browser) => xssScenario(browser, harness),
   tokens: (browser) => tokensScenario(browser, harness),
   webhooks: (browser) => webhooksScenario(browser, harness),
+  unread: (browser) => unreadScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks]');
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });

@@ -1,9 +1,11 @@
 // The message composer: Enter sends, Shift+Enter inserts a newline, the box
 // grows with its content, and typing notifications are throttled. Up in an
 // empty box and Escape are offered to the chat view (edit the last message,
-// cancel a reply).
+// cancel a reply). Typing `@` offers the room's members to mention
+// (mention-complete.js).
 
 import { h, icon } from '../dom.js';
+import { createMentionCompletion } from './mention-complete.js';
 
 const MAX_BODY = 4000;
 const TYPING_EVERY_MS = 3000;
@@ -13,10 +15,16 @@ const MAX_HEIGHT_PX = 200;
  * @param label     the field's label and placeholder, e.g. "Message #general"
  * @param onSend    (body) => void
  * @param onTyping  () => void, at most every few seconds while typing
- * @param keys      { onArrowUpEmpty, onEscape }: () => boolean, true when the key was used
+ * @param keys      { onArrowUpEmpty, onEscape }: () => boolean, true when the key was used;
+ *                  mentionable: () => usernames offered after `@` (the room's other members)
  * @returns { el, focus(), setDisabled(reason|null) }
  */
-export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () => false, onEscape = () => false } = {}) {
+export function createComposer(
+  label,
+  onSend,
+  onTyping,
+  { onArrowUpEmpty = () => false, onEscape = () => false, mentionable = () => [] } = {},
+) {
   const input = h('textarea', {
     id: 'composer-input',
     class: 'composer-input',
@@ -44,6 +52,7 @@ export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () =>
     counter,
   );
   input.setAttribute('aria-describedby', 'composer-hint');
+  const mentions = createMentionCompletion(input, mentionable);
 
   let lastTyping = 0;
   const autosize = () => {
@@ -70,6 +79,7 @@ export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () =>
 
   input.addEventListener('input', () => {
     update();
+    mentions.onInput();
     const now = Date.now();
     if (input.value.trim() !== '' && now - lastTyping > TYPING_EVERY_MS) {
       lastTyping = now;
@@ -77,6 +87,10 @@ export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () =>
     }
   });
   input.addEventListener('keydown', (event) => {
+    if (mentions.onKeyDown(event)) {
+      event.preventDefault();
+      return;
+    }
     // isComposing: Enter confirms an IME candidate and must not send.
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
@@ -91,6 +105,7 @@ export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () =>
   const form = h(
     'form',
     { class: 'composer', 'aria-label': 'Send a message' },
+    mentions.el,
     h('div', { class: 'composer-box' }, input, send),
     hint,
   );
@@ -104,6 +119,7 @@ export function createComposer(label, onSend, onTyping, { onArrowUpEmpty = () =>
     focus: () => input.focus(),
     /** Disables the composer with a reason shown as placeholder; null re-enables it. */
     setDisabled(reason) {
+      mentions.close();
       input.disabled = Boolean(reason);
       input.placeholder = reason ?? label;
       form.classList.toggle('disabled', Boolean(reason));

@@ -1,19 +1,21 @@
 // The chat header: room glyph (#, lock, @) and name, topic, expiry countdown,
-// creator, the webhooks button (members of public and private rooms), the
-// members toggle and (for an owner or an admin) the delete button.
+// creator, the notification menu and the webhooks button (members; webhooks
+// not in direct rooms), the members toggle and (for an owner or an admin) the
+// delete button.
 
 import { h, icon, roomGlyph } from '../dom.js';
 import { formatExpiresIn, formatFull, parseDate } from '../format.js';
 import { roomTitle } from '../rooms-store.js';
 import { openWebhooks } from '../webhooks/panel.js';
+import { createNotifyMenu } from './notify-menu.js';
 
 const EXPIRY_SOON_MS = 24 * 3600 * 1000;
 
 /**
- * @param opts { me, canDelete, onDelete, onToggleMembers }
+ * @param opts { me, canDelete, onDelete, onToggleMembers, onNotifications(level) }
  * @returns { el, setRoom(room), setCanDelete(bool), setOnlineCount(n), setMembersExpanded(open), setGone(label), destroy() }
  */
-export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
+export function createHeader({ me, canDelete, onDelete, onToggleMembers, onNotifications = () => {} }) {
   const name = h('span', { class: 'chat-name' });
   const glyph = h('span', { class: 'chat-glyph' });
   const topic = h('span', { class: 'chat-topic', hidden: true });
@@ -39,6 +41,7 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
     { class: 'icon-btn webhooks-toggle', type: 'button', 'aria-label': 'Webhooks', title: 'Webhooks', hidden: true },
     icon('link'),
   );
+  const notify = createNotifyMenu(onNotifications);
   let webhooks = null;
   webhooksButton.addEventListener('click', () => {
     if (room) webhooks = openWebhooks(room);
@@ -54,7 +57,7 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
       h('h1', {}, glyph, name),
       h('p', { class: 'chat-sub' }, topic, topicSep, expiry, h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'), creator),
     ),
-    h('div', { class: 'chat-actions' }, webhooksButton, membersButton, deleteButton),
+    h('div', { class: 'chat-actions' }, notify.el, webhooksButton, membersButton, deleteButton),
   );
 
   let room = null;
@@ -83,6 +86,7 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
       else creator.textContent = `created by ${room.created_by}`;
       // Webhooks belong to rooms with a name; a direct conversation has none.
       webhooksButton.hidden = room.kind === 'direct' || !(room.is_member || room.role);
+      notify.setRoom(room);
       renderExpiry();
     },
     setCanDelete(can) {
@@ -101,6 +105,7 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
       clearInterval(ticker);
       deleteButton.disabled = true;
       webhooksButton.disabled = true;
+      notify.setDisabled(true);
       webhooks?.close();
       expiry.replaceChildren(icon('alert'), label);
       expiry.title = '';
@@ -108,6 +113,7 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers }) {
     },
     destroy() {
       clearInterval(ticker);
+      notify.close();
       webhooks?.close();
     },
   };

@@ -8,7 +8,8 @@
 // messages by one author within a few minutes share a header, as in most chat
 // apps; day dividers separate days. The view sticks to the bottom while the
 // reader is there; when they have scrolled up, new messages raise a
-// "New messages" button instead of yanking the view.
+// "New messages" button instead of yanking the view. A room opened with
+// unread messages shows a "New messages" divider above the first of them.
 
 import { botBadge, isBot, knownBots } from '../bots.js';
 import { avatar, h, icon } from '../dom.js';
@@ -42,6 +43,17 @@ export class MessageList {
   #me;
   #resizeObserver;
   #start;
+  /** The reader's read marker when the room was opened (null: no divider). */
+  #readBefore = null;
+  /** The first message after `#readBefore`, which the divider goes above. */
+  #firstNewId = null;
+  /** Keep the divider in view (it may move up as older pages load) until the reader scrolls themselves. */
+  #revealing = false;
+  #newDivider = h(
+    'div',
+    { class: 'new-divider', role: 'separator', 'aria-label': 'New messages' },
+    h('span', {}, 'New messages'),
+  );
   #onBotsKnown = () => this.#markBots();
 
   /**
@@ -85,6 +97,11 @@ export class MessageList {
     this.el = h('div', { class: 'messages-wrap' }, this.scroller, this.jump);
 
     this.scroller.addEventListener('scroll', () => this.#onScroll(), { passive: true });
+    for (const type of ['wheel', 'touchstart', 'pointerdown', 'keydown']) {
+      this.scroller.addEventListener(type, () => {
+        this.#revealing = false;
+      }, { passive: true });
+    }
     // Keep the newest message in view when the viewport shrinks (phone keyboard,
     // composer growing) or content reflows.
     this.#resizeObserver = new ResizeObserver(() => {
@@ -114,16 +131,42 @@ export class MessageList {
     this.#renderTop();
   }
 
-  /** Replaces the history with the newest page. */
-  setHistory(messages, reachedStart) {
+  /**
+   * Replaces the history with the newest page.
+   * @param readUpTo with unread messages, the reader's read marker ('' when they
+   *                 read nothing yet): a "New messages" divider goes above the
+   *                 first message after it, scrolled into view; null: none
+   */
+  setHistory(messages, reachedStart, readUpTo = null) {
     this.#messages = [];
     this.#rows.clear();
     for (const m of messages) this.#insertSorted(m);
     this.#reachedStart = reachedStart;
+    this.#readBefore = readUpTo;
     this.#renderAll();
     this.#renderTop();
     this.scrollToBottom();
+    this.#revealing = readUpTo !== null;
+    this.#revealNewDivider();
     this.#fillViewport();
+  }
+
+  /** Whether the newest loaded message is (at least partly) inside the visible part of the list. */
+  newestVisible() {
+    const row = this.#rows.get(this.lastId)?.el;
+    if (!row?.isConnected) return false;
+    const r = row.getBoundingClientRect();
+    const s = this.scroller.getBoundingClientRect();
+    return r.height > 0 && r.top < s.bottom && r.bottom > s.top;
+  }
+
+  /** When the divider is above the view (more unread than fit), scrolls up to it. */
+  #revealNewDivider() {
+    if (!this.#revealing || !this.#newDivider.isConnected) return;
+    const above = this.#newDivider.getBoundingClientRect().top - this.scroller.getBoundingClientRect().top;
+    if (above >= 0) return;
+    this.#stuck = false;
+    this.scroller.scrollTop = Math.max(0, this.scroller.scrollTop + above - 8);
   }
 
   /**
@@ -207,6 +250,7 @@ export class MessageList {
   /** Scrolls to the newest message and clears the "new messages" marker. */
   scrollToBottom({ smooth = false } = {}) {
     this.#stuck = true;
+    this.#revealing = false;
     this.#unseen = 0;
     this.jump.hidden = true;
     if (smooth) this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: 'smooth' });
@@ -263,6 +307,8 @@ export class MessageList {
     this.#early.clear();
     this.#loadingOlder = false;
     this.#renderTop();
+    // The first unread message may have been in this page.
+    this.#revealNewDivider();
   }
 
   /** Inserts into the sorted array (a known id is left alone); returns true when it went at the end. */
@@ -294,6 +340,9 @@ export class MessageList {
     const focused = this.list.contains(document.activeElement) ? document.activeElement : null;
     this.list.replaceChildren();
     this.#lastGroup = null;
+    // Live messages never move the divider; an older page may hold the first unread one.
+    const readBefore = this.#readBefore;
+    this.#firstNewId = readBefore === null ? null : (this.#messages.find((m) => m.id > readBefore)?.id ?? null);
     for (const m of this.#messages) this.#appendRow(m);
     for (const row of this.#rows.values()) if (row.message.reply_to) row.refresh();
     if (focused?.isConnected) focused.focus({ preventScroll: true });
@@ -317,9 +366,11 @@ export class MessageList {
         ),
       );
     }
+    const firstNew = message.id === this.#firstNewId;
+    if (firstNew) this.list.append(this.#newDivider);
     // A webhook's messages group by webhook, not with those of the person who added it.
     const sender = message.webhook ? `webhook:${message.webhook.id}:${message.webhook.name}` : message.author;
-    const continues = sameDay && last.sender === sender && sentAt.getTime() - last.at.getTime() < GROUP_WINDOW_MS;
+    const continues = !firstNew && sameDay && last.sender === sender && sentAt.getTime() - last.at.getTime() < GROUP_WINDOW_MS;
     const messageRow = this.#rows.get(message.id);
     messageRow.setContinues(continues);
     const row = messageRow.el;

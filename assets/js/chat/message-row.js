@@ -9,6 +9,7 @@
 
 import { h, icon } from '../dom.js';
 import { formatCompactTime, formatFull, parseDate } from '../format.js';
+import { mentionsUser } from '../rooms-store.js';
 import { createActionBar } from './message-actions.js';
 import { MessageEditor } from './message-editor.js';
 import { excerpt, renderBody } from './message-html.js';
@@ -50,6 +51,7 @@ export class MessageRow {
   #lead;
   #quote;
   #content;
+  #mentionHint;
   #reactions;
   #actions = null;
   #contentKey = null;
@@ -63,6 +65,7 @@ export class MessageRow {
     this.#lead = h('span', { class: 'msg-lead' });
     this.#quote = h('span', { class: 'msg-quote-slot' });
     this.#content = h('div', { class: 'msg-content' });
+    this.#mentionHint = h('span', { class: 'sr-only' });
     this.#reactions = new ReactionBar(
       ctx.me,
       (emoji, on) => ctx.react(this.message, emoji, on),
@@ -72,6 +75,7 @@ export class MessageRow {
       'div',
       { class: 'msg', dataset: { id: message.id } },
       this.#lead,
+      this.#mentionHint,
       this.#quote,
       this.#content,
       this.#reactions.el,
@@ -171,6 +175,10 @@ export class MessageRow {
 
   #render() {
     this.el.classList.toggle('msg-deleted', Boolean(this.message.deleted));
+    // Someone else calling the reader by name or with @room stands out.
+    const mentioned = !this.message.deleted && this.message.author !== this.#ctx.me && mentionsUser(this.message, this.#ctx.me);
+    this.el.classList.toggle('msg-mention', mentioned);
+    this.#mentionHint.textContent = mentioned ? 'Mentions you: ' : '';
     this.#renderQuote();
     this.#renderContent();
     this.#reactions.set(this.message.deleted ? [] : this.message.reactions);

@@ -4,6 +4,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { formatDuration } from '../format.js';
+import { setTitle } from '../title.js';
 
 const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
 
@@ -62,7 +63,7 @@ function describeError(mode, error) {
  */
 export function mountAuth(root, mode, onSignedIn) {
   const m = MODES[mode] ?? MODES.login;
-  document.title = `${m.submit} · confab`;
+  setTitle(`${m.submit} · confab`);
 
   const usernameError = h('p', { class: 'field-error', id: 'auth-username-error', hidden: true });
   const passwordError = h('p', { class: 'field-error', id: 'auth-password-error', hidden: true });

@@ -1,7 +1,7 @@
 // The chat screen for one room: wires the REST history, the WebSocket frames,
-// the outbox of pending sends, the replay cursor and the UI parts (header,
-// messages and their actions, typing, reply bar, composer, members panel)
-// together.
+// the outbox of pending sends, the replay cursor, the read marker and the UI
+// parts (header, messages and their actions, typing, reply bar, composer,
+// members panel) together.
 
 import { api } from '../api.js';
 import { rememberBots } from '../bots.js';
@@ -13,6 +13,7 @@ import { enableLongPress } from '../chat/message-actions.js';
 import { MessageList } from '../chat/message-list.js';
 import { createMessageOps } from '../chat/message-ops.js';
 import { Outbox } from '../chat/outbox.js';
+import { ReadMarker } from '../chat/read-marker.js';
 import { ReplayCursor } from '../chat/replay-cursor.js';
 import { createReplyBar } from '../chat/reply-bar.js';
 import { createRoomActions } from '../chat/room-actions.js';
@@ -21,6 +22,7 @@ import { confirmDialog } from '../dialog.js';
 import { h, icon } from '../dom.js';
 import { parseDate } from '../format.js';
 import { composerLabel, roomTitle } from '../rooms-store.js';
+import { setTitle } from '../title.js';
 import { toast } from '../toast.js';
 import { describeMembershipError, messageUser } from './new-conversation.js';
 
@@ -36,7 +38,7 @@ export function mountChat(outlet, ctx, roomId) {
   let view = null;
 
   const showLoading = () => {
-    document.title = 'Loading… · confab';
+    setTitle('Loading… · confab');
     page.replaceChildren(
       h('div', { class: 'chat-loading', role: 'status' }, h('span', { class: 'spinner' }), 'Loading room…'),
     );
@@ -76,7 +78,7 @@ export function mountChat(outlet, ctx, roomId) {
 
 /** Replaces the page with a notice (room missing, access lost) and a way back. */
 function showNotice(page, title, text, retry) {
-  document.title = `${title} · confab`;
+  setTitle(`${title} · confab`);
   const actions = [h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to rooms')];
   if (retry) {
     const again = h('button', { class: 'btn btn-ghost', type: 'button' }, 'Try again');
@@ -126,7 +128,6 @@ function chatView(page, ctx, initialRoom, history) {
   let joined = false;
   let hasJoinedOnce = false;
   let gone = false;
-  let unread = 0;
   /** Set while this user leaves on purpose: their own `removed` frame is then expected. */
   let leaving = false;
   let membersSeq = 0;
@@ -137,9 +138,13 @@ function chatView(page, ctx, initialRoom, history) {
   const cursor = new ReplayCursor();
   for (const message of history) cursor.see(message);
 
-  const updateTitle = () => {
-    document.title = `${unread ? `(${unread}) ` : ''}${roomLabel(room, me)} · confab`;
-  };
+  // The unread count in front comes from the rooms store (title.js).
+  const updateTitle = () => setTitle(`${roomLabel(room, me)} · confab`);
+  // The room as just loaded is the freshest read state the sidebar can have.
+  if (ctx.rooms.get(roomId)) {
+    const { unread_count, mention_count, last_read, last_message, notifications } = room;
+    ctx.rooms.upsert({ id: roomId, unread_count, mention_count, last_read, last_message, notifications });
+  }
   /** Owners and admins may delete the room and remove members; nobody removes others from a direct room. */
   const canManage = () => room.role === 'owner' || user.is_admin;
 
@@ -150,6 +155,10 @@ function chatView(page, ctx, initialRoom, history) {
     onToggleMembers: () => {
       membersChoice = !membersVisible();
       applyMembers();
+    },
+    onNotifications: (level) => {
+      room = { ...room, notifications: level };
+      ctx.rooms.upsert({ id: roomId, notifications: level });
     },
   });
   const picker = new EmojiPicker();
@@ -206,6 +215,7 @@ function chatView(page, ctx, initialRoom, history) {
         replyBar.clear();
         return true;
       },
+      mentionable: () => members.memberNames.filter((name) => name !== me),
     },
   );
   function startReply(message) {
@@ -258,7 +268,9 @@ function chatView(page, ctx, initialRoom, history) {
   applyMembers();
   updateTitle();
   page.replaceChildren(section);
-  list.setHistory(history, history.length < PAGE);
+  list.setHistory(history, history.length < PAGE, room.unread_count > 0 ? (room.last_read ?? '') : null);
+  const readMarker = new ReadMarker({ socket, rooms: ctx.rooms, room, list });
+  readMarker.check();
   // On a phone, focusing would pop the keyboard over the history just opened.
   if (matchMedia('(hover: hover) and (pointer: fine)').matches) composer.focus();
 
@@ -454,13 +466,14 @@ function chatView(page, ctx, initialRoom, history) {
         if (list.upsert(message, { own: Boolean(frame.nonce) }) === 'added') {
           typing.clear(message.author);
           ctx.rooms.touch(roomId, message.sent_at);
-          if (document.visibilityState === 'hidden' && message.author !== user.username) {
-            unread += 1;
-            updateTitle();
-          }
+          ctx.rooms.noteMessage(roomId, message, me);
+          readMarker.check();
         }
         break;
       }
+      case 'read':
+        if (frame.room === roomId && frame.message) readMarker.readElsewhere(frame.message);
+        break;
       case 'message_updated': {
         const message = frame.message;
         if (message?.room !== roomId) return;
@@ -515,12 +528,6 @@ function chatView(page, ctx, initialRoom, history) {
       h('span', {}, h('strong', {}, 'Connection lost.'), ' Messages you write now are sent when it is back.'),
     );
   };
-  const onVisibility = () => {
-    if (document.visibilityState === 'visible' && unread) {
-      unread = 0;
-      updateTitle();
-    }
-  };
   const expiryCheck = setInterval(() => {
     if (parseDate(room.expires_at).getTime() <= Date.now()) setGone('expired');
   }, EXPIRY_CHECK_MS);
@@ -528,7 +535,6 @@ function chatView(page, ctx, initialRoom, history) {
   socket.addEventListener('frame', onFrame);
   socket.addEventListener('state', onState);
   onState();
-  document.addEventListener('visibilitychange', onVisibility);
   wide.addEventListener('change', onLayoutChange);
   // Join after the REST page with `after` = the cursor: what changed or arrived
   // since the page was read is replayed, so nothing falls in between.
@@ -541,7 +547,7 @@ function chatView(page, ctx, initialRoom, history) {
     socket.leave(roomId);
     socket.removeEventListener('frame', onFrame);
     socket.removeEventListener('state', onState);
-    document.removeEventListener('visibilitychange', onVisibility);
+    readMarker.destroy();
     wide.removeEventListener('change', onLayoutChange);
     clearInterval(expiryCheck);
     header.destroy();

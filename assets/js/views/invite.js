@@ -5,6 +5,7 @@
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
+import { setTitle } from '../title.js';
 
 /** What to tell someone whose invite link does not work. */
 function describe(error) {
@@ -37,7 +38,7 @@ export function mountInvite(outlet, ctx, code) {
   let destroyed = false;
 
   const accept = async () => {
-    document.title = 'Joining… · confab';
+    setTitle('Joining… · confab');
     page.replaceChildren(
       h('div', { class: 'chat-loading', role: 'status' }, h('span', { class: 'spinner' }), 'Accepting the invite…'),
     );
@@ -55,7 +56,7 @@ export function mountInvite(outlet, ctx, code) {
   };
 
   const showProblem = ({ title, text, retry }) => {
-    document.title = `${title} · confab`;
+    setTitle(`${title} · confab`);
     const actions = [h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to rooms')];
     if (retry) {
       const again = h('button', { class: 'btn btn-ghost', type: 'button' }, 'Try again');

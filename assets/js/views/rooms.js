@@ -5,6 +5,7 @@
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
+import { setTitle } from '../title.js';
 import { toast } from '../toast.js';
 import { newDmDialog, newPrivateRoomDialog } from './new-conversation.js';
 import { roomItem } from './room-cards.js';
@@ -36,7 +37,7 @@ const SECTIONS = [
 
 /** @param ctx { user, rooms, navigate } */
 export function mountRooms(outlet, ctx) {
-  document.title = 'Rooms · confab';
+  setTitle('Rooms · confab');
 
   const input = h('input', {
     id: 'join-name',

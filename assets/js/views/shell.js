@@ -89,19 +89,26 @@ export function createShell(ctx) {
   let active = { view: 'rooms', roomId: null };
   const link = (room, glyph) => {
     const current = active.view === 'chat' && active.roomId === room.id;
+    const unread = room.unread_count ?? 0;
+    const mentions = room.mention_count ?? 0;
+    const title = roomTitle(room, ctx.user.username);
+    const counts = unreadText(unread, mentions);
     return h(
       'li',
       {},
       h(
         'a',
         {
-          class: 'side-room',
+          class: `side-room${unread > 0 ? ' side-unread' : ''}`,
           href: `#/room/${encodeURIComponent(room.id)}`,
           'aria-current': current ? 'page' : null,
+          // The badges are read as words: "design, 3 unread, 1 mention".
+          'aria-label': counts ? `${room.kind === 'private' ? 'Private room ' : ''}${title}, ${counts}` : null,
           dataset: { kind: room.kind ?? 'public' },
         },
         glyph,
-        h('span', { class: 'side-name' }, roomTitle(room, ctx.user.username)),
+        h('span', { class: 'side-name' }, title),
+        unreadBadges(unread, mentions),
       ),
     );
   };
@@ -134,4 +141,30 @@ export function createShell(ctx) {
       el.remove();
     },
   };
+}
+
+/** What the badges say, for assistive technology: "12 unread, 2 mentions" (empty: nothing unread). */
+function unreadText(unread, mentions) {
+  const said = [];
+  if (unread > 0) said.push(`${unread} unread`);
+  if (mentions > 0) said.push(mentions === 1 ? '1 mention' : `${mentions} mentions`);
+  return said.join(', ');
+}
+
+/** A room's unread and mention counts as badges ("12", "99+", "@2"), hidden from assistive technology. */
+function unreadBadges(unread, mentions) {
+  if (unread <= 0 && mentions <= 0) return null;
+  return h(
+    'span',
+    { class: 'side-badges', 'aria-hidden': 'true' },
+    mentions > 0
+      ? h('span', { class: 'side-badge side-badge-mention' }, `@${capped(mentions)}`)
+      : null,
+    unread > 0 ? h('span', { class: 'side-badge' }, capped(unread)) : null,
+  );
+}
+
+/** A count as shown in a badge: "99+" above 99. */
+function capped(n) {
+  return n > 99 ? '99+' : String(n);
 }

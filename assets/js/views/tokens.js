@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { confirmDialog } from '../dialog.js';
 import { h, icon } from '../dom.js';
 import { formatAgo, formatExpiresIn, formatFull, parseDate } from '../format.js';
+import { setTitle } from '../title.js';
 import { toast } from '../toast.js';
 
 const MAX_NAME = 64;
@@ -42,7 +43,7 @@ function describeError(error) {
 
 /** @param ctx { user } */
 export function mountTokens(outlet, ctx) {
-  document.title = 'Access tokens · confab';
+  setTitle('Access tokens · confab');
   let gone = false;
 
   const name = h('input', {

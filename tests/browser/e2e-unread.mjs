@@ -1,0 +1,281 @@
+// The `unread` scenario of e2e.mjs: read state, mentions and notification
+// levels, seen by ann (who owns a room) and bob (a member reading elsewhere).
+//
+// - bob has another room open while ann posts three messages, one with
+//   `@bob`; once his room list is refreshed (the tab becoming visible) the
+//   sidebar shows "3" and "@1" on ann's room, its name in bold, and the tab
+//   title starts with "(3) ".
+// - bob opens the room: a "New messages" divider sits above the first of
+//   them, the `@bob` message is highlighted (with a hint for screen readers),
+//   the badges and the title prefix go away, and the server has his read
+//   marker (`unread_count` 0 over REST).
+// - the composer completes `@a` to ann's name with the keyboard (Escape
+//   closes the list); the message sent mentions ann, and ann sees it
+//   highlighted.
+// - the notification menu shows the room's level ("Mentions" by default) and
+//   saves "All messages" (REST says `all`).
+// - 100 unread show as "99+"; opening the room does not jump to the newest
+//   message, and the marker waits until bob scrolls down to it.
+// - while bob's tab is hidden, an `@room` message counts in his title and
+//   sidebar and no marker is sent; when the tab is visible again it is.
+
+import assert from 'node:assert/strict';
+
+/** @param t the harness from e2e.mjs (step, until, shot, newUser, ...) */
+export async function unreadScenario(browser, t) {
+  const { baseUrl, run, step, until, shot } = t;
+  const ANN = `ann_${run}`;
+  const BOB = `bob_${run}`;
+  const ROOM = `launch-${run}`;
+  const ELSEWHERE = `elsewhere-${run}`;
+  const POSTS = ['Release notes are drafted.', `@${BOB} can you check the changelog?`, 'Shipping after lunch.'];
+
+  const a = await t.newUser(browser, 'ann');
+  const b = await t.newUser(browser, 'bob');
+  let roomId;
+  let elsewhereId;
+
+  const signUp = async (page, username) => {
+    await page.goto(`${baseUrl}/#/signup`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(t.PASSWORD);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.getByRole('heading', { name: `Hi ${username}` }).waitFor();
+  };
+  /** A REST call from inside the page (its cookie session); returns the JSON answer. */
+  const rest = (page, method, url, body) =>
+    page.evaluate(
+      async ({ method, url, body }) => {
+        const init = { method, headers: { 'Content-Type': 'application/json' } };
+        if (body !== undefined) init.body = JSON.stringify(body);
+        const res = await fetch(url, init);
+        if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
+        return res.status === 204 ? null : res.json();
+      },
+      { method, url, body },
+    );
+  const openRoom = async (page, id, name) => {
+    await page.goto(`${baseUrl}/#/room/${encodeURIComponent(id)}`);
+    await page.getByRole('heading', { name, level: 1 }).waitFor();
+  };
+  const sidebarLink = (page, name) =>
+    page.locator('nav.sidebar').getByRole('list', { name: 'Rooms' }).getByRole('link', { name });
+  const composer = (page) => page.getByRole('textbox', { name: `Message #${ROOM}` });
+  const rowByText = (page, text) =>
+    page.locator('.message-list .msg[data-id]').filter({ has: page.locator('.msg-body', { hasText: text }) });
+  const bobsRoom = () => rest(b.page, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+
+  await step('ann and bob sign up; bob joins ann’s room and opens another one', async () => {
+    await signUp(a.page, ANN);
+    await signUp(b.page, BOB);
+    roomId = (await rest(a.page, 'POST', '/api/rooms', { name: ROOM })).id;
+    await rest(b.page, 'POST', `/api/rooms/${encodeURIComponent(roomId)}/join`);
+    elsewhereId = (await rest(b.page, 'POST', '/api/rooms', { name: ELSEWHERE })).id;
+    await openRoom(a.page, roomId, ROOM);
+    await openRoom(b.page, elsewhereId, ELSEWHERE);
+    await sidebarLink(b.page, ROOM).waitFor();
+    assert.equal(await sidebarLink(b.page, ROOM).locator('.side-badge').count(), 0, 'nothing unread yet');
+    assert.equal(await b.page.title(), `#${ELSEWHERE} · confab`);
+  });
+
+  await step('ann posts three messages, one mentioning bob', async () => {
+    for (const text of POSTS) {
+      const box = composer(a.page);
+      await box.fill(text);
+      await box.press('Enter');
+      await until('the composer to clear', async () => (await box.inputValue()) === '');
+      await rowByText(a.page, text).waitFor();
+    }
+    await until('ann’s three messages to be stored', async () => (await a.page.locator('.msg.pending').count()) === 0);
+    const room = await bobsRoom();
+    assert.equal(room.unread_count, 3, 'the server counts 3 unread for bob');
+    assert.equal(room.mention_count, 1, 'the server counts 1 mention of bob');
+    assert.equal(room.notifications, 'mentions', 'a room starts at "mentions"');
+  });
+
+  await step('bob’s sidebar shows 3 unread and 1 mention once the tab is visible again', async () => {
+    // The list refreshes when the tab becomes visible (there is no live frame for unopened rooms yet).
+    await b.page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    const link = sidebarLink(b.page, ROOM);
+    await until('the badges', async () => (await link.locator('.side-badge').allInnerTexts()).join(' ') === '@1 3');
+    assert.match(await link.getAttribute('class'), /\bside-unread\b/, 'the room name is bold');
+    await sidebarLink(b.page, `${ROOM}, 3 unread, 1 mention`).waitFor();
+    await until('the title to count 3 unread', async () => (await b.page.title()) === `(3) #${ELSEWHERE} · confab`);
+    assert.equal(await sidebarLink(b.page, ELSEWHERE).locator('.side-badge').count(), 0, 'the open room has no badge');
+    await shot(b.page, '70-unread-badges');
+  });
+
+  await step('bob opens the room: divider, highlighted mention, badges and title cleared, marker stored', async () => {
+    await sidebarLink(b.page, ROOM).click();
+    await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
+    const divider = b.page.getByRole('separator', { name: 'New messages' });
+    await divider.waitFor();
+    assert.ok(await divider.isVisible(), 'the divider is on screen');
+    const below = await divider.evaluate((el) => el.nextElementSibling?.querySelector('.msg-body')?.textContent);
+    assert.equal(below?.trim(), POSTS[0], 'the divider sits above the first unread message');
+    const mention = rowByText(b.page, 'can you check the changelog');
+    assert.match(await mention.getAttribute('class'), /\bmsg-mention\b/, 'the mention is highlighted');
+    assert.equal(await mention.locator('.sr-only', { hasText: 'Mentions you:' }).count(), 1, 'with a hint');
+    assert.doesNotMatch(await rowByText(b.page, POSTS[0]).getAttribute('class'), /\bmsg-mention\b/);
+
+    await until('the badges to clear', async () => (await sidebarLink(b.page, ROOM).locator('.side-badge').count()) === 0);
+    assert.doesNotMatch(await sidebarLink(b.page, ROOM).getAttribute('class'), /\bside-unread\b/);
+    await until('the title to drop its count', async () => (await b.page.title()) === `#${ROOM} · confab`);
+    const lastId = await rowByText(b.page, POSTS[2]).getAttribute('data-id');
+    const room = await until('the server to have bob’s read marker', async () => {
+      const r = await bobsRoom();
+      return r.unread_count === 0 && r;
+    });
+    assert.equal(room.mention_count, 0);
+    assert.equal(room.last_read, lastId, 'the marker is at the newest message');
+    await shot(b.page, '71-unread-opened');
+  });
+
+  await step('bob completes @a to ann with the keyboard and sends; ann sees the mention', async () => {
+    const box = composer(b.page);
+    const list = b.page.getByRole('listbox', { name: 'Mention someone' });
+    await box.click();
+    await box.pressSequentially('@r', { delay: 20 });
+    await list.getByRole('option', { name: '@room' }).waitFor();
+    await box.press('Escape');
+    await list.waitFor({ state: 'hidden' });
+    await box.fill('');
+
+    await box.pressSequentially('@a', { delay: 20 });
+    const option = list.getByRole('option', { name: ANN });
+    await option.waitFor();
+    assert.equal(await option.getAttribute('aria-selected'), 'true', 'the first suggestion is highlighted');
+    assert.equal(await box.getAttribute('aria-activedescendant'), await option.getAttribute('id'));
+    assert.equal(await list.getByRole('option').count(), 1, 'only members starting with "a" (bob is not offered)');
+    await shot(b.page, '72-mention-completion');
+    await box.press('ArrowDown');
+    await box.press('Tab');
+    await list.waitFor({ state: 'hidden' });
+    assert.equal(await box.inputValue(), `@${ANN} `);
+    await box.pressSequentially('the changelog looks good', { delay: 5 });
+    await box.press('Enter');
+    await until('the composer to clear', async () => (await box.inputValue()) === '');
+
+    const sent = await until('the message to be stored', async () => {
+      const { messages } = await rest(b.page, 'GET', `/api/rooms/${encodeURIComponent(roomId)}/messages?limit=10`);
+      return messages.find((m) => m.body === `@${ANN} the changelog looks good`);
+    });
+    assert.deepEqual(sent.mentions, [ANN.toLowerCase()], 'the message mentions ann');
+    const seen = rowByText(a.page, 'the changelog looks good');
+    await seen.waitFor();
+    assert.match(await seen.getAttribute('class'), /\bmsg-mention\b/, 'ann sees her mention highlighted');
+    assert.doesNotMatch(await rowByText(b.page, 'the changelog looks good').getAttribute('class'), /\bmsg-mention\b/);
+  });
+
+  await step('the notification menu shows "Mentions" and saves "All messages"', async () => {
+    const button = b.page.getByRole('button', { name: 'Notifications: Mentions' });
+    await button.click();
+    const menu = b.page.getByRole('menu', { name: 'Notifications' });
+    await menu.waitFor();
+    const checked = () => menu.locator('[role="menuitemradio"][aria-checked="true"]').innerText();
+    assert.match(await checked(), /^Mentions/);
+    await shot(b.page, '73-notification-menu');
+    await menu.getByRole('menuitemradio', { name: /^All messages/ }).click();
+    await menu.waitFor({ state: 'hidden' });
+    await b.page.getByRole('button', { name: 'Notifications: All messages' }).waitFor();
+    assert.equal((await bobsRoom()).notifications, 'all', 'the server has the new level');
+
+    // Keyboard: the menu opens on the checked item, Escape closes it and returns focus.
+    await b.page.getByRole('button', { name: 'Notifications: All messages' }).focus();
+    await b.page.keyboard.press('Enter');
+    await menu.waitFor();
+    assert.match(await b.page.evaluate(() => document.activeElement.textContent), /^All messages/);
+    await b.page.keyboard.press('ArrowDown');
+    assert.match(await b.page.evaluate(() => document.activeElement.textContent), /^Mentions/);
+    await b.page.keyboard.press('Escape');
+    await menu.waitFor({ state: 'hidden' });
+    assert.equal(await b.page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Notifications: All messages');
+    assert.equal((await bobsRoom()).notifications, 'all', 'Escape changed nothing');
+  });
+
+  await step('a message arriving while bob’s tab is hidden counts in the title until he looks again', async () => {
+    const setHidden = (hidden) =>
+      b.page.evaluate((hidden) => {
+        Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, hidden);
+    await setHidden(true);
+    const box = composer(a.page);
+    await box.fill('@room lunch is here');
+    await box.press('Enter');
+    const row = rowByText(b.page, 'lunch is here');
+    await row.waitFor();
+    assert.match(await row.getAttribute('class'), /\bmsg-mention\b/, '@room is a mention of bob too');
+    await until('the title to count 1 unread', async () => (await b.page.title()) === `(1) #${ROOM} · confab`);
+    assert.equal(
+      (await sidebarLink(b.page, ROOM).locator('.side-badge').allInnerTexts()).join(' '),
+      '@1 1',
+      'the open room counts what arrived unseen',
+    );
+    await b.page.waitForTimeout(800);
+    assert.equal((await bobsRoom()).unread_count, 1, 'no read marker is sent while the tab is hidden');
+
+    await setHidden(false);
+    await until('the title to drop its count', async () => (await b.page.title()) === `#${ROOM} · confab`);
+    await until('the server to have the marker', async () => (await bobsRoom()).unread_count === 0);
+    await until('the badges to clear', async () => (await sidebarLink(b.page, ROOM).locator('.side-badge').count()) === 0);
+  });
+
+  await step('100 unread show as "99+"; the marker waits until bob reaches the newest', async () => {
+    await sidebarLink(b.page, ELSEWHERE).click();
+    await b.page.getByRole('heading', { name: ELSEWHERE, level: 1 }).waitFor();
+    await a.page.evaluate(async (id) => {
+      for (let i = 1; i <= 100; i += 1) {
+        const res = await fetch(`/api/rooms/${encodeURIComponent(id)}/messages`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ body: `backlog ${i} of 100` }),
+        });
+        if (res.status !== 201) throw new Error(`POST message: ${res.status}`);
+      }
+    }, roomId);
+    await b.page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await sidebarLink(b.page, `${ROOM}, 100 unread`).waitFor();
+    assert.equal(await sidebarLink(b.page, ROOM).locator('.side-badge').innerText(), '99+');
+    await until('the title to count 100', async () => (await b.page.title()) === `(100) #${ELSEWHERE} · confab`);
+
+    await sidebarLink(b.page, ROOM).click();
+    await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
+    await b.page.getByRole('separator', { name: 'New messages' }).waitFor({ state: 'attached' });
+    const newest = rowByText(b.page, 'backlog 100 of 100');
+    await newest.waitFor({ state: 'attached' });
+    const onScreen = () =>
+      newest.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        const s = el.closest('.messages').getBoundingClientRect();
+        return r.top < s.bottom && r.bottom > s.top;
+      });
+    const divider = b.page.getByRole('separator', { name: 'New messages' });
+    await until('the divider above "backlog 1" to be on screen', async () => {
+      const [seen, below] = await divider.evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        const s = el.closest('.messages').getBoundingClientRect();
+        return [r.top >= s.top && r.bottom <= s.bottom, el.nextElementSibling?.querySelector('.msg-body')?.textContent];
+      });
+      return seen && below?.trim() === 'backlog 1 of 100';
+    });
+    assert.equal(await onScreen(), false, 'the view starts at the new messages, not at the newest');
+    await b.page.waitForTimeout(800);
+    assert.equal((await bobsRoom()).unread_count, 100, 'nothing is marked read before the newest is seen');
+    await shot(b.page, '74-unread-backlog');
+
+    await b.page.locator('.messages').evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await until('the server to have the marker', async () => (await bobsRoom()).unread_count === 0);
+    await until('the title to drop its count', async () => (await b.page.title()) === `#${ROOM} · confab`);
+  });
+
+  await step('the unread screens name every control; no page errors or CSP violations', async () => {
+    await t.assertControlsNamed(b.page, 'chat with unread state');
+    assert.deepEqual(t.problems, [], 'no dialogs, page errors or CSP violations');
+  });
+
+  await a.context.close();
+  await b.context.close();
+}
