@@ -76,11 +76,11 @@ pub struct RoomView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mention_count: Option<u64>,
     /// For a member: the id of the last message they read; null if none yet.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_read: Option<Option<String>>,
     /// For a member: the newest message; null in an empty room.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(skip_serializing_if_is_none, nullable)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<Option<Box<MessageView>>>,
     /// For a member: `all`, `mentions` or `none` (default: `all` in direct rooms, `mentions`
