@@ -3,7 +3,8 @@
 //! Schema 1 had no membership: every room was public and anyone could post. Schema 2 gives each
 //! room a kind and members. Rooms from schema 1 (in a live database, or restored from a version 1
 //! backup) become public rooms whose members are their creator (the owner) and everyone who
-//! wrote in them, so people keep the rooms they were in.
+//! wrote in them, so people keep the rooms they were in. Schema 3 numbers every message within
+//! its room (`MessageRecord::ordinal`), so unread counts are a subtraction.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use super::records::decode;
 use super::{keys, MemberRecord, Role, RoomKind, RoomRecord, Store, StoreResult};
 use crate::ids::RoomId;
 
-pub(super) const SCHEMA_VERSION: u64 = 2;
+pub(super) const SCHEMA_VERSION: u64 = 3;
 
 impl Store {
     /// Brings the data up to [`SCHEMA_VERSION`]; a no-op for a current or empty database.
@@ -26,6 +27,13 @@ impl Store {
             tracing::info!(
                 rooms,
                 "upgraded rooms to schema 2: public, members from authors"
+            );
+        }
+        if version < 3 {
+            let numbered = self.number_messages()?;
+            tracing::info!(
+                numbered,
+                "upgraded messages to schema 3: numbered within their rooms"
             );
         }
         if version != SCHEMA_VERSION || self.meta.get(keys::SCHEMA)?.is_none() {
@@ -68,6 +76,32 @@ impl Store {
             upgraded += 1;
         }
         Ok(upgraded)
+    }
+
+    /// Gives every message without an ordinal its place in its room (1, 2, 3, ... in id order,
+    /// tombstones included, as new messages get them). Returns how many were numbered.
+    pub(super) fn number_messages(&self) -> StoreResult<usize> {
+        let mut numbered = 0;
+        let mut room: Option<RoomId> = None;
+        let mut ordinal = 0;
+        for entry in self.messages.iter() {
+            let (key, value) = entry?;
+            let this_room = keys::parse_room_id(&key[..keys::ROOM_ID_LEN.min(key.len())])?;
+            if room != Some(this_room) {
+                room = Some(this_room);
+                ordinal = 0;
+            }
+            ordinal += 1;
+            let mut message: super::MessageRecord = decode(&value, "message")?;
+            if message.ordinal == Some(ordinal) {
+                continue;
+            }
+            message.ordinal = Some(ordinal);
+            self.messages
+                .insert(&key, super::records::encode(&message))?;
+            numbered += 1;
+        }
+        Ok(numbered)
     }
 
     /// The creator and every author of `room` who still has an account.
@@ -125,5 +159,44 @@ impl Store {
         self.user_rooms
             .insert(keys::user_room(username, room), &[])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MessageRecord;
+
+    /// A database of schema 2 (messages without ordinals) is numbered when it is opened.
+    #[test]
+    fn schema_2_messages_are_numbered_per_room_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (RoomId::generate(1), RoomId::generate(2));
+        {
+            let store = Store::open(dir.path(), 16).expect("open");
+            for (room, seqs) in [(a, [1u64, 2, 5]), (b, [1, 3, 4])] {
+                for seq in seqs {
+                    let message = MessageRecord::new("ann".into(), "hi".into(), seq, None);
+                    store.insert_message(room, seq, &message).expect("insert");
+                }
+            }
+            store
+                .meta
+                .insert(keys::SCHEMA, &keys::seq_value(2))
+                .expect("schema");
+            store.db.flush().expect("flush");
+        }
+        let store = Store::open(dir.path(), 16).expect("reopen");
+        for (room, seqs) in [(a, [1u64, 2, 5]), (b, [1, 3, 4])] {
+            for (n, seq) in seqs.into_iter().enumerate() {
+                let message = store.message(room, seq).expect("read").expect("present");
+                assert_eq!(message.ordinal, Some(n as u64 + 1), "{room} {seq}");
+            }
+        }
+        assert_eq!(
+            store.number_messages().expect("again"),
+            0,
+            "nothing left to number"
+        );
     }
 }

@@ -354,6 +354,10 @@ impl<'a> Importer<'a> {
         } else {
             self.store.rebuild_membership_indexes()?;
         }
+        // Files before version 4 come from servers that did not number messages yet.
+        if self.version < 4 {
+            self.store.number_messages()?;
+        }
         self.store.db.flush()?;
         Ok(())
     }
