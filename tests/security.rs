@@ -459,9 +459,22 @@ async fn every_route_refuses_missing_forged_and_logged_out_credentials() {
     public.sort();
     assert_eq!(
         public,
-        ["post /auth/login", "post /auth/register"],
-        "only sign-up and login may be called without a session"
+        [
+            "post /auth/login",
+            "post /auth/register",
+            "post /hooks/{secret}"
+        ],
+        "only sign-up, login and an incoming webhook's secret URL may be called without a session"
     );
+    // The webhook URL's secret is its credential: a made-up one is refused.
+    let (status, _) = server
+        .client()
+        .post(
+            &format!("/api/hooks/cfh_{}", "A".repeat(43)),
+            serde_json::json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
     assert!(protected.len() >= 8, "{protected:?}");
 
     let http = reqwest::Client::new();

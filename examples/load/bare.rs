@@ -5,6 +5,9 @@
 //! Protocol: a client's first text frame is `join ROOM`; every later text frame it sends is
 //! forwarded, as it is, to every connection of that room, the sender's own included. A
 //! connection whose queue is full is dropped from its room, as confab cuts off a lagging one.
+//! A connection joined to several rooms (`--rooms-per-user`) sends `join ROOM ROOM ...` first,
+//! then `ROOM\nFRAME` for each frame, and only `FRAME` is forwarded to that room: one copy per
+//! sent frame, where confab parses every `send`.
 //!
 //! It runs as a child process of the load tool (`load bare-server`), so its CPU and memory are
 //! read from /proc exactly as confab's are.
@@ -59,11 +62,11 @@ async fn connection(stream: TcpStream, id: u64, rooms: Rooms) {
         return;
     };
     let (mut sink, mut stream) = ws.split();
-    let room = loop {
+    let joined: Vec<String> = loop {
         match stream.next().await {
             Some(Ok(Message::Text(text))) => {
-                if let Some(room) = text.as_str().strip_prefix("join ") {
-                    break room.to_string();
+                if let Some(names) = text.as_str().strip_prefix("join ") {
+                    break names.split(' ').map(str::to_string).collect();
                 }
             }
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
@@ -71,7 +74,13 @@ async fn connection(stream: TcpStream, id: u64, rooms: Rooms) {
         }
     };
     let (tx, mut rx) = mpsc::channel::<Message>(QUEUE);
-    lock(&rooms).entry(room.clone()).or_default().push((id, tx));
+    for room in &joined {
+        lock(&rooms)
+            .entry(room.clone())
+            .or_default()
+            .push((id, tx.clone()));
+    }
+    drop(tx);
     let writer = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
             if sink.send(frame).await.is_err() {
@@ -79,22 +88,36 @@ async fn connection(stream: TcpStream, id: u64, rooms: Rooms) {
             }
         }
     });
+    let single = match joined.as_slice() {
+        [room] => Some(room.as_str()),
+        _ => None,
+    };
     while let Some(Ok(frame)) = stream.next().await {
-        match frame {
-            // The text is reference-counted bytes: every recipient gets the same buffer.
-            Message::Text(_) => {
-                if let Some(members) = lock(&rooms).get_mut(&room) {
-                    members.retain(|(_, member)| member.try_send(frame.clone()).is_ok());
+        match (frame, single) {
+            (frame @ Message::Text(_), Some(room)) => forward(&rooms, room, &frame),
+            (Message::Text(text), None) => {
+                if let Some((room, frame)) = text.as_str().split_once('\n') {
+                    forward(&rooms, room, &Message::text(frame));
                 }
             }
-            Message::Close(_) => break,
+            (Message::Close(_), _) => break,
             _ => {}
         }
     }
-    if let Some(members) = lock(&rooms).get_mut(&room) {
-        members.retain(|(member, _)| *member != id);
+    for room in &joined {
+        if let Some(members) = lock(&rooms).get_mut(room) {
+            members.retain(|(member, _)| *member != id);
+        }
     }
     writer.abort();
+}
+
+/// Queues `frame` for every connection of `room`, dropping those whose queue is full.
+fn forward(rooms: &Rooms, room: &str, frame: &Message) {
+    if let Some(members) = lock(rooms).get_mut(room) {
+        // The text is reference-counted bytes: every recipient gets the same buffer.
+        members.retain(|(_, member)| member.try_send(frame.clone()).is_ok());
+    }
 }
 
 /// The bare server as a child process of this tool, killed when dropped.

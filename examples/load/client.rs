@@ -18,6 +18,11 @@ use tokio_tungstenite::WebSocketStream;
 
 pub const PASSWORD: &str = "load-test-password";
 
+/// Registrations in flight when many users are needed (`--rooms-per-user`): half the server's
+/// default `auth.hash_queue` (64), so the tool alone does not fill the queue (503 `busy`); the
+/// server's `auth.hash_concurrency` decides how many hash at once anyway.
+pub const REGISTER_IN_FLIGHT: usize = 32;
+
 pub type Ws = WebSocketStream<TcpStream>;
 
 #[derive(Clone)]
@@ -47,12 +52,23 @@ impl Api {
     }
 
     /// Registers `count` users with unique names, one at a time: each registration hashes a
-    /// password with argon2 (~20-50 ms of server CPU) and then flushes sled, and concurrent
-    /// `flush_async` calls can deadlock sled 0.34.7 (spacejam/sled#1308; see
-    /// docs/performance.md), so setup must not race them. Busy answers are retried.
+    /// password with argon2 (~20-50 ms of server CPU) and then flushes sled. One at a time
+    /// dates from concurrent `flush_async` calls deadlocking sled 0.34.7 (spacejam/sled#1308;
+    /// see docs/performance.md), since fixed in the server; the scenarios whose set-ups were
+    /// recorded keep it. Busy answers are retried.
     pub async fn register_users(&self, count: usize) -> anyhow::Result<Vec<User>> {
+        self.register_users_concurrently(count, 1).await
+    }
+
+    /// Registers `count` users with unique names, `in_flight` requests at a time; a 503 `busy`
+    /// (the server's hash queue is full) or 429 is retried after a pause (see `register`).
+    pub async fn register_users_concurrently(
+        &self,
+        count: usize,
+        in_flight: usize,
+    ) -> anyhow::Result<Vec<User>> {
         let prefix = run_prefix();
-        let gate = Arc::new(tokio::sync::Semaphore::new(1));
+        let gate = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
         let mut tasks = Vec::new();
         for i in 0..count {
             let api = self.clone();
@@ -203,15 +219,17 @@ pub async fn connect(addr: SocketAddr, token: &str, source: Option<IpAddr>) -> a
     handshake(addr, source, request).await
 }
 
-/// Opens a WebSocket to the bare reference server (`bare.rs`) and joins `room` there.
+/// Opens a WebSocket to the bare reference server (`bare.rs`) and joins `rooms` there (names
+/// without spaces), all in one frame.
 pub async fn connect_bare(
     addr: SocketAddr,
-    room: &str,
+    rooms: &[String],
     source: Option<IpAddr>,
 ) -> anyhow::Result<Ws> {
     let request = format!("ws://{addr}/").into_client_request()?;
     let mut ws = handshake(addr, source, request).await?;
-    ws.send(Message::text(format!("join {room}"))).await?;
+    ws.send(Message::text(format!("join {}", rooms.join(" "))))
+        .await?;
     Ok(ws)
 }
 
@@ -265,7 +283,16 @@ pub fn send_frame(room: &str, body: &str, nonce: &str) -> Message {
 /// What a bare-reference sender sends: already the shape of confab's `message` frame (the bare
 /// server relays it untouched), without an id order or a nonce.
 pub fn bare_message_frame(body: &str) -> Message {
-    Message::text(json!({"type": "message", "message": {"id": "", "body": body}}).to_string())
+    Message::text(bare_message(body))
+}
+
+/// The same for a connection joined to several bare rooms: `ROOM\n` names the room to relay to.
+pub fn bare_routed_frame(room: &str, body: &str) -> Message {
+    Message::text(format!("{room}\n{}", bare_message(body)))
+}
+
+fn bare_message(body: &str) -> String {
+    json!({"type": "message", "message": {"id": "", "body": body}}).to_string()
 }
 
 /// The parts of a server frame the tool looks at; borrowed from the text where possible.

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo build --release --examples --bin confab
 //! target/release/examples/load fanout --rooms 100 --members 100 --senders 1 --rate 1000 --seconds 60
+//! target/release/examples/load fanout --rooms 100 --members 100 --rooms-per-user 10   # 1,000 users, 1 connection each
 //! target/release/examples/load conns --count 10000
 //! target/release/examples/load ingest --senders 64 --seconds 20 [--transport rest]
 //! target/release/examples/load history --messages 1000000
@@ -27,12 +28,15 @@ mod fanout;
 mod history;
 mod ingest;
 mod login_flood;
+mod membership;
 mod mesh;
+mod mesh_args;
 mod receiver;
 mod reference;
 mod report;
 mod rooms_list;
 mod saturate;
+mod sender;
 mod server;
 mod sweep;
 

@@ -1,5 +1,7 @@
 //! The R x N fan-out mesh that `fanout`, `saturate`, `sweep` and `login-flood` share: R rooms of
-//! N joined WebSockets, the first S members of each room also sending. Connections are opened
+//! N members, the first S members of each room also sending; by default each member is its own
+//! WebSocket, with `--rooms-per-user` each user is one WebSocket joined to several rooms
+//! (`membership.rs`). Connections are opened
 //! once and driven through one or more *steps*, each an open-loop sending phase at an aggregate
 //! rate followed by a drain, so a scenario can raise the rate step by step on the same sockets.
 //!
@@ -9,75 +11,27 @@
 //! coordinated omission: a sender that falls behind sends the late messages at once, and their
 //! latency includes the wait). Latencies can be split into *phases* by scheduled send time (e.g.
 //! before / during / after a TTL sweep), so a disturbance is measured on the messages sent while
-//! it lasted. The receiving side is in `receiver.rs`.
+//! it lasted. The sending side is in `sender.rs`, the receiving side in `receiver.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{self, Api, User, Ws};
+use crate::client::{self, Api, User};
+use crate::membership;
+pub use crate::mesh_args::MeshArgs;
 use crate::receiver::{Counters, Receiver};
 pub use crate::receiver::{Counts, Phases};
 use crate::report::{self, round1, Report, Sharded};
+use crate::sender::{Schedule, Sender, SenderSink, Wire, WsSink};
 use crate::server::{self, Target};
-
-/// The mesh's shape, shared by every scenario built on it (flattened into their arguments).
-#[derive(clap::Args, Clone)]
-pub struct MeshArgs {
-    #[arg(long, default_value_t = 10)]
-    pub rooms: usize,
-    /// Connections joined to each room (senders included).
-    #[arg(long, default_value_t = 100)]
-    pub members: usize,
-    /// Members of each room that also send.
-    #[arg(long, default_value_t = 1)]
-    pub senders: usize,
-    /// Message body size in bytes (the header is padded up to it).
-    #[arg(long, default_value_t = 64)]
-    pub size: usize,
-    /// Registered users; connection m of each room is user m % users (a user holds many connections).
-    #[arg(long, default_value_t = 100)]
-    pub users: usize,
-    /// Loopback source addresses to spread connections over (0: one per 20,000 connections).
-    #[arg(long, default_value_t = 0)]
-    pub sources: usize,
-    /// After connecting, read every socket until no frame (presence, `added`, `room_updated`,
-    /// ...) has arrived for 1 s before the first step starts, instead of only pausing 0.5 s
-    /// with the sockets unread: the set-up's notifications then drain before the clock starts
-    /// instead of competing with the first step's deliveries. Off by default: the recorded
-    /// numbers in docs/performance.md before 2026-12-01 were taken without it.
-    #[arg(long)]
-    pub settle: bool,
-}
-
-impl MeshArgs {
-    pub fn connections(&self) -> usize {
-        self.rooms * self.members
-    }
-
-    /// "10 rooms x 100 members, 1 sender(s)/room, 64 B bodies", for report titles.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} rooms x {} members, {} sender(s)/room, {} B bodies",
-            self.rooms, self.members, self.senders, self.size
-        )
-    }
-
-    /// Adds the shape to the JSON line (the keys `fanout` has always had).
-    pub fn report_into(&self, report: &mut Report) {
-        report.field("rooms", self.rooms.into());
-        report.field("members", self.members.into());
-        report.field("senders", self.senders.into());
-    }
-}
 
 /// What one step measured.
 pub struct Step {
@@ -180,18 +134,43 @@ pub struct Setup {
     pub connections: usize,
     pub connect_time: Duration,
     pub settled: Option<(Duration, u64)>,
+    pub prepared: Option<Prepared>,
+}
+
+/// With `--rooms-per-user`: how long registering the users took, and the whole set-up
+/// (register, create the rooms, connect and join).
+#[derive(Clone, Copy)]
+pub struct Prepared {
+    pub register_time: Duration,
+    pub setup_time: Duration,
 }
 
 impl Setup {
     /// As rows and the JSON keys `fanout` has always printed (`connections`, `connect_s`), plus
-    /// `settle_frames` and `settle_s` with `--settle`.
+    /// `settle_frames` and `settle_s` with `--settle`, and `register_s` and `setup_s` with
+    /// `--rooms-per-user`.
     pub fn report_into(&self, report: &mut Report) {
+        let secs = |d: Duration| (d.as_secs_f64() * 100.0).round() / 100.0;
         report.both("connections", "connections", self.connections as u64);
+        if let Some(prepared) = self.prepared {
+            report.both(
+                "register users (s)",
+                "register_s",
+                secs(prepared.register_time),
+            );
+        }
         report.both(
             "connect + join all (s)",
             "connect_s",
-            (self.connect_time.as_secs_f64() * 100.0).round() / 100.0,
+            secs(self.connect_time),
         );
+        if let Some(prepared) = self.prepared {
+            report.both(
+                "set-up: register + rooms + connect (s)",
+                "setup_s",
+                secs(prepared.setup_time),
+            );
+        }
         if let Some((took, frames)) = self.settled {
             report.both(
                 "set-up frames read before the clock (--settle)",
@@ -227,13 +206,12 @@ impl StepPlan {
     }
 }
 
-type WsSink = futures_util::stream::SplitSink<Ws, Message>;
-
-/// R x N connected, joined sockets with their receivers running.
+/// The mesh's connected, joined sockets with their receivers running.
 pub struct Mesh {
     members: usize,
+    /// In (room, index) order, whatever the connection model.
     senders: Vec<Sender>,
-    /// Write halves of the members that only receive: kept open (tungstenite answers pings
+    /// Write halves of the connections that only receive: kept open (tungstenite answers pings
     /// through them) until the mesh closes.
     idle: Vec<WsSink>,
     receivers: Vec<JoinHandle<()>>,
@@ -247,6 +225,8 @@ pub struct Mesh {
     pub connect_time: Duration,
     /// With `--settle`: how long the set-up's frames took to go quiet, and how many arrived.
     pub settled: Option<(Duration, u64)>,
+    /// With `--rooms-per-user`, filled by `setup`.
+    pub prepared: Option<Prepared>,
 }
 
 impl Mesh {
@@ -262,27 +242,47 @@ impl Mesh {
             "need 1 <= senders <= members"
         );
         server::check_open_files(args.connections() as u64)?;
+        let started = Instant::now();
         if target.bare {
-            // The bare reference has no accounts and no room API: rooms are just names.
-            let users = vec![User {
+            // The bare reference has no accounts and no room API: rooms are just names, and
+            // users stand-ins (one per connection with `--rooms-per-user`).
+            let count = match args.rooms_per_user {
+                Some(_) => args.user_count()?,
+                None => 1,
+            };
+            let bare = User {
                 name: "bare".into(),
                 token: String::new(),
-            }];
+            };
+            let users = vec![bare; count];
             let rooms: Vec<String> = (0..args.rooms).map(|r| format!("room{r}")).collect();
             let mesh = Self::connect(target, args, &users, &rooms, phases).await?;
             return Ok((mesh, users));
         }
         let api = Api::new(&target.base);
-        let users = api
-            .register_users(args.users.clamp(1, args.members))
-            .await?;
+        let (users, register_time) = args.register(&api).await?;
         let rooms = api.create_rooms(&users[0], args.rooms).await?;
-        let mesh = Self::connect(target, args, &users, &rooms, phases).await?;
+        let mut mesh = Self::connect(target, args, &users, &rooms, phases).await?;
+        if args.rooms_per_user.is_some() {
+            // Without the settling, which is not set-up work.
+            let setup_time = started.elapsed() - mesh.settled.map_or(Duration::ZERO, |s| s.0);
+            eprintln!(
+                "mesh: set up in {:.1} s (register {:.1} s, connect + join {:.1} s)",
+                setup_time.as_secs_f64(),
+                register_time.as_secs_f64(),
+                mesh.connect_time.as_secs_f64()
+            );
+            mesh.prepared = Some(Prepared {
+                register_time,
+                setup_time,
+            });
+        }
         Ok((mesh, users))
     }
 
-    /// Opens `rooms.len()` x `args.members` connections (128 attempts in flight), joins each to
-    /// its room (connection m of a room as user m % users) and starts the receivers.
+    /// Opens the mesh's connections (128 attempts in flight), each as its user (see
+    /// `membership.rs`: by default connection m of a room as user m % users), joins each to its
+    /// room(s) one `join` at a time, and starts the receivers.
     pub async fn connect(
         target: &Target,
         args: &MeshArgs,
@@ -294,13 +294,22 @@ impl Mesh {
             args.senders >= 1 && args.senders <= args.members,
             "need 1 <= senders <= members"
         );
-        let connections = rooms.len() * args.members;
+        let layout = args.layout(rooms.len(), users.len())?;
+        let connections = layout.len();
         server::check_open_files(connections as u64)?;
-        eprintln!(
-            "mesh: {} users, {} rooms; connecting {connections}",
-            users.len(),
-            rooms.len()
-        );
+        match args.rooms_per_user {
+            None => eprintln!(
+                "mesh: {} users, {} rooms; connecting {connections}",
+                users.len(),
+                rooms.len()
+            ),
+            Some(per_user) => eprintln!(
+                "mesh: {} users, {} rooms; connecting {connections} (1 per user, each joining \
+                 {per_user} rooms)",
+                users.len(),
+                rooms.len()
+            ),
+        }
         let sources = if args.sources == 0 {
             connections.div_ceil(20_000)
         } else {
@@ -309,10 +318,9 @@ impl Mesh {
         let connected = Instant::now();
         let gate = Arc::new(Semaphore::new(128));
         let mut opening = Vec::with_capacity(connections);
-        for c in 0..connections {
-            let (room, member) = (c / args.members, c % args.members);
-            let token = users[member % users.len()].token.clone();
-            let room_id = rooms[room].clone();
+        for (c, conn) in layout.iter().enumerate() {
+            let token = users[conn.user].token.clone();
+            let room_ids: Vec<String> = conn.slots.iter().map(|s| rooms[s.room].clone()).collect();
             let gate = gate.clone();
             let addr = target.addr;
             let bare = target.bare;
@@ -320,10 +328,12 @@ impl Mesh {
                 let _permit = gate.acquire().await;
                 let source = client::source_for(c, sources);
                 if bare {
-                    return client::connect_bare(addr, &room_id, source).await;
+                    return client::connect_bare(addr, &room_ids, source).await;
                 }
                 let mut ws = client::connect(addr, &token, source).await?;
-                client::join(&mut ws, &room_id).await?;
+                for room_id in &room_ids {
+                    client::join(&mut ws, room_id).await?;
+                }
                 anyhow::Ok(ws)
             }));
         }
@@ -355,12 +365,12 @@ impl Mesh {
             connections,
             connect_time,
             settled: None,
+            prepared: None,
         };
-        for (c, ws) in sockets.into_iter().enumerate() {
-            let (room, member) = (c / args.members, c % args.members);
+        for (c, (ws, conn)) in sockets.into_iter().zip(&layout).enumerate() {
             let (sink, stream) = ws.split();
             let receiver = Receiver {
-                room,
+                rooms: conn.slots.iter().map(|s| s.room).collect(),
                 senders: args.senders,
                 shard: c,
                 origin,
@@ -371,20 +381,35 @@ impl Mesh {
             };
             mesh.receivers
                 .push(tokio::spawn(receiver.run(stream, mesh.stop.clone())));
-            if member < args.senders {
-                mesh.senders.push(Sender {
-                    room,
-                    index: member,
-                    room_id: rooms[room].clone(),
-                    seq: 0,
-                    failed: false,
-                    bare: target.bare,
-                    sink,
-                });
-            } else {
-                mesh.idle.push(sink);
+            let sending: Vec<_> = conn
+                .slots
+                .iter()
+                .filter(|s| s.member < args.senders)
+                .collect();
+            let wire = match (target.bare, conn.slots.len()) {
+                (false, _) => Wire::Confab,
+                (true, 1) => Wire::Bare,
+                (true, _) => Wire::BareRouted,
+            };
+            let sender = |slot: &membership::Slot, sink| {
+                let room_id = rooms[slot.room].clone();
+                Sender::new(slot.room, slot.member, room_id, wire, sink)
+            };
+            match sending.as_slice() {
+                [] => mesh.idle.push(sink),
+                [slot] => mesh.senders.push(sender(slot, SenderSink::Own(sink))),
+                several => {
+                    let sink = Arc::new(Mutex::new(sink));
+                    for slot in several {
+                        let shared = SenderSink::Shared(sink.clone());
+                        mesh.senders.push(sender(slot, shared));
+                    }
+                }
             }
         }
+        // Already in this order with a connection per membership; the step spreads the
+        // senders' schedules over one period in this order.
+        mesh.senders.sort_by_key(|s| (s.room, s.index));
         if args.settle {
             mesh.settled = Some(mesh.settle().await);
         }
@@ -420,6 +445,7 @@ impl Mesh {
             connections: self.connections,
             connect_time: self.connect_time,
             settled: self.settled,
+            prepared: self.prepared,
         }
     }
 
@@ -496,66 +522,5 @@ impl Mesh {
         for receiver in self.receivers {
             let _ = receiver.await;
         }
-    }
-}
-
-/// One step's timetable for one sender.
-struct Schedule {
-    first: Instant,
-    period: Duration,
-    end: Instant,
-    origin: Instant,
-    size: usize,
-    stop: CancellationToken,
-}
-
-/// A sending member: its write half and its sequence, which runs on across steps.
-struct Sender {
-    room: usize,
-    index: usize,
-    room_id: String,
-    seq: u64,
-    failed: bool,
-    /// Sends the bare reference's frame instead of confab's `send`.
-    bare: bool,
-    sink: WsSink,
-}
-
-impl Sender {
-    /// Sends on schedule until the step ends; returns itself (the write half must stay open
-    /// while deliveries drain, and for the next step) and how many it sent in this step.
-    async fn run(mut self, schedule: Schedule) -> (Self, u64) {
-        let mut sent = 0u64;
-        while !self.failed {
-            let scheduled = schedule.first + schedule.period.mul_f64(sent as f64);
-            if scheduled >= schedule.end {
-                break;
-            }
-            tokio::select! {
-                () = schedule.stop.cancelled() => break,
-                () = tokio::time::sleep_until(scheduled) => {}
-            }
-            self.seq += 1;
-            let micros = (scheduled - schedule.origin).as_micros();
-            // Body header: room, sender index in the room, sequence, scheduled time (us).
-            let body = client::padded(
-                format!("{} {} {} {micros}", self.room, self.index, self.seq),
-                schedule.size,
-            );
-            let frame = if self.bare {
-                client::bare_message_frame(&body)
-            } else {
-                let nonce = format!("{}-{}-{}", self.room, self.index, self.seq);
-                client::send_frame(&self.room_id, &body, &nonce)
-            };
-            if let Err(err) = self.sink.send(frame).await {
-                eprintln!("sender {}/{}: {err}", self.room, self.index);
-                self.seq -= 1;
-                self.failed = true;
-                break;
-            }
-            sent += 1;
-        }
-        (self, sent)
     }
 }

@@ -1,7 +1,9 @@
-//! The receiving side of the fan-out mesh (`mesh.rs`): every member's read loop checks the
+//! The receiving side of the fan-out mesh (`mesh.rs`): every connection's read loop checks the
 //! per-(room, sender) sequence numbers for loss, duplicates and reordering, that server ids only
-//! increase, and records delivery latency from each message's scheduled send time, split into
-//! phases by that send time.
+//! increase within each room, and records delivery latency from each message's scheduled send
+//! time, split into phases by that send time. A connection joined to several rooms
+//! (`--rooms-per-user`) keeps that state per room, keyed by the room in the message's body, so
+//! the checks stay per (room, receiver) whatever the connection model.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,9 +135,10 @@ impl Phases {
     }
 }
 
-/// One member's read half and what it checks against.
+/// One connection's read half and what it checks against.
 pub struct Receiver {
-    pub room: usize,
+    /// The rooms (mesh indices) the connection joined.
+    pub rooms: Vec<usize>,
     /// Senders in the room (sequence numbers are per sender).
     pub senders: usize,
     /// Which histogram shard this receiver records into.
@@ -160,9 +163,11 @@ impl Receiver {
             counter.fetch_add(1, Ordering::Relaxed);
         };
         let c = &self.counters;
-        let mut last = vec![0u64; self.senders];
-        let mut missing: Vec<HashSet<u64>> = vec![HashSet::new(); self.senders];
-        let mut last_id = String::new();
+        let mut joined: Vec<RoomState> = self
+            .rooms
+            .iter()
+            .map(|&room| RoomState::new(room, self.senders))
+            .collect();
         loop {
             let frame = tokio::select! {
                 () = stop.cancelled() => break,
@@ -200,16 +205,21 @@ impl Receiver {
                 count(&c.malformed);
                 continue;
             };
-            if room != self.room || sender >= self.senders {
+            // A linear search: one room by default, a few with `--rooms-per-user`.
+            let Some(state) = joined.iter_mut().find(|s| s.room == room) else {
+                count(&c.malformed);
+                continue;
+            };
+            if sender >= self.senders {
                 count(&c.malformed);
                 continue;
             }
             if !self.check_ids {
-            } else if message.id <= last_id.as_str() {
+            } else if message.id <= state.last_id.as_str() {
                 count(&c.id_regressions);
             } else {
-                last_id.clear();
-                last_id.push_str(message.id);
+                state.last_id.clear();
+                state.last_id.push_str(message.id);
             }
             let latency =
                 now.saturating_duration_since(self.origin + Duration::from_micros(micros));
@@ -218,17 +228,38 @@ impl Receiver {
                 self.acks.record(self.shard, latency);
             }
             count(&c.delivered);
-            let prev = last[sender];
+            let prev = state.last[sender];
             if seq == prev + 1 {
-                last[sender] = seq;
+                state.last[sender] = seq;
             } else if seq > prev + 1 {
-                missing[sender].extend(prev + 1..seq);
-                last[sender] = seq;
-            } else if missing[sender].remove(&seq) {
+                state.missing[sender].extend(prev + 1..seq);
+                state.last[sender] = seq;
+            } else if state.missing[sender].remove(&seq) {
                 count(&c.out_of_order);
             } else {
                 count(&c.duplicates);
             }
+        }
+    }
+}
+
+/// What one connection has seen of one room: per sender the highest sequence and the gaps
+/// below it, and the room's last server id (ids are global, so only their order within one
+/// room is promised).
+struct RoomState {
+    room: usize,
+    last: Vec<u64>,
+    missing: Vec<HashSet<u64>>,
+    last_id: String,
+}
+
+impl RoomState {
+    fn new(room: usize, senders: usize) -> Self {
+        Self {
+            room,
+            last: vec![0; senders],
+            missing: vec![HashSet::new(); senders],
+            last_id: String::new(),
         }
     }
 }

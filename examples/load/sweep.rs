@@ -100,9 +100,7 @@ pub async fn run(target: &mut Target, args: &Args) -> anyhow::Result<Report> {
     anyhow::ensure!(args.fill_ttl >= 1.0, "--fill-ttl must be at least 1 s");
     server::check_open_files(args.mesh.connections() as u64)?;
     let api = Api::new(&target.base);
-    let users = api
-        .register_users(args.mesh.users.clamp(1, args.mesh.members))
-        .await?;
+    let (users, _) = args.mesh.register(&api).await?;
     let chat_rooms = api.create_rooms(&users[0], args.mesh.rooms).await?;
 
     let ttl = format!("{}ms", (args.fill_ttl * 1000.0).round() as u64);
