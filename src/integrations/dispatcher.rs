@@ -21,6 +21,9 @@ use crate::store::{DeliveryRecord, DeliveryStatus, DueDelivery, WebhookKind, Web
 
 /// Calls in flight at once, over all webhooks.
 const MAX_IN_FLIGHT: usize = 16;
+/// How long the dispatcher sleeps with nothing scheduled (new messages and new webhooks wake
+/// it sooner).
+const IDLE_WAIT: Duration = Duration::from_secs(60);
 /// The longest wait between two tries of one delivery.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// The fields of a JSON answer whose text is posted back into the room.
@@ -59,15 +62,16 @@ pub async fn run(integrations: Arc<Integrations>, stop: CancellationToken) {
             }
             Err(err) => tracing::error!(error = %err, "could not read the delivery queue"),
         }
-        let next_due = integrations
-            .store
-            .next_delivery_due()
-            .ok()
-            .flatten()
-            .map_or(Duration::from_secs(60), |at| {
-                Duration::from_millis(at.saturating_sub(integrations.chat.now_ms()))
-            })
-            .max(Duration::from_millis(5));
+        // Whatever is due now was just started, or waits for a slot: a finished call wakes the
+        // loop then, so an overdue head of the queue does not make it spin.
+        let next_due = match integrations.store.next_delivery_due().ok().flatten() {
+            Some(at) if at > integrations.chat.now_ms() => {
+                Duration::from_millis(at - integrations.chat.now_ms())
+            }
+            Some(_) if !sending.is_empty() => IDLE_WAIT,
+            Some(_) => Duration::from_millis(5),
+            None => IDLE_WAIT,
+        };
         tokio::select! {
             () = stop.cancelled() => break,
             () = committed.notified(), if integrations.has_outgoing.load(Ordering::Relaxed) => {}
