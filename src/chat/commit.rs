@@ -3,6 +3,7 @@
 //! once, and only then acknowledges and delivers. Durability costs one write transaction and one
 //! fsync per batch, not per message.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -13,8 +14,9 @@ use super::events::EventKind;
 use super::hub::Hub;
 use super::model::Message;
 use crate::error::{Error, Result};
+use crate::ids::RoomId;
 use crate::metrics::{Metrics, Transport};
-use crate::store::{EncodedMessage, Store, StoreError};
+use crate::store::{EncodedMessage, ReadMarkerRecord, Store, StoreError};
 
 /// Who is waiting for a message to become durable.
 pub enum Reply {
@@ -108,6 +110,7 @@ async fn commit(
     if let Err(err) = &saved {
         tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");
     }
+    let read_by_authors = saved.is_ok().then(|| authors_markers(&batch));
     for pending in batch {
         // A retry may point at an original from an earlier batch whose save failed.
         let stored = saved.is_ok() && (pending.is_new() || is_stored(store, &pending.message));
@@ -120,6 +123,31 @@ async fn commit(
     for done in barriers {
         let _ = done.send(());
     }
+    for ((room, author), marker) in read_by_authors.into_iter().flatten() {
+        if let Err(err) = store.advance_read_marker(room, &author, marker) {
+            tracing::warn!(error = %err, "could not move an author's read marker");
+        }
+    }
+}
+
+/// What the batch's authors have read: their own newest new message in each room (a message
+/// you sent is not unread to you). One marker write per author and room per batch, after the
+/// acknowledgements.
+fn authors_markers(batch: &[Pending]) -> HashMap<(RoomId, String), ReadMarkerRecord> {
+    let mut markers = HashMap::new();
+    for pending in batch.iter().filter(|p| p.is_new() && !p.update) {
+        let message = &pending.message;
+        if let Some(ordinal) = message.ordinal {
+            markers.insert(
+                (message.room, message.author.clone()),
+                ReadMarkerRecord {
+                    message: message.id.0,
+                    ordinal,
+                },
+            );
+        }
+    }
+    markers
 }
 
 /// Delivers a durable message to its room (once) and acknowledges it to its sender.

@@ -140,6 +140,8 @@ pub struct Message {
     pub webhook: Option<WebhookStamp>,
     /// Members mentioned, and `room` for `@room`.
     pub mentions: Vec<String>,
+    /// Its place among the room's messages (see `MessageRecord::ordinal`).
+    pub ordinal: Option<u64>,
 }
 
 impl Message {
@@ -157,6 +159,7 @@ impl Message {
             seq: record.changed_seq.unwrap_or(seq),
             webhook: record.webhook,
             mentions: record.mentions,
+            ordinal: record.ordinal,
         })
     }
 }
