@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
             let reply = protocol::error(&confab::error::Error::NotJoined, nonce.as_deref());
             let _: serde_json::Value = serde_json::from_str(&reply).expect("error frames are JSON");
         }
-        ClientFrame::Delete { room, message } => {
+        ClientFrame::Delete { room, message } | ClientFrame::Read { room, message } => {
             let _ = (room.parse::<RoomId>(), message.parse::<MessageId>());
         }
         ClientFrame::React {
