@@ -45,7 +45,7 @@ export function createMentionCompletion(input, candidates) {
       ...options.map((name, i) => {
         const option = h(
           'li',
-          { id: `${listId}-${i}`, class: 'mention-option', role: 'option', 'aria-selected': String(i === active) },
+          { id: `${listId}-${i}`, class: 'picker-option mention-option', role: 'option', 'aria-selected': String(i === active) },
           name === EVERYONE ? h('span', { class: 'mention-all', 'aria-hidden': 'true' }, '@') : avatar(name, 'avatar-xs'),
           h('span', {}, name === EVERYONE ? '@room' : name),
           name === EVERYONE ? h('span', { class: 'mention-note' }, 'everyone in the room') : null,
