@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::http::header_deadline::HeaderDeadlineAcceptor;
 use crate::integrations::{Integrations, IntegrationsSettings};
 use crate::metrics::Metrics;
+use crate::push::{Push, PushSettings};
 use crate::store::Store;
 
 /// Everything a request handler needs. Cheap to clone; no globals anywhere.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Webhooks, and the calls confab makes to other servers.
     pub integrations: Arc<Integrations>,
+    /// Web Push subscriptions and the pushes sent to them.
+    pub push: Arc<Push>,
 }
 
 impl AppState {
@@ -74,6 +77,12 @@ impl RunningServer {
             integrations.clone(),
             stop_background.clone(),
         ));
+        let push = Arc::new(Push::new(
+            store.clone(),
+            chat.clone(),
+            PushSettings::from_config(&config),
+        )?);
+        let pusher = tokio::spawn(crate::push::run(push.clone(), stop_background.clone()));
         let sweeper = tokio::spawn(sweeper::run(
             chat.clone(),
             config.rooms.sweep_interval,
@@ -97,6 +106,7 @@ impl RunningServer {
             chat,
             accounts,
             integrations,
+            push,
             shutdown: CancellationToken::new(),
         };
         let stop_http = CancellationToken::new();
@@ -118,7 +128,9 @@ impl RunningServer {
             failed,
             stop_background.clone(),
         ));
-        let mut background = vec![committer, sweeper, reaper, control, watchdog, dispatcher];
+        let mut background = vec![
+            committer, sweeper, reaper, control, watchdog, dispatcher, pusher,
+        ];
         if let (false, Some(dir)) = (
             state.config.backup.every.is_zero(),
             state.config.backup.dir.clone(),

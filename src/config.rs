@@ -26,6 +26,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub backup: BackupConfig,
     pub integrations: IntegrationsConfig,
+    pub push: PushConfig,
     /// The address people and tools reach this server at (`https://chat.example.org`), for
     /// links the server hands out (incoming webhook URLs). Unset: taken from each request's
     /// `Host` header.
@@ -90,6 +91,50 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, ConfigError> {
                 "integrations.allowed_networks: {text:?} is not a network like 10.0.0.0/8 or an address"
             ))
         })
+}
+
+/// Web Push: notifications sent through the browser vendors' push services while no tab is open.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Off: no key is made, `/api/push/*` answers 503 `push_disabled`, nothing is pushed.
+    pub enabled: bool,
+    /// The contact push services are given (VAPID `sub`): a `mailto:` or `https:` URL. Unset:
+    /// `public_url` when it is https, otherwise `mailto:postmaster@localhost`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// How long a message waits for its reader before it is pushed: a `read` past it on any
+    /// device within this time means it was seen, and nothing is pushed.
+    #[serde(with = "humantime_serde_compat")]
+    pub delay: Duration,
+    /// How long one call to a push service may take.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// The wait before the first retry of a push answered 429 or 5xx (doubling each time,
+    /// five retries) when the push service does not say (`Retry-After`).
+    #[serde(with = "humantime_serde_compat")]
+    pub retry_initial: Duration,
+    /// Pushes waiting to be sent, and messages waiting out `delay`; beyond that they are
+    /// dropped (and counted in `confab_push_sent_total{result="dropped"}`) so chat never waits.
+    pub queue: usize,
+    /// FOR TESTS ONLY: accept `http://` endpoints and endpoints on loopback, private and other
+    /// internal addresses, so a test push service on 127.0.0.1 can be used. Never in production:
+    /// it lets any user make the server call into its own network.
+    pub allow_insecure_endpoints: bool,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            subject: None,
+            delay: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            retry_initial: Duration::from_secs(5),
+            queue: 1024,
+            allow_insecure_endpoints: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -244,6 +289,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             backup: BackupConfig::default(),
             integrations: IntegrationsConfig::default(),
+            push: PushConfig::default(),
             public_url: None,
         }
     }
@@ -411,11 +457,25 @@ impl Config {
                 "integrations.webhook_retry_for",
                 self.integrations.webhook_retry_for,
             ),
+            ("push.delay", self.push.delay),
+            ("push.timeout", self.push.timeout),
+            ("push.retry_initial", self.push.retry_initial),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::Invalid(format!(
                     "{name} must be at most 100 years"
                 )));
+            }
+        }
+        if self.push.timeout.is_zero() || self.push.retry_initial.is_zero() {
+            return invalid("push.timeout and push.retry_initial must be positive");
+        }
+        if self.push.queue == 0 || self.push.queue > 1_000_000 {
+            return invalid("push.queue must be between 1 and 1000000");
+        }
+        if let Some(subject) = &self.push.subject {
+            if !(subject.starts_with("mailto:") || subject.starts_with("https://")) {
+                return invalid("push.subject must be a mailto: or https:// URL");
             }
         }
         if self.rooms.ttl < Duration::from_secs(1) {

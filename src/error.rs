@@ -42,6 +42,9 @@ pub enum Error {
     RateLimited { retry_after_secs: u64 },
     #[error("the server is busy; try again shortly")]
     Busy,
+    /// A feature switched off in this server's config (`push_disabled`).
+    #[error("{message}")]
+    Disabled { code: &'static str, message: String },
     #[error("the server is shutting down")]
     ShuttingDown,
     /// The disk refused a write or flush; nothing was acknowledged, so a retry is safe.
@@ -110,6 +113,7 @@ impl Error {
             | Self::Conflict { code, .. }
             | Self::Unknown { code, .. }
             | Self::Gone { code, .. }
+            | Self::Disabled { code, .. }
             | Self::Refused { code, .. } => code,
             Self::NotMember => "not_member",
             Self::TooLarge(_) => "too_large",

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod integrations;
 pub mod metrics;
 pub mod periodic;
+pub mod push;
 pub mod store;
 pub mod wire;
 pub mod ws;

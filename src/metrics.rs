@@ -27,6 +27,11 @@ const LATENCY_BUCKETS: [f64; 14] = [
 /// The outcomes of an outgoing webhook call (the `status` a delivery gets).
 pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retrying", "failed"];
 
+/// What became of a Web Push (`confab_push_sent_total{result}`): `sent` (accepted by the push
+/// service), `retried` (429/5xx/no answer, tried again later), `gone` (404/410: the subscription
+/// was removed), `failed` (given up or refused), `dropped` (the queue was full).
+pub const PUSH_RESULTS: [&str; 5] = ["sent", "retried", "gone", "failed", "dropped"];
+
 const BATCH_BUCKETS: [f64; 10] = [
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
 ];
@@ -50,6 +55,11 @@ impl Transport {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabels {
     transport: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -95,6 +105,7 @@ pub struct Metrics {
     commit_batch: Histogram,
     webhook_calls: Family<OutcomeLabels, Counter>,
     webhook_deliveries_queued: Counter,
+    push_sent: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -122,7 +133,13 @@ impl Metrics {
             commit_batch: Histogram::new(BATCH_BUCKETS),
             webhook_calls: Family::default(),
             webhook_deliveries_queued: Counter::default(),
+            push_sent: Family::default(),
         };
+        for result in PUSH_RESULTS {
+            metrics
+                .push_sent
+                .get_or_create_owned(&ResultLabels { result });
+        }
         for outcome in WEBHOOK_OUTCOMES {
             metrics
                 .webhook_calls
@@ -216,6 +233,11 @@ impl Metrics {
             "Outgoing webhook calls, by outcome: delivered, retrying (failed, tried again later), failed (given up)",
             self.webhook_calls.clone(),
         );
+        r.register(
+            "confab_push_sent",
+            "Web Push requests, by result: sent, retried (429, 5xx or no answer; tried again), gone (404/410; subscription removed), failed (given up or refused), dropped (queue full)",
+            self.push_sent.clone(),
+        );
         r.register_with_unit(
             "confab_backup_last_success_timestamp",
             "Unix time of the last successful backup; 0 if none since the server started",
@@ -267,6 +289,13 @@ impl Metrics {
         self.webhook_calls
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Pushes ended with `result`, one of `PUSH_RESULTS`.
+    pub fn push_sent(&self, result: &'static str, count: u64) {
+        self.push_sent
+            .get_or_create(&ResultLabels { result })
+            .inc_by(count);
     }
 
     /// A connection was cut off for lagging (counted once per connection).

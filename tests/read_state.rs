@@ -114,7 +114,7 @@ async fn unread_and_mention_counts_follow_the_marker_across_connections_and_rest
     assert_eq!(read["room"], room.as_str());
     assert_eq!(read["message"], second_id);
     joined
-        .expect_silence(std::time::Duration::from_millis(300))
+        .expect_none_of("read", std::time::Duration::from_millis(300))
         .await;
     let seen = room_of(&bob, &room).await;
     assert_eq!(seen["unread_count"], 1);
@@ -192,4 +192,73 @@ async fn unread_and_mention_counts_follow_the_marker_across_connections_and_rest
         (json!(0), json!(0))
     );
     server.stop().await;
+}
+
+/// Every connection of every member hears `room_activity` for new messages, joined to the room
+/// or not, with their own counts, at most one per room every 250 ms with the last state winning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_activity_reaches_every_connection_of_every_member_coalesced() {
+    let server = TestServer::start().await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    let room = ann.create_room("busy").await;
+    let (status, _) = bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut joined = bob.ws().await;
+    joined.join(&room, None, 0).await;
+    let mut elsewhere = bob.ws().await;
+    let mut author = ann.ws().await;
+
+    // A burst: the first message is announced at once, the rest as one notice with the last
+    // state (the burst takes far less than 250 ms).
+    let mut last = Value::Null;
+    for n in 0..10 {
+        let body = if n == 9 {
+            "@bob last one".to_string()
+        } else {
+            format!("burst {n}")
+        };
+        last = ann.post_message(&room, &body).await;
+    }
+    for connection in [&mut joined, &mut elsewhere] {
+        let mut notices = Vec::new();
+        loop {
+            let notice = connection.recv_type("room_activity").await;
+            let done = notice["last_message"]["id"] == last["id"];
+            notices.push(notice);
+            if done {
+                break;
+            }
+        }
+        assert!(notices.len() <= 3, "coalesced: {notices:#?}");
+        let final_state = notices.last().expect("one");
+        assert_eq!(final_state["room"], room.as_str());
+        assert_eq!(final_state["unread_count"], 10, "{final_state}");
+        assert_eq!(final_state["mention_count"], 1, "{final_state}");
+        assert_eq!(final_state["last_message"]["body"], "@bob last one");
+        connection
+            .expect_none_of("room_activity", std::time::Duration::from_millis(400))
+            .await;
+    }
+    // The author hears it too, with nothing unread.
+    let mine = loop {
+        let notice = author.recv_type("room_activity").await;
+        if notice["last_message"]["id"] == last["id"] {
+            break notice;
+        }
+    };
+    assert_eq!(mine["unread_count"], 0, "{mine}");
+
+    // After bob reads, the next message counts from there.
+    let (status, _) = mark(&bob, &room, last["id"].as_str().expect("id")).await;
+    assert_eq!(status, StatusCode::OK);
+    let after = ann.post_message(&room, "after reading").await;
+    let notice = loop {
+        let notice = elsewhere.recv_type("room_activity").await;
+        if notice["last_message"]["id"] == after["id"] {
+            break notice;
+        }
+    };
+    assert_eq!(notice["unread_count"], 1);
+    assert_eq!(notice["mention_count"], 0);
 }

@@ -29,8 +29,10 @@ struct Fixture {
 impl Fixture {
     async fn start() -> Self {
         // Outgoing webhooks may point at 127.0.0.1 (the example's URL: nothing listens there).
+        // Push endpoints too (the example's subscription points at 127.0.0.1).
         let server = TestServer::start_with(|config| {
             config.integrations.allowed_networks = vec!["127.0.0.1/32".into()];
+            config.push.allow_insecure_endpoints = true;
         })
         .await;
         let alice = server.user("alice").await;
@@ -60,6 +62,11 @@ impl Fixture {
         assert_eq!(status, StatusCode::CREATED, "{hook}");
         let url = hook["url"].as_str().expect("url");
         let hook_secret = url[url.rfind('/').expect("slash") + 1..].to_string();
+        // Subscribed already, so the DELETE example (which comes before the POST) succeeds.
+        let (status, body) = alice
+            .post("/api/push/subscriptions", push_subscription_example())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         Self {
             server,
             alice,
@@ -169,6 +176,22 @@ fn operations_with_bodies(doc: &Value) -> Vec<Operation> {
     found
 }
 
+/// A browser's push subscription with a real P-256 point (from a fixed secret key).
+fn push_subscription_example() -> Value {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let secret = p256::SecretKey::from_slice(&[7u8; 32]).expect("a valid scalar");
+    json!({
+        "endpoint": PUSH_ENDPOINT,
+        "keys": {
+            "p256dh": Base64UrlUnpadded::encode_string(&secret.public_key().to_sec1_bytes()),
+            "auth": Base64UrlUnpadded::encode_string(&[9u8; 16]),
+        },
+        "expirationTime": 1_900_000_000_000.0,
+    })
+}
+
+const PUSH_ENDPOINT: &str = "http://127.0.0.1:9/push/strict";
+
 /// A body every documented field of which is set and valid, for each operation that takes
 /// one: sent last, it must succeed.
 fn example_body(operation: &str, message: &str) -> Value {
@@ -200,6 +223,8 @@ fn example_body(operation: &str, message: &str) -> Value {
         "POST /hooks/{secret}" => {
             json!({"body": "from a hook", "text": "ignored", "username": "Strict CI"})
         }
+        "POST /push/subscriptions" => push_subscription_example(),
+        "DELETE /push/subscriptions" => json!({"endpoint": PUSH_ENDPOINT}),
         other => panic!("{other} takes a JSON body: add a valid example for it to example_body"),
     }
 }

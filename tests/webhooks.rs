@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// One call the receiver got.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ impl Receiver {
                 let recorded = recorded.clone();
                 let answer = answer.clone();
                 tokio::spawn(async move {
-                    let Some((headers, body)) = read_request(&mut stream).await else {
+                    let Some((headers, body)) = common::read_http_request(&mut stream).await else {
                         return;
                     };
                     let delivery = headers
@@ -107,43 +107,6 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-async fn read_request(
-    stream: &mut tokio::net::TcpStream,
-) -> Option<(HashMap<String, String>, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let headers: HashMap<String, String> = head
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some((headers, body))
 }
 
 fn hmac_hex(secret: &str, text: &[u8]) -> String {

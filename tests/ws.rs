@@ -135,7 +135,7 @@ async fn members_see_the_same_messages_in_the_same_order_with_presence_and_acks(
         a.recv_type("typing").await,
         json!({"type": "typing", "room": room, "user": "bob"})
     );
-    b.expect_silence(Duration::from_millis(200)).await;
+    b.expect_none_of("typing", Duration::from_millis(200)).await;
 
     b.send_json(json!({"type": "leave", "room": room})).await;
     let presence = a.recv_type("presence").await;
@@ -351,7 +351,9 @@ async fn rejoin_with_after_replays_exactly_what_was_missed() {
     let (_, newest) = fresh.join(&room, None, 50).await;
     assert_eq!(newest.last().expect("last")["body"], "live again");
     assert_eq!(newest.first().expect("first")["body"], "missed 211");
-    fresh.expect_silence(Duration::from_millis(200)).await;
+    fresh
+        .expect_none_of("message", Duration::from_millis(200))
+        .await;
     server.stop().await;
 }
 

@@ -134,6 +134,17 @@ export const api = {
   webhookDeliveries: async (roomId, id) =>
     (await request('GET', `/api/rooms/${enc(roomId)}/webhooks/outgoing/${enc(id)}/deliveries`)).deliveries,
 
+  /** The server's VAPID key for `pushManager.subscribe`: `{ public_key }` (base64url). 503 `push_disabled` when push is off. */
+  pushKey: () => request('GET', '/api/push/key'),
+  /**
+   * Registers this browser's push subscription for the caller (a known endpoint gets its keys refreshed).
+   * @param subscription `{ endpoint, keys: { p256dh, auth } }`, as in `PushSubscription.toJSON()`
+   */
+  addPushSubscription: (subscription) => request('POST', '/api/push/subscriptions', subscription),
+  removePushSubscription: (endpoint) => request('DELETE', '/api/push/subscriptions', { endpoint }),
+  /** The caller's push subscriptions: `[{ endpoint, created_at }]`. */
+  pushSubscriptions: async () => (await request('GET', '/api/push/subscriptions')).subscriptions,
+
   /** Usernames starting with `q`, alphabetical. */
   async users(q, limit = 8) {
     const qs = new URLSearchParams({ q, limit: String(limit) });

@@ -4,12 +4,17 @@
 //   #/login, #/signup   when signed out
 //   #/rooms             landing: join by name, live rooms
 //   #/room/<id>         chat
+//   #/room/<id>/message/<message id>
+//                       chat, scrolled to that message (a notification's target)
 //   #/invite/<code>     accept an invite link, then open its room
 //   #/settings/tokens   your personal access tokens
 
 import { api, setUnauthorizedHandler } from './api.js';
 import { forgetBots, loadBots } from './bots.js';
 import { h } from './dom.js';
+import { InTabNotifier } from './notifications/in-tab.js';
+import { NotificationSettings } from './notifications/settings.js';
+import { onOpenRequest } from './notifications/worker.js';
 import { RoomsStore } from './rooms-store.js';
 import { ChatSocket, socketUrl } from './socket.js';
 import { setUnreadTotal } from './title.js';
@@ -24,14 +29,18 @@ const root = document.getElementById('app');
 
 /** The signed-in session, or null. */
 let session = null;
-/** The mounted routed view ({ destroy }). */
+/** The mounted routed view ({ destroy }, and `showMessage(id)` for a chat). */
 let current = null;
+/** The route `current` was mounted for. */
+let currentTarget = null;
 /** Where to go after logging in (a room or invite link opened while signed out). */
 let afterLogin = null;
 
 function parseRoute(hash) {
-  const room = /^#\/room\/([^/?#]+)$/.exec(hash);
-  if (room) return { view: 'chat', roomId: decodeURIComponent(room[1]) };
+  const room = /^#\/room\/([^/?#]+)(?:\/message\/([^/?#]+))?$/.exec(hash);
+  if (room) {
+    return { view: 'chat', roomId: decodeURIComponent(room[1]), messageId: room[2] ? decodeURIComponent(room[2]) : null };
+  }
   const invite = /^#\/invite\/([^/?#]+)$/.exec(hash);
   if (invite) return { view: 'invite', code: decodeURIComponent(invite[1]) };
   if (hash === '#/settings/tokens') return { view: 'tokens' };
@@ -51,10 +60,28 @@ function navigate(hash, { replace = false } = {}) {
   } else location.hash = hash; // hashchange calls route()
 }
 
+/** The location of a room, at one of its messages when `message` is given. */
+function roomHash(room, message) {
+  const at = message ? `/message/${encodeURIComponent(message)}` : '';
+  return `#/room/${encodeURIComponent(room)}${at}`;
+}
+
+/** Opens a room at a message (a notification was clicked). */
+function openMessage({ room, message }) {
+  navigate(roomHash(room, message));
+}
+
 function route() {
   const target = parseRoute(location.hash);
+  // Another message of the room already open: scroll there, keep the view.
+  if (session && target.messageId && currentTarget?.view === 'chat' && currentTarget.roomId === target.roomId) {
+    currentTarget = target;
+    current.showMessage(target.messageId);
+    return;
+  }
   current?.destroy();
   current = null;
+  currentTarget = null;
 
   if (!session) {
     if (target.view === 'chat' || target.view === 'invite') afterLogin = location.hash;
@@ -69,7 +96,8 @@ function route() {
   }
   session.shell.setActive(target.view, target.roomId);
   const ctx = { user: session.user, socket: session.socket, rooms: session.rooms, navigate };
-  if (target.view === 'chat') current = mountChat(session.shell.outlet, ctx, target.roomId);
+  currentTarget = target;
+  if (target.view === 'chat') current = mountChat(session.shell.outlet, ctx, target.roomId, target.messageId);
   else if (target.view === 'invite') current = mountInvite(session.shell.outlet, ctx, target.code);
   else if (target.view === 'tokens') current = mountTokens(session.shell.outlet, ctx);
   else current = mountRooms(session.shell.outlet, ctx);
@@ -80,13 +108,18 @@ function signedIn(user) {
   const socket = new ChatSocket(socketUrl(), async () => (await api.me()) !== null || signedOut());
   const rooms = new RoomsStore();
   rooms.addEventListener('change', () => setUnreadTotal(rooms.unreadTotal));
-  session = { user, socket, rooms, shell: null };
-  session.shell = createShell({ user, socket, rooms, signOut, navigate });
+  const notifications = new NotificationSettings(user.username);
+  const notifier = new InTabNotifier({ socket, rooms, settings: notifications, me: user.username, onOpen: openMessage });
+  session = { user, socket, rooms, notifications, notifier, shell: null };
+  session.shell = createShell({ user, socket, rooms, notifications, signOut, navigate });
   current?.destroy();
   current = null;
+  currentTarget = null;
   root.replaceChildren(session.shell.el);
   socket.start();
   rooms.start(socket);
+  notifier.start();
+  notifications.start();
   loadBots(api);
   const opened = parseRoute(location.hash).view;
   const next = afterLogin ?? (opened === 'chat' || opened === 'invite' ? location.hash : '#/rooms');
@@ -99,6 +132,11 @@ function signedOut() {
   if (!session) return false;
   current?.destroy();
   current = null;
+  currentTarget = null;
+  session.notifier.stop();
+  // This browser stops getting the user's pushes (the session is gone, so
+  // only the push service is told; an explicit log out told the server first).
+  session.notifications.signOut({ sessionValid: false });
   session.socket.stop();
   session.rooms.stop();
   session.shell.destroy();
@@ -111,6 +149,7 @@ function signedOut() {
 }
 
 async function signOut() {
+  await session?.notifications.signOut({ sessionValid: true });
   try {
     await api.logout();
   } catch {
@@ -122,6 +161,7 @@ async function signOut() {
 async function boot() {
   setUnauthorizedHandler(() => signedOut());
   window.addEventListener('hashchange', route);
+  onOpenRequest(openMessage);
   let user;
   try {
     user = await api.me();

@@ -43,6 +43,19 @@ impl Pending {
     }
 }
 
+/// Who hears about committed messages besides their room's subscribers.
+pub struct Listeners {
+    /// Notified after each batch with new messages (the outgoing webhook dispatcher).
+    pub committed: Arc<tokio::sync::Notify>,
+    /// Each new message, for `room_activity` notices (see `activity`).
+    pub activity: mpsc::UnboundedSender<Arc<Message>>,
+    /// The task behind `activity`, awaited at shutdown.
+    pub notices: tokio::task::JoinHandle<()>,
+    /// Each new message for whoever subscribed (Web Push), who may fall behind and lose some:
+    /// they never hold up the committer.
+    pub published: tokio::sync::broadcast::Sender<Arc<Message>>,
+}
+
 /// What the committer's queue carries.
 pub enum Queued {
     Message(Pending),
@@ -57,10 +70,17 @@ pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
-    committed: Arc<tokio::sync::Notify>,
+    listeners: Listeners,
     mut queue: mpsc::UnboundedReceiver<Queued>,
     shutdown: CancellationToken,
 ) {
+    let Listeners {
+        committed,
+        activity,
+        notices,
+        published,
+    } = listeners;
+    let listeners = (&activity, &published);
     let mut batch = Vec::with_capacity(256);
     loop {
         let received = tokio::select! {
@@ -70,7 +90,7 @@ pub(super) async fn run(
                 // Refuse new sends, then commit everything already accepted.
                 queue.close();
                 while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    commit(&store, &hub, &metrics, &committed, &mut batch).await;
+                    commit(&store, &hub, &metrics, &committed, listeners, &mut batch).await;
                 }
                 break;
             }
@@ -78,8 +98,11 @@ pub(super) async fn run(
         if received == 0 {
             break;
         }
-        commit(&store, &hub, &metrics, &committed, &mut batch).await;
+        commit(&store, &hub, &metrics, &committed, listeners, &mut batch).await;
     }
+    // The notices task ends once its queue is closed and drained.
+    drop(activity);
+    let _ = notices.await;
     tracing::debug!("group committer stopped");
 }
 
@@ -88,6 +111,10 @@ async fn commit(
     hub: &Hub,
     metrics: &Metrics,
     committed: &tokio::sync::Notify,
+    (activity, published): (
+        &mpsc::UnboundedSender<Arc<Message>>,
+        &tokio::sync::broadcast::Sender<Arc<Message>>,
+    ),
     queued: &mut Vec<Queued>,
 ) {
     let mut barriers = Vec::new();
@@ -111,10 +138,14 @@ async fn commit(
         tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");
     }
     let read_by_authors = saved.is_ok().then(|| authors_markers(&batch));
+    let mut fresh = Vec::with_capacity(new_messages);
     for pending in batch {
         // A retry may point at an original from an earlier batch whose save failed.
         let stored = saved.is_ok() && (pending.is_new() || is_stored(store, &pending.message));
         if stored {
+            if pending.is_new() && !pending.update {
+                fresh.push(pending.message.clone());
+            }
             acknowledge(hub, metrics, pending);
         } else {
             refuse(hub, pending);
@@ -127,6 +158,14 @@ async fn commit(
         if let Err(err) = store.advance_read_marker(room, &author, marker) {
             tracing::warn!(error = %err, "could not move an author's read marker");
         }
+    }
+    // After the markers: an author's notice says their own message is read.
+    let publish = published.receiver_count() > 0;
+    for message in fresh {
+        if publish {
+            let _ = published.send(message.clone());
+        }
+        let _ = activity.send(message);
     }
 }
 

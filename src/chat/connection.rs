@@ -237,6 +237,11 @@ impl Connections {
         revoked.len()
     }
 
+    /// Whether `username` has any connection open.
+    pub fn is_online(&self, username: &str) -> bool {
+        lock(&self.registry).by_user.contains_key(username)
+    }
+
     /// Offers `event` to every open connection of `username` (membership news reaches every
     /// tab and device, joined to the room or not).
     pub fn notify_user(&self, username: &str, event: &Arc<Event>) {

@@ -43,6 +43,13 @@ pub enum EventKind {
     RoomUpdated {
         room: Room,
     },
+    /// A new message in one of the recipient's rooms, with their counts there (coalesced).
+    RoomActivity {
+        room: RoomId,
+        last_message: Arc<Message>,
+        unread_count: u64,
+        mention_count: u64,
+    },
     /// The recipient's user read `room` up to `message` on another connection.
     Read {
         room: RoomId,

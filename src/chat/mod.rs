@@ -2,6 +2,7 @@
 //! them durable, and the sweeper that expires rooms. It knows nothing of HTTP or sled's API.
 
 mod access;
+mod activity;
 pub mod changes;
 mod commit;
 pub mod connection;
@@ -32,6 +33,7 @@ pub use hub::Hub;
 pub use invites::{INVITE_MAX_LIFETIME, INVITE_MAX_USES, INVITE_MIN_LIFETIME};
 pub use membership::canonical_username;
 pub use messages::{Draft, HistoryPage};
+pub use read_state::Notified;
 pub use rooms::{NewRoom, RoomChange};
 
 use crate::clock::SharedClock;
@@ -64,7 +66,12 @@ pub struct Chat {
     membership_lock: tokio::sync::Mutex<()>,
     /// Signalled after each batch that made new messages durable (see `committed`).
     committed: Arc<tokio::sync::Notify>,
+    /// Every new message once durable, for listeners outside the domain (see `new_messages`).
+    published: tokio::sync::broadcast::Sender<Arc<model::Message>>,
 }
+
+/// New messages a `new_messages` listener may fall behind by before it loses the oldest.
+const PUBLISHED_BACKLOG: usize = 4096;
 
 impl Chat {
     /// Builds the service and starts its group committer, which runs until `shutdown` is
@@ -80,11 +87,19 @@ impl Chat {
         let hub = Arc::new(Hub::default());
         let (commits, queue) = mpsc::unbounded_channel();
         let committed = Arc::new(tokio::sync::Notify::new());
+        let (activity, activity_queue) = mpsc::unbounded_channel();
+        let notices = tokio::spawn(activity::run(store.clone(), hub.clone(), activity_queue));
+        let (published, _) = tokio::sync::broadcast::channel(PUBLISHED_BACKLOG);
         let committer = tokio::spawn(commit::run(
             store.clone(),
             hub.clone(),
             metrics.clone(),
-            committed.clone(),
+            commit::Listeners {
+                committed: committed.clone(),
+                activity,
+                notices,
+                published: published.clone(),
+            },
             queue,
             shutdown,
         ));
@@ -99,6 +114,7 @@ impl Chat {
             deletions,
             membership_lock: tokio::sync::Mutex::new(()),
             committed,
+            published,
         };
         (Arc::new(chat), committer)
     }
@@ -107,6 +123,12 @@ impl Chat {
     /// durable: the outgoing webhook dispatcher waits on it instead of polling the store.
     pub fn committed(&self) -> Arc<tokio::sync::Notify> {
         self.committed.clone()
+    }
+
+    /// Each new message once it is durable and delivered, in commit order. A listener that
+    /// falls more than a few thousand messages behind is told how many it lost (`Lagged`).
+    pub fn new_messages(&self) -> tokio::sync::broadcast::Receiver<Arc<model::Message>> {
+        self.published.subscribe()
     }
 
     pub fn hub(&self) -> &Hub {

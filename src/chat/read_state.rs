@@ -1,9 +1,11 @@
 //! Read markers, unread and mention counts, and notification levels: what a member has missed
 //! in a room and how they want to hear about it.
 
+use std::collections::HashSet;
+
 use super::events::EventKind;
-use super::model::{Room, RoomActivity, User};
-use super::Chat;
+use super::model::{Message, Room, RoomActivity, User};
+use super::{mentions, Chat};
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
 use crate::store::{NotificationLevel, ReadMarkerRecord, RoomKind};
@@ -76,11 +78,7 @@ impl Chat {
             Some((seq, _)) => self.store.ordinal_of(room.id, *seq)?.unwrap_or(0),
             None => 0,
         };
-        let level = match self.store.notification_level(room.id, username)? {
-            Some(level) => level,
-            None if room.kind == RoomKind::Direct => NotificationLevel::All,
-            None => NotificationLevel::Mentions,
-        };
+        let level = self.notification_level(room.id, room.kind, username)?;
         Ok(RoomActivity {
             unread_count: last_ordinal.saturating_sub(read_ordinal),
             mention_count: self.store.mention_count(room.id, username, read_seq)?,
@@ -90,4 +88,69 @@ impl Chat {
             notifications: level,
         })
     }
+
+    /// `username`'s level in a room of `kind`: theirs, or the default (everything in direct
+    /// rooms, mentions elsewhere).
+    fn notification_level(
+        &self,
+        room: RoomId,
+        kind: RoomKind,
+        username: &str,
+    ) -> Result<NotificationLevel> {
+        Ok(match self.store.notification_level(room, username)? {
+            Some(level) => level,
+            None if kind == RoomKind::Direct => NotificationLevel::All,
+            None => NotificationLevel::Mentions,
+        })
+    }
+
+    /// Who among `candidates` a new message should notify, per their level in its room (never
+    /// its author), each with whether it mentions them; and the room it was sent in.
+    pub fn notified_by(
+        &self,
+        message: &Message,
+        candidates: &HashSet<String>,
+    ) -> Result<Option<(Room, Vec<Notified>)>> {
+        let Some(record) = self.store.room(message.room)? else {
+            return Ok(None);
+        };
+        let room = Room::from_record(message.room, &record, None);
+        let everyone = message.mentions.iter().any(|m| m == mentions::EVERYONE);
+        let mut notified = Vec::new();
+        for (username, _) in self.store.members(message.room)? {
+            if username == message.author || !candidates.contains(&username) {
+                continue;
+            }
+            let mentioned = everyone || message.mentions.contains(&username);
+            let wanted = match self.notification_level(room.id, room.kind, &username)? {
+                NotificationLevel::All => true,
+                NotificationLevel::Mentions => mentioned,
+                NotificationLevel::None => false,
+            };
+            if wanted {
+                notified.push(Notified {
+                    username,
+                    mentioned,
+                });
+            }
+        }
+        Ok(Some((room, notified)))
+    }
+
+    /// Whether `username` is still a member of `room` who has not read up to `message` on any
+    /// device (no marker at or past it).
+    pub fn still_unread(&self, room: RoomId, username: &str, message: MessageId) -> Result<bool> {
+        if self.store.member(room, username)?.is_none() {
+            return Ok(false);
+        }
+        let marker = self.store.read_marker(room, username)?;
+        Ok(marker.map_or(true, |m| m.message < message.0))
+    }
+}
+
+/// A member a message notifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notified {
+    pub username: String,
+    pub mentioned: bool,
 }

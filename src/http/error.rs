@@ -89,9 +89,11 @@ impl From<Error> for ErrorResponse {
             Error::NotJoined => Self::Forbidden(body),
             Error::Unauthorized | Error::InvalidCredentials => Self::Unauthorized(body),
             Error::RateLimited { retry_after_secs } => Self::RateLimited(body, retry_after_secs),
-            Error::Busy | Error::ShuttingDown | Error::SaveFailed | Error::StorageUnavailable => {
-                Self::Unavailable(body)
-            }
+            Error::Busy
+            | Error::ShuttingDown
+            | Error::SaveFailed
+            | Error::StorageUnavailable
+            | Error::Disabled { .. } => Self::Unavailable(body),
             Error::Storage(inner) => {
                 tracing::error!(error = %inner, "storage failure while serving a request");
                 Self::Internal(body)

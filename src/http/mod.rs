@@ -12,6 +12,7 @@ mod members;
 mod messages;
 mod metrics;
 pub mod middleware;
+mod push;
 mod read_state;
 mod rooms;
 pub mod security;
@@ -42,6 +43,8 @@ pub enum ApiTags {
     Members,
     /// Personal access tokens with scopes, bot accounts, incoming and outgoing webhooks.
     Integrations,
+    /// Web Push subscriptions of your browsers.
+    Notifications,
 }
 
 /// Every API area, combined into one OpenAPI service.
@@ -57,6 +60,7 @@ pub type Apis = (
     webhooks::WebhooksApi,
     webhooks::HooksApi,
     read_state::ReadStateApi,
+    push::PushApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -93,6 +97,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         read_state::ReadStateApi {
+            state: state.clone(),
+        },
+        push::PushApi {
             state: state.clone(),
         },
     );

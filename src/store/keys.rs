@@ -31,6 +31,8 @@
 //! | `notification_levels` | room id, lowercase username          | `NotificationLevel` |
 //! | `mention_index` | room id, lowercase username 0x00 seq (u64 BE) | empty         |
 //! |                 | room id, 0x00 seq (u64 BE) (`@room`)       | author           |
+//! | `push_subscriptions` | lowercase username 0x00 sha256(endpoint) | `PushSubscriptionRecord` |
+//! | `meta`          | `vapid_key`                                | P-256 secret scalar (32 bytes) |
 
 use super::StoreError;
 use crate::ids::RoomId;
@@ -55,6 +57,31 @@ pub fn user_session(username: &str, token_hash: &[u8; TOKEN_HASH_LEN]) -> Vec<u8
     let mut key = user_sessions_prefix(username);
     key.extend_from_slice(token_hash);
     key
+}
+
+/// The key of the server's VAPID (Web Push) signing key in `meta`.
+pub const VAPID_KEY: &[u8] = b"vapid_key";
+
+/// Prefix of all push subscriptions of one user.
+pub fn user_push_prefix(username: &str) -> Vec<u8> {
+    user_sessions_prefix(username)
+}
+
+pub fn push_subscription(username: &str, endpoint_hash: &[u8; 32]) -> Vec<u8> {
+    let mut key = user_push_prefix(username);
+    key.extend_from_slice(endpoint_hash);
+    key
+}
+
+/// The username a `push_subscriptions` key belongs to.
+pub fn parse_push_subscription(key: &[u8]) -> Result<String, StoreError> {
+    let end = key
+        .len()
+        .checked_sub(33)
+        .filter(|end| key.get(*end) == Some(&0));
+    end.and_then(|end| std::str::from_utf8(&key[..end]).ok())
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::Corrupt("push subscription key".into()))
 }
 
 pub fn room(id: RoomId) -> [u8; ROOM_ID_LEN] {

@@ -9,6 +9,7 @@ mod keys;
 mod members;
 mod messages;
 mod migrate;
+mod push;
 mod read_state;
 mod records;
 mod rooms;
@@ -26,8 +27,8 @@ pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
     DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
-    ReactionRecord, ReadMarkerRecord, Role, RoomKind, RoomRecord, SessionRecord, TokenRecord,
-    UserRecord, WebhookKind, WebhookRecord, WebhookStamp,
+    PushSubscriptionRecord, ReactionRecord, ReadMarkerRecord, Role, RoomKind, RoomRecord,
+    SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord, WebhookStamp,
 };
 pub use rooms::InsertRoom;
 pub use tokens::TokenHash;
@@ -89,6 +90,8 @@ pub struct Store {
     read_markers: sled::Tree,
     notification_levels: sled::Tree,
     mention_index: sled::Tree,
+    /// Web Push subscriptions per user (see `push`).
+    push_subscriptions: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
@@ -172,6 +175,7 @@ impl Store {
             read_markers: tree("read_markers")?,
             notification_levels: tree("notification_levels")?,
             mention_index: tree("mention_index")?,
+            push_subscriptions: tree("push_subscriptions")?,
             flushing: Default::default(),
             flushes: Default::default(),
             directory: Default::default(),

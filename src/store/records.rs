@@ -170,6 +170,17 @@ pub struct ReadMarkerRecord {
     pub ordinal: u64,
 }
 
+/// A browser's Web Push subscription (the `PushSubscription` it gave us).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PushSubscriptionRecord {
+    pub endpoint: String,
+    /// The browser's P-256 public key, 65 bytes uncompressed, base64url without padding.
+    pub p256dh: String,
+    /// The 16-byte authentication secret, base64url without padding.
+    pub auth: String,
+    pub created_at_ms: u64,
+}
+
 /// When one user wants to hear about one room.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

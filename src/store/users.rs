@@ -61,6 +61,7 @@ impl Store {
     pub fn delete_user(&self, username: &str) -> StoreResult<bool> {
         self.delete_sessions_of(username)?;
         self.delete_tokens_of(username)?;
+        self.delete_push_subscriptions_of(username)?;
         Ok(self.users.remove(keys::user(username))?.is_some())
     }
 

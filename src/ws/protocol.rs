@@ -120,6 +120,12 @@ enum ServerFrame<'a> {
         room: String,
         message: String,
     },
+    RoomActivity {
+        room: String,
+        last_message: MessageView,
+        unread_count: u64,
+        mention_count: u64,
+    },
     /// The backlog of a join is complete: `cursor` is where a rejoin should resume from.
     ReplayDone {
         room: String,
@@ -170,6 +176,17 @@ pub fn encode_event(kind: &EventKind) -> String {
         }),
         EventKind::RoomUpdated { room } => encode(&ServerFrame::RoomUpdated {
             room: RoomView::for_subscribers(room),
+        }),
+        EventKind::RoomActivity {
+            room,
+            last_message,
+            unread_count,
+            mention_count,
+        } => encode(&ServerFrame::RoomActivity {
+            room: room.to_string(),
+            last_message: MessageView::from(last_message.as_ref()),
+            unread_count: *unread_count,
+            mention_count: *mention_count,
         }),
         EventKind::Read { room, message } => encode(&ServerFrame::Read {
             room: room.to_string(),

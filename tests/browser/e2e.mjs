@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -27,6 +27,10 @@
 // - `unread`: unread and mention badges in the sidebar, the "New messages"
 //   divider, the read marker, @-completion in the composer and the
 //   notification menu. (scenario in e2e-unread.mjs)
+// - `push`: browser notifications: the service worker shows pushes delivered
+//   over the DevTools protocol and opens the room at the message; in-tab
+//   notifications follow each room's level; the top bar's switch, with and
+//   without a push service. (scenario in e2e-push.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -36,6 +40,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
+import { pushScenario } from './e2e-push.mjs';
 import { tokensScenario } from './e2e-tokens.mjs';
 import { unreadScenario } from './e2e-unread.mjs';
 import { webhooksScenario } from './e2e-webhooks.mjs';
@@ -51,9 +56,10 @@ const SCENARIOS = {
   tokens: (browser) => tokensScenario(browser, harness),
   webhooks: (browser) => webhooksScenario(browser, harness),
   unread: (browser) => unreadScenario(browser, harness),
+  push: (browser) => pushScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread]');
+  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push]');
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });

@@ -392,6 +392,18 @@ impl Ws {
         }
     }
 
+    /// Asserts no frame of `kind` arrives within `within` (others are skipped).
+    pub async fn expect_none_of(&mut self, kind: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, self.socket.next()).await
+        {
+            if let Message::Text(text) = frame {
+                let value: Value = serde_json::from_str(text.as_str()).expect("json frame");
+                assert_ne!(value["type"], kind, "unexpected frame: {text}");
+            }
+        }
+    }
+
     /// Asserts no text frame arrives within `within`.
     pub async fn expect_silence(&mut self, within: Duration) {
         if let Ok(Some(Ok(Message::Text(text)))) =
@@ -562,4 +574,47 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
+}
+
+/// Reads one HTTP/1.1 request (head and `Content-Length` body) from a test peer's socket:
+/// lowercase header names -> values, and the body.
+pub async fn read_http_request(
+    stream: &mut tokio::net::TcpStream,
+) -> Option<(std::collections::HashMap<String, String>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = tokio::io::AsyncReadExt::read(stream, &mut chunk)
+            .await
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let headers: std::collections::HashMap<String, String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = tokio::io::AsyncReadExt::read(stream, &mut chunk)
+            .await
+            .ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((headers, body))
 }

@@ -206,9 +206,13 @@ export class MessageList {
 
   /**
    * Scrolls to a message and highlights it, loading a few older pages if it
-   * is further up; says so quietly when it cannot be found.
+   * is further up; says so when it cannot be found, unless `quiet` (a room
+   * opened from a notification then simply stays open).
+   * @param opts.smooth animate the scroll (not when a room has just opened at the message)
    */
-  async jumpTo(id) {
+  async jumpTo(id, { quiet = false, smooth = true } = {}) {
+    // The reader asked for this message: the "New messages" divider no longer pulls the view.
+    this.#revealing = false;
     for (let page = 0; !this.#rows.has(id) && !this.#reachedStart && page < JUMP_MAX_PAGES; page += 1) {
       if (!this.firstId || id > this.firstId) break;
       const before = this.#messages.length;
@@ -217,11 +221,14 @@ export class MessageList {
     }
     const row = this.#rows.get(id);
     if (!row) {
-      toast('That message is not loaded. Scroll up to find it.');
+      if (!quiet) toast('That message is not loaded. Scroll up to find it.');
       return;
     }
-    const smooth = !matchMedia('(prefers-reduced-motion: reduce)').matches;
-    row.el.scrollIntoView({ block: 'center', behavior: smooth ? 'smooth' : 'auto' });
+    const animate = smooth && !matchMedia('(prefers-reduced-motion: reduce)').matches;
+    row.el.scrollIntoView({ block: 'center', behavior: animate ? 'smooth' : 'auto' });
+    // Settle "at the bottom" now, not at the scroll event: an older page
+    // arriving first would otherwise pin the view back to the newest message.
+    if (!animate) this.#onScroll();
     row.flash();
   }
 

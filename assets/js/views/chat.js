@@ -30,12 +30,18 @@ const PAGE = 50;
 const WIDE_LAYOUT = '(min-width: 1100px)';
 const EXPIRY_CHECK_MS = 10_000;
 
-/** @param ctx { user, socket, rooms, navigate } */
-export function mountChat(outlet, ctx, roomId) {
+/**
+ * @param ctx       { user, socket, rooms, navigate }
+ * @param messageId a message to scroll to and highlight once the room is open (a notification's), or null
+ * @returns { destroy, showMessage(id) }
+ */
+export function mountChat(outlet, ctx, roomId, messageId = null) {
   const page = h('div', { class: 'page chat-page' });
   outlet.replaceChildren(page);
   let destroyed = false;
   let view = null;
+  /** The message to show once the room is loaded. */
+  let pendingMessage = messageId;
 
   const showLoading = () => {
     setTitle('Loading… · confab');
@@ -65,6 +71,8 @@ export function mountChat(outlet, ctx, roomId) {
     }
     if (destroyed) return;
     view = chatView(page, ctx, room, messages);
+    if (pendingMessage) view.showMessage(pendingMessage, { smooth: false });
+    pendingMessage = null;
   }
 
   load();
@@ -72,6 +80,11 @@ export function mountChat(outlet, ctx, roomId) {
     destroy() {
       destroyed = true;
       view?.destroy();
+    },
+    /** Scrolls to a message of this room and highlights it; when it cannot be found the room simply stays open. */
+    showMessage(id) {
+      if (view) view.showMessage(id);
+      else pendingMessage = id;
     },
   };
 }
@@ -557,5 +570,8 @@ function chatView(page, ctx, initialRoom, history) {
     picker.destroy();
   }
 
-  return { destroy: teardown };
+  return {
+    destroy: teardown,
+    showMessage: (id, { smooth = true } = {}) => list.jumpTo(id, { quiet: true, smooth }),
+  };
 }

@@ -1,18 +1,21 @@
-// The signed-in frame: top bar (brand, connection, user, log out), the
-// sidebar with the user's rooms and direct messages (desktop only), and the
-// outlet the routed view renders into.
+// The signed-in frame: top bar (brand, connection, user, browser
+// notifications, access tokens, log out), the sidebar with the user's rooms
+// and direct messages (desktop only), and the outlet the routed view renders
+// into.
 
 import { avatar, h, icon, roomGlyph } from '../dom.js';
+import { createNotificationsToggle } from '../notifications/toggle.js';
 import { dmPartners, roomTitle } from '../rooms-store.js';
 import { connectionStatus } from './connection.js';
 import { newDmDialog } from './new-conversation.js';
 
 /**
- * @param ctx { user, socket, rooms, signOut, navigate }
+ * @param ctx { user, socket, rooms, notifications, signOut, navigate }
  * @returns { el, outlet, setActive(view, roomId), destroy }
  */
 export function createShell(ctx) {
   const connection = connectionStatus(ctx.socket);
+  const notifications = createNotificationsToggle(ctx.notifications);
 
   const logout = h(
     'button',
@@ -48,6 +51,7 @@ export function createShell(ctx) {
       h('span', { class: 'me-name' }, ctx.user.username),
       ctx.user.is_admin ? h('span', { class: 'tag' }, 'admin') : null,
     ),
+    notifications.el,
     tokens,
     logout,
   );
@@ -137,6 +141,7 @@ export function createShell(ctx) {
     },
     destroy() {
       connection.destroy();
+      notifications.destroy();
       ctx.rooms.removeEventListener('change', renderRooms);
       el.remove();
     },

@@ -52,6 +52,8 @@ pub struct OutboundResponse {
     /// True when the body was longer than [`MAX_RESPONSE_BODY`] and was cut off.
     pub truncated: bool,
     pub content_type: Option<String>,
+    /// `Retry-After` in seconds, when the answer gave it as a number.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The HTTP client with the SSRF guard. Cheap to clone (the connection pool and the policy are
@@ -152,6 +154,11 @@ impl Outbound {
             .get(CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
+        let retry_after_secs = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok());
         let (body, truncated) = read_capped(&mut response)
             .await
             .map_err(|err| OutboundError::from_reqwest(err, https))?;
@@ -160,6 +167,7 @@ impl Outbound {
             body,
             truncated,
             content_type,
+            retry_after_secs,
         })
     }
 
