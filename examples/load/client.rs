@@ -1,5 +1,6 @@
-//! Talking to confab: REST setup calls (register, create room, post, read) and WebSocket
-//! connections (optionally from a chosen loopback source address), plus a cheap frame parser.
+//! Talking to confab: REST setup calls (register, create room, post, read, any call with
+//! retries) and WebSocket connections (optionally from a chosen loopback source address), plus a
+//! cheap frame parser.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -164,6 +166,48 @@ impl Api {
             bail!("post: {status} {}", String::from_utf8_lossy(&bytes));
         }
         Ok(())
+    }
+
+    /// One REST call as `user`, retried while the server answers 503 or 429; fails on any
+    /// status not in `expect`. Returns the status and the JSON body (null when empty).
+    pub async fn call(
+        &self,
+        user: &User,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expect: &[u16],
+    ) -> anyhow::Result<(u16, Value)> {
+        for _ in 0..100 {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&user.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await?;
+            if status == 503 || status == 429 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if !expect.contains(&status) {
+                bail!(
+                    "{method} {path} as {}: {status} {}",
+                    user.name,
+                    String::from_utf8_lossy(&bytes)
+                );
+            }
+            let value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).with_context(|| format!("{method} {path}: body"))?
+            };
+            return Ok((status, value));
+        }
+        bail!("{method} {path}: the server stayed busy")
     }
 
     /// GET with the user's token; returns the body size (fails on non-2xx).

@@ -34,7 +34,9 @@ mod mesh_args;
 mod receiver;
 mod reference;
 mod report;
+mod rooms_activity;
 mod rooms_list;
+mod rooms_measure;
 mod saturate;
 mod sender;
 mod server;
@@ -71,8 +73,9 @@ enum Scenario {
     Sweep(sweep::Args),
     /// Chat latency while clients loop on failed logins, against a baseline without them.
     LoginFlood(login_flood::Args),
-    /// Fill U users and R rooms over REST (one user in M of them), then time that user's
-    /// `GET /api/rooms` and `GET /api/rooms?member=true`.
+    /// Fill U users and R rooms over REST (one user in M of them, with N messages in each of
+    /// those, some mentioning it, half of them half read), then time that user's
+    /// `GET /api/rooms` and `GET /api/rooms?member=true` and check their counts.
     RoomsList(rooms_list::Args),
     /// `saturate` against a bare tokio-tungstenite broadcast server and then against confab,
     /// in one run: both results and their ratio.

@@ -14,6 +14,14 @@
 //!      public, the others split evenly between private rooms (each with
 //!      `--private-extra-members` (2) members added by its owner) and two-person direct rooms
 //!      (every pair different, never with the measured user).
+//! 3. so that the listing's per-room counts have something to count (`rooms_activity.rs`):
+//!    in each of the measured user's rooms another member (its owner, the other side of the
+//!    direct room, or a guest that joins the measured user's own public rooms) posts
+//!    `--messages` (20) messages, every `--mention-every` (5)th naming the measured user as
+//!    `@username`; then the measured user marks every second one of its rooms read up to the
+//!    middle message (`PUT /api/rooms/{id}/read`, message (N + 1) / 2 of N). `--messages 0`
+//!    posts nothing and checks no counts, as before this option existed (for a server without
+//!    the counts).
 //!
 //! Then, for the measured user, one request at a time: `--warmup` (200) untimed requests, then
 //! `--requests` (2,000) timed ones of `GET /api/rooms` (every public room plus its own private
@@ -22,27 +30,32 @@
 //! p99.9 / max, the server's CPU per request, the rooms each answer holds, and checks the
 //! answers: `member=true` has at least `--member-of` rooms, all with `is_member`, and the full
 //! list holds no private or direct room the user is not in. Fails when the server refuses a
-//! fill request (e.g. a server without the membership routes).
+//! fill request (e.g. a server without the membership routes), and when any of the measured
+//! user's rooms, in either listing, lacks the `unread_count` (N, or N - (N + 1) / 2 when half
+//! read), `mention_count` (the unread mentions), `last_read` or `last_message` (the last
+//! posted) it must have: checked once before the timed requests and on the last timed answers.
+//! Reports the messages, mentions and half-read rooms posted, and the rooms whose counts were
+//! checked.
 //!
-//! No server settings are changed: there is no per-address limit on REST requests, and
-//! registration is bounded by the server's own `auth.hash_concurrency` and `auth.hash_queue`
-//! (64 waiting, above the 16 in flight here; a 503 or 429 is retried).
+//! No server settings are changed: there is no per-address limit on REST requests, no rate
+//! limit on posting over REST, and registration is bounded by the server's own
+//! `auth.hash_concurrency` and `auth.hash_queue` (64 waiting, above the 16 in flight here; a
+//! 503 or 429 is retried).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
-use hdrhistogram::Histogram;
+use anyhow::{ensure, Context};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::client::{self, Api, User};
 use crate::history::XorShift;
-use crate::report::{self, histogram, round1, Report};
+use crate::report::{self, round1, Report};
+use crate::rooms_activity::{self, MyRoom, Posting};
+use crate::rooms_measure::measure;
 use crate::server::Target;
 
 #[derive(clap::Args)]
@@ -64,7 +77,14 @@ pub struct Args {
     /// Members each private room of the other users gets besides its owner.
     #[arg(long, default_value_t = 2)]
     pub private_extra_members: usize,
-    /// Fill requests in flight.
+    /// Messages another member posts in each of the measured user's rooms after the rooms are
+    /// filled (0: none, and the counts are not checked, as before this option existed).
+    #[arg(long, default_value_t = 20)]
+    pub messages: usize,
+    /// Every K-th of those messages mentions the measured user (`@username`); 0 for none.
+    #[arg(long, default_value_t = 5)]
+    pub mention_every: usize,
+    /// Fill requests in flight (rooms posted in at once, for the messages).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Untimed requests of each listing before the timed ones.
@@ -81,8 +101,13 @@ pub struct Args {
 /// One unit of the fill: a room and whatever makes its members members. Numbers index the
 /// registered users (0 is the measured user).
 enum Job {
-    /// `owner` creates a public room; `joiner`, if any, joins it.
-    Public { owner: usize, joiner: Option<usize> },
+    /// `owner` creates a public room; `joiner`, if any, joins it. `guest`, in the measured
+    /// user's own public rooms (its only member until then), joins after the fill to post.
+    Public {
+        owner: usize,
+        joiner: Option<usize>,
+        guest: Option<usize>,
+    },
     /// `owner` creates a private room and adds `added` to it.
     Private { owner: usize, added: Vec<usize> },
     /// `from` opens a direct room with `with`.
@@ -134,16 +159,18 @@ impl Plan {
         );
 
         let mut jobs = Vec::with_capacity(args.rooms);
-        for _ in 0..own_public {
+        for k in 0..own_public {
             jobs.push(Job::Public {
                 owner: 0,
                 joiner: None,
+                guest: Some(other(k)),
             });
         }
         for k in 0..joined_public {
             jobs.push(Job::Public {
                 owner: other(k),
                 joiner: Some(0),
+                guest: None,
             });
         }
         for k in 0..mine_private {
@@ -165,6 +192,7 @@ impl Plan {
             jobs.push(Job::Public {
                 owner: other(k),
                 joiner: None,
+                guest: None,
             });
         }
         for k in 0..rest_private {
@@ -229,13 +257,36 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     let rooms_started = Instant::now();
     let filled = fill(&api, &users, plan.jobs, args.concurrency).await?;
     let rooms_time = rooms_started.elapsed();
-    let fill_time = started.elapsed();
     eprintln!(
-        "rooms-list: {} rooms in {:.1} s ({} direct rooms already existed)",
+        "rooms-list: {} rooms in {:.1} s ({} direct rooms already existed); posting {} \
+         messages in each of the measured user's {} rooms",
         plan.public + plan.private + plan.direct,
         rooms_time.as_secs_f64(),
-        filled.existing_direct
+        filled.existing_direct,
+        args.messages,
+        filled.mine.len()
     );
+    let posting = Posting {
+        messages: args.messages,
+        mention_every: args.mention_every,
+    };
+    let messages_started = Instant::now();
+    let activity =
+        rooms_activity::post(&api, &users, filled.mine, posting, args.concurrency).await?;
+    let messages_time = messages_started.elapsed();
+    let fill_time = started.elapsed();
+    eprintln!(
+        "rooms-list: {} messages in {:.1} s; {} rooms marked half read",
+        activity.messages,
+        messages_time.as_secs_f64(),
+        activity.marked
+    );
+    // Fail before the timed requests, not after them, when the counts are wrong.
+    let measured = &users[0];
+    for path in ["/api/rooms?member=true", "/api/rooms"] {
+        let body = api.get_body(measured, path).await?;
+        activity.check(&format!("GET {path}"), &body)?;
+    }
 
     let mut report = Report::new(
         "rooms-list",
@@ -274,6 +325,7 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
         "rooms_fill_per_sec",
         round1(plan.requests as f64 / rooms_time.as_secs_f64()),
     );
+    activity.report_into(&mut report, posting, messages_time);
     report.both("fill: total (s)", "fill_s", round1(fill_time.as_secs_f64()));
     if let Some(rss) = target.rss() {
         report.both(
@@ -283,9 +335,13 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
         );
     }
 
-    let measured = &users[0];
-    let all = measure(&api, target, measured, "/api/rooms", args).await?;
-    let mine = measure(&api, target, measured, "/api/rooms?member=true", args).await?;
+    let (warmup, requests) = (args.warmup, args.requests);
+    let all = measure(&api, target, measured, "/api/rooms", warmup, requests).await?;
+    let member_path = "/api/rooms?member=true";
+    let mine = measure(&api, target, measured, member_path, warmup, requests).await?;
+    // The last timed answers must still hold the counts (nothing was posted in between).
+    activity.check("GET /api/rooms", &all.last)?;
+    let checked = activity.check(member_path, &mine.last)?;
     all.report_into(&mut report, "list", "GET /api/rooms", args.target_p99_ms);
     mine.report_into(
         &mut report,
@@ -335,6 +391,16 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
         );
     }
     report.field("checks_passed", failed.is_empty().into());
+    report.row(
+        "counts checked (unread, mentions, last_read, last_message)",
+        match checked {
+            0 => "none (nothing posted)".to_string(),
+            rooms => {
+                format!("{rooms} rooms x 2 listings, before and after the timed requests: right")
+            }
+        },
+    );
+    report.field("counts_checked_rooms", checked.into());
     Ok(report)
 }
 
@@ -364,10 +430,12 @@ async fn register(api: &Api, count: usize, in_flight: usize) -> anyhow::Result<V
     Ok(users)
 }
 
-/// What the fill saw besides success.
+/// What the fill made besides what was planned.
 struct Filled {
     /// `POST /api/dms` answered 200 (the room existed): fewer rooms than planned.
     existing_direct: u64,
+    /// The measured user's rooms, in fill order, with who is to post in each.
+    mine: Vec<MyRoom>,
 }
 
 /// Runs every job, `in_flight` at a time; the first refused request fails the fill.
@@ -389,51 +457,100 @@ async fn fill(
         let name = format!("{prefix}room {n}");
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await?;
-            let existed = run_job(&api, &users, job, name).await?;
+            let made = run_job(&api, &users, job, name).await?;
             progress.fetch_add(1, Ordering::Relaxed);
-            anyhow::Ok(existed)
+            anyhow::Ok(made)
         }));
     }
-    let mut filled = Filled { existing_direct: 0 };
+    let mut filled = Filled {
+        existing_direct: 0,
+        mine: Vec::new(),
+    };
     for task in tasks {
-        filled.existing_direct += u64::from(task.await??);
+        let made = task.await??;
+        filled.existing_direct += u64::from(made.existed);
+        filled.mine.extend(made.mine);
     }
     reporter.abort();
     Ok(filled)
 }
 
-/// Creates one job's room and memberships; true if it was a direct room that already existed.
-async fn run_job(api: &Api, users: &[User], job: Job, name: String) -> anyhow::Result<bool> {
+/// What one job made.
+struct Made {
+    /// A direct room that already existed.
+    existed: bool,
+    /// The room, if the measured user is in it.
+    mine: Option<MyRoom>,
+}
+
+/// Creates one job's room and memberships.
+async fn run_job(api: &Api, users: &[User], job: Job, name: String) -> anyhow::Result<Made> {
     match job {
-        Job::Public { owner, joiner } => {
+        Job::Public {
+            owner,
+            joiner,
+            guest,
+        } => {
             let room = create_room(api, &users[owner], &name, "public").await?;
             if let Some(joiner) = joiner {
                 let path = format!("/api/rooms/{room}/join");
-                call(api, &users[joiner], Method::POST, &path, None, &[200]).await?;
+                api.call(&users[joiner], Method::POST, &path, None, &[200])
+                    .await?;
             }
-            Ok(false)
+            let mine = match (owner, joiner, guest) {
+                (0, _, Some(guest)) => Some((guest, true)),
+                (_, Some(0), _) => Some((owner, false)),
+                _ => None,
+            };
+            Ok(Made {
+                existed: false,
+                mine: mine.map(|(poster, join)| MyRoom {
+                    id: room,
+                    poster,
+                    join,
+                }),
+            })
         }
         Job::Private { owner, added } => {
             let room = create_room(api, &users[owner], &name, "private").await?;
+            let with_measured = added.contains(&0);
             for member in added {
                 let path = format!("/api/rooms/{room}/members/{}", users[member].name);
                 let body = Some(json!({}));
-                call(api, &users[owner], Method::PUT, &path, body, &[201]).await?;
+                api.call(&users[owner], Method::PUT, &path, body, &[201])
+                    .await?;
             }
-            Ok(false)
+            Ok(Made {
+                existed: false,
+                mine: with_measured.then_some(MyRoom {
+                    id: room,
+                    poster: owner,
+                    join: false,
+                }),
+            })
         }
         Job::Direct { from, with } => {
             let body = Some(json!({ "users": [users[with].name] }));
-            let (status, _) = call(
-                api,
-                &users[from],
-                Method::POST,
-                "/api/dms",
-                body,
-                &[200, 201],
-            )
-            .await?;
-            Ok(status == 200)
+            let (status, room) = api
+                .call(&users[from], Method::POST, "/api/dms", body, &[200, 201])
+                .await?;
+            // The other side posts in the measured user's direct rooms.
+            let poster = match (from, with) {
+                (0, other) | (other, 0) => Some(other),
+                _ => None,
+            };
+            let mine = match poster {
+                Some(poster) => Some(MyRoom {
+                    id: room["id"].as_str().context("room id")?.to_string(),
+                    poster,
+                    join: false,
+                }),
+                None => None,
+            };
+            Ok(Made {
+                existed: status == 200,
+                mine,
+            })
         }
     }
 }
@@ -441,207 +558,8 @@ async fn run_job(api: &Api, users: &[User], job: Job, name: String) -> anyhow::R
 /// `POST /api/rooms` with a kind; returns the new room's id.
 async fn create_room(api: &Api, owner: &User, name: &str, kind: &str) -> anyhow::Result<String> {
     let body = Some(json!({ "name": name, "kind": kind }));
-    let (_, room) = call(api, owner, Method::POST, "/api/rooms", body, &[201]).await?;
+    let (_, room) = api
+        .call(owner, Method::POST, "/api/rooms", body, &[201])
+        .await?;
     Ok(room["id"].as_str().context("room id")?.to_string())
-}
-
-/// One REST call as `user`, retried while the server answers 503 or 429; fails on any status
-/// not in `expect`. Returns the status and the JSON body (null when empty).
-async fn call(
-    api: &Api,
-    user: &User,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    expect: &[u16],
-) -> anyhow::Result<(u16, Value)> {
-    for _ in 0..100 {
-        let mut request = api
-            .http
-            .request(method.clone(), format!("{}{path}", api.base))
-            .bearer_auth(&user.token);
-        if let Some(body) = &body {
-            request = request.json(body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
-        if status == 503 || status == 429 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        if !expect.contains(&status) {
-            bail!(
-                "{method} {path} as {}: {status} {}",
-                user.name,
-                String::from_utf8_lossy(&bytes)
-            );
-        }
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).with_context(|| format!("{method} {path}: body"))?
-        };
-        return Ok((status, value));
-    }
-    bail!("{method} {path}: the server stayed busy")
-}
-
-/// The rooms one listing answer holds.
-#[derive(Default)]
-struct Rooms {
-    total: u64,
-    public: u64,
-    private: u64,
-    direct: u64,
-    is_member: u64,
-    /// Private or direct rooms the caller is not a member of (must be 0).
-    foreign: u64,
-}
-
-#[derive(Deserialize)]
-struct Listing {
-    rooms: Vec<ListedRoom>,
-}
-
-#[derive(Deserialize)]
-struct ListedRoom {
-    /// Absent on a server without the membership change: counted as public.
-    kind: Option<String>,
-    #[serde(default)]
-    is_member: bool,
-}
-
-impl Rooms {
-    fn parse(body: &[u8]) -> anyhow::Result<Self> {
-        let listing: Listing = serde_json::from_slice(body).context("GET /api/rooms body")?;
-        let mut rooms = Self::default();
-        for room in &listing.rooms {
-            rooms.total += 1;
-            rooms.is_member += u64::from(room.is_member);
-            match room.kind.as_deref().unwrap_or("public") {
-                "public" => rooms.public += 1,
-                kind => {
-                    if kind == "private" {
-                        rooms.private += 1;
-                    } else {
-                        rooms.direct += 1;
-                    }
-                    rooms.foreign += u64::from(!room.is_member);
-                }
-            }
-        }
-        Ok(rooms)
-    }
-}
-
-/// One listing's timings and what its last answer held.
-struct Measured {
-    latency: Histogram<u64>,
-    rooms: Rooms,
-    bytes: usize,
-    /// The server's CPU time over the timed requests, if its PID is known.
-    server_cpu: Option<Duration>,
-    requests: usize,
-}
-
-/// `--warmup` untimed then `--requests` timed `GET path` as `user`, one at a time.
-async fn measure(
-    api: &Api,
-    target: &Target,
-    user: &User,
-    path: &str,
-    args: &Args,
-) -> anyhow::Result<Measured> {
-    for _ in 0..args.warmup {
-        api.get_body(user, path).await?;
-    }
-    let mut latency = histogram();
-    let cpu_before = target.cpu();
-    let mut last = Vec::new();
-    for _ in 0..args.requests {
-        let sent = Instant::now();
-        last = api.get_body(user, path).await?;
-        latency.saturating_record(sent.elapsed().as_micros().max(1) as u64);
-    }
-    let server_cpu = target
-        .cpu()
-        .zip(cpu_before)
-        .map(|(after, before)| after.saturating_sub(before));
-    Ok(Measured {
-        latency,
-        rooms: Rooms::parse(&last)?,
-        bytes: last.len(),
-        server_cpu,
-        requests: args.requests,
-    })
-}
-
-impl Measured {
-    /// p50 / p90 / p99 / p99.9 / max in ms, the rooms returned, and whether the p99 met the
-    /// target, as rows and as JSON fields `{prefix}_p50_ms`, ...
-    fn report_into(&self, report: &mut Report, prefix: &str, label: &str, target_p99_ms: f64) {
-        let h = &self.latency;
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        let fields = [
-            ("p50", ms(h.value_at_quantile(0.50))),
-            ("p90", ms(h.value_at_quantile(0.90))),
-            ("p99", ms(h.value_at_quantile(0.99))),
-            ("p999", ms(h.value_at_quantile(0.999))),
-            ("max", ms(h.max())),
-        ];
-        report.row(
-            label,
-            format!(
-                "p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3} ms  (n={})",
-                fields[0].1,
-                fields[1].1,
-                fields[2].1,
-                fields[3].1,
-                fields[4].1,
-                h.len()
-            ),
-        );
-        for (name, value) in fields {
-            report.field(
-                &format!("{prefix}_{name}_ms"),
-                json!((value * 1000.0).round() / 1000.0),
-            );
-        }
-        let r = &self.rooms;
-        report.row(
-            "... rooms returned (public / private / direct)",
-            format!(
-                "{} ({} / {} / {}), {} as member, {} KiB",
-                r.total,
-                r.public,
-                r.private,
-                r.direct,
-                r.is_member,
-                round1(self.bytes as f64 / 1024.0)
-            ),
-        );
-        report.field(&format!("{prefix}_rooms"), r.total.into());
-        report.field(&format!("{prefix}_member_rooms"), r.is_member.into());
-        report.field(&format!("{prefix}_foreign_rooms"), r.foreign.into());
-        report.field(&format!("{prefix}_bytes"), (self.bytes as u64).into());
-        if let Some(cpu) = self.server_cpu {
-            report.both(
-                "... server CPU per request (ms)",
-                &format!("{prefix}_server_cpu_ms"),
-                (cpu.as_secs_f64() * 1e6 / self.requests as f64).round() / 1000.0,
-            );
-        }
-        let p99 = fields[2].1;
-        let met = p99 < target_p99_ms;
-        report.row(
-            "... p99 target",
-            format!(
-                "{} ({p99:.3} ms {} {target_p99_ms} ms)",
-                if met { "met" } else { "MISSED" },
-                if met { "<" } else { ">=" }
-            ),
-        );
-        report.field(&format!("{prefix}_p99_met"), met.into());
-    }
 }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Job, Push};
+use crate::chat::markdown;
 use crate::chat::model::{Message, Room};
 use crate::store::RoomKind;
 
@@ -137,7 +138,7 @@ fn payload(room: &Room, message: &Message, mentioned: bool) -> Vec<u8> {
         "room_name": room.name,
         "room_kind": kind,
         "sender": sender,
-        "body": preview(&message.body),
+        "body": preview(&markdown::plain_text(&message.body)),
         "message": message.id.to_string(),
         "sent_at": crate::wire::format_time(message.sent_at_ms),
         "mention": mentioned,
@@ -145,7 +146,7 @@ fn payload(room: &Room, message: &Message, mentioned: bool) -> Vec<u8> {
     payload.to_string().into_bytes()
 }
 
-/// The first `PREVIEW_CHARS` characters, with an ellipsis when there was more.
+/// The first `PREVIEW_CHARS` characters of the text, with an ellipsis when there was more.
 fn preview(body: &str) -> String {
     let mut chars = body.chars();
     let mut cut: String = chars.by_ref().take(PREVIEW_CHARS).collect();

@@ -78,6 +78,29 @@ pub fn render_unless_plain(body: &str) -> Option<String> {
     Some(render_in_full(body)).filter(|html| !html.is_empty())
 }
 
+/// The text a reader sees, without Markdown syntax, on one line: for previews outside the
+/// page (push notifications), where no HTML can be shown. Inline code keeps its text, raw HTML
+/// shows as written (as in the page), line and block breaks become single spaces.
+pub fn plain_text(body: &str) -> String {
+    if plain::is_plain(body) {
+        return body.to_owned();
+    }
+    let mut text = String::with_capacity(body.len());
+    for event in Parser::new_ext(body, Options::ENABLE_STRIKETHROUGH) {
+        match event {
+            pulldown_cmark::Event::Text(part)
+            | pulldown_cmark::Event::Code(part)
+            | pulldown_cmark::Event::Html(part)
+            | pulldown_cmark::Event::InlineHtml(part) => text.push_str(&part),
+            pulldown_cmark::Event::SoftBreak
+            | pulldown_cmark::Event::HardBreak
+            | pulldown_cmark::Event::End(_) => text.push(' '),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Both steps, for any body.
 fn render_in_full(body: &str) -> String {
     let parser = Parser::new_ext(body, Options::ENABLE_STRIKETHROUGH);

@@ -392,3 +392,23 @@ fn decode(serialized: &str) -> String {
         .replace("&nbsp;", "\u{a0}")
         .replace("&amp;", "&")
 }
+
+#[test]
+fn plain_text_drops_the_syntax_and_keeps_what_a_reader_sees() {
+    use super::plain_text;
+    assert_eq!(plain_text("just words"), "just words");
+    assert_eq!(
+        plain_text("**bold** and _it_ and `code`"),
+        "bold and it and code"
+    );
+    assert_eq!(
+        plain_text("# Title\n\n- one\n- two\n\n> quoted"),
+        "Title one two quoted"
+    );
+    assert_eq!(
+        plain_text("see [the docs](https://example.org) <b>raw</b>"),
+        "see the docs <b>raw</b>"
+    );
+    assert_eq!(plain_text("```\nfn main() {}\n```"), "fn main() {}");
+    assert_eq!(plain_text(""), "");
+}
