@@ -6,11 +6,16 @@
 // room created by someone else shows up without a reload.
 //
 // Each of the caller's rooms carries its read state (`unread_count`,
-// `mention_count`, `last_read`, `last_message`, `notifications`). For rooms
-// that are not open it comes from the list (the server sends no live activity
-// for them yet); the open room's chat view reports its live messages with
-// `noteMessage` and what was read with `markRead`, and another tab's `read`
-// frame clears a room here.
+// `mention_count`, `last_read`, `last_message`, `notifications`). The list
+// brings it; then the server's `room_activity` frames, sent for every new
+// message of every room of the caller's (open here or not), replace the
+// counts and the newest message, and move the room up the activity order.
+// The frames are coalesced, so their counts are the server's current state,
+// never increments. The open room's chat view reports its live messages with
+// `noteMessage` and what was read with `markRead`, and says with `setReader`
+// which messages it is reading as they arrive, so a frame about one of those
+// does not light a badge its read marker clears a moment later. Another tab's
+// `read` frame clears a room here.
 
 import { api } from './api.js';
 import { parseDate } from './format.js';
@@ -39,6 +44,12 @@ export function composerLabel(room, me) {
   return room.kind === 'direct' ? `Message ${roomTitle(room, me)}` : `Message #${room.name}`;
 }
 
+/** The later of two times (RFC 3339; either may be missing). */
+function laterTime(a, b) {
+  if (!a || !b) return a ?? b;
+  return parseDate(b) > parseDate(a) ? b : a;
+}
+
 /** Whether a message mentions `username`, by name or with `@room`. */
 export function mentionsUser(message, username) {
   const mentions = message.mentions ?? [];
@@ -52,6 +63,14 @@ export class RoomsStore extends EventTarget {
   #timer = 0;
   #inflight = null;
   #socket = null;
+  /** The open room's chat view: `{ roomId, reads(messageId) }` (see `setReader`), or null. */
+  #reader = null;
+  /**
+   * room id -> the newest `room_activity` of a room the list does not have yet
+   * (a frame that overtook the first list, or an `added` missed while
+   * offline), applied when the room appears.
+   */
+  #unlisted = new Map();
   #onVisible = () => {
     if (document.visibilityState === 'visible') this.refresh();
   };
@@ -110,6 +129,8 @@ export class RoomsStore extends EventTarget {
     this.#socket?.removeEventListener('frame', this.#onFrame);
     this.#socket?.removeEventListener('open', this.#onReconnect);
     this.#socket = null;
+    this.#reader = null;
+    this.#unlisted.clear();
     clearInterval(this.#timer);
     document.removeEventListener('visibilitychange', this.#onVisible);
   }
@@ -120,7 +141,7 @@ export class RoomsStore extends EventTarget {
       .listRooms()
       .then((rooms) => {
         this.#error = null;
-        this.#set(rooms.map((room) => this.#keepNewerRead(room)));
+        this.#set(rooms.map((room) => this.#keepNewer(room)));
       })
       .catch((error) => {
         this.#error = error;
@@ -189,10 +210,19 @@ export class RoomsStore extends EventTarget {
       case 'room_deleted':
         this.remove(frame.room);
         break;
-      case 'read':
-        // Read in another tab or device.
-        if (frame.room && frame.message) this.markRead(frame.room, frame.message);
+      case 'room_activity':
+        this.#applyActivity(frame);
         break;
+      case 'read': {
+        // Read in another tab or device.
+        if (!frame.room || !frame.message) break;
+        this.markRead(frame.room, frame.message);
+        // Something newer than that marker was announced: how much of it is
+        // unread only the server knows.
+        const newest = this.get(frame.room)?.last_message?.id;
+        if (newest && newest > frame.message) this.refresh();
+        break;
+      }
       default:
         break;
     }
@@ -209,14 +239,78 @@ export class RoomsStore extends EventTarget {
   }
 
   /**
+   * The chat view open on `roomId` reads it as messages arrive: `reads(id)`
+   * says whether a message is read there already or will be as soon as it is
+   * shown (the reader is at the newest message of a visible tab). Activity
+   * about such a message leaves the room's badges at 0 instead of making them
+   * flicker until the read marker catches up. Returns the function that
+   * withdraws the reader (when the view closes).
+   */
+  setReader(roomId, reads) {
+    const reader = { roomId, reads };
+    this.#reader = reader;
+    return () => {
+      if (this.#reader === reader) this.#reader = null;
+    };
+  }
+
+  /** Whether `messageId` of `room` is read here: the marker is at or past it, or the open chat is reading it. */
+  #readHere(room, messageId) {
+    if (room.last_read && room.last_read >= messageId) return true;
+    return this.#reader?.roomId === room.id && this.#reader.reads(messageId);
+  }
+
+  /**
+   * A `room_activity` frame: the room's newest message and the server's
+   * counts for it, which replace the store's (they are the coalesced current
+   * state, not one message's worth). A room not listed yet keeps its frame
+   * until it is, and the list is fetched once for it.
+   */
+  #applyActivity(frame) {
+    if (typeof frame.room !== 'string' || !frame.last_message?.id) return;
+    const room = this.get(frame.room);
+    if (room) {
+      const updated = this.#withActivity(room, frame);
+      if (updated) this.upsert(updated);
+      return;
+    }
+    const waiting = this.#unlisted.has(frame.room);
+    this.#unlisted.set(frame.room, frame);
+    if (!waiting) this.refresh();
+  }
+
+  /**
+   * `room` with the activity of `frame`, or null when the frame is older than
+   * what the room has (a live message or a later list overtook it: a room's
+   * frames arrive in order, so the newer state is already there).
+   */
+  #withActivity(room, frame) {
+    const message = frame.last_message;
+    if (room.last_message && message.id < room.last_message.id) return null;
+    const read = this.#readHere(room, message.id);
+    return {
+      ...room,
+      last_message: message,
+      unread_count: read ? 0 : (frame.unread_count ?? 0),
+      mention_count: read ? 0 : (frame.mention_count ?? 0),
+      last_active_at: laterTime(room.last_active_at, message.sent_at),
+    };
+  }
+
+  /**
    * A live message of the open room, from someone else: it counts as unread
-   * until the chat view marks it read. A message the list already counted
-   * (its `last_message` is as new) is not counted twice.
+   * until the chat view marks it read. A message the list or a `room_activity`
+   * frame already counted (its `last_message` is as new) is not counted twice,
+   * and one the chat view is reading right now not at all.
    */
   noteMessage(roomId, message, me) {
     const room = this.get(roomId);
     if (!room?.is_member || message.author === me) return;
     if ((room.last_read && message.id <= room.last_read) || (room.last_message && message.id <= room.last_message.id)) {
+      return;
+    }
+    if (this.#readHere(room, message.id)) {
+      this.upsert({ id: roomId, last_message: message });
       return;
     }
     const mentioned = mentionsUser(message, me);
@@ -229,13 +323,23 @@ export class RoomsStore extends EventTarget {
   }
 
   /**
-   * A listed room whose read marker is behind the one this tab just sent (the
-   * list was read before the server got it): keep the local read state, unless
-   * something newer arrived meanwhile.
+   * A listed room against what the store knows of it, for a list that was
+   * read before the newest frames or marker reached the server or here:
+   * - activity announced after it (a newer `last_message`) keeps its counts;
+   * - a read marker this tab just sent keeps the room read, unless something
+   *   newer arrived meanwhile.
    */
-  #keepNewerRead(room) {
-    const known = this.get(room.id);
-    const read = known?.last_read;
+  #keepNewer(listed) {
+    const known = this.get(listed.id);
+    if (!known) return listed;
+    let room = listed;
+    const knownNewest = known.last_message?.id;
+    if (knownNewest && (!listed.last_message || knownNewest > listed.last_message.id)) {
+      const { last_message, unread_count, mention_count } = known;
+      room = { ...room, last_message, unread_count, mention_count };
+      room.last_active_at = laterTime(listed.last_active_at, known.last_active_at);
+    }
+    const read = known.last_read;
     if (!read || (room.last_read && room.last_read >= read)) return room;
     if (room.last_message && room.last_message.id > read) return room;
     return { ...room, last_read: read, unread_count: 0, mention_count: 0 };
@@ -251,9 +355,18 @@ export class RoomsStore extends EventTarget {
 
   #set(rooms) {
     const now = Date.now();
-    this.#rooms = rooms.filter((r) => parseDate(r.expires_at).getTime() > now).sort(byRecentActivity);
+    const live = rooms.filter((r) => parseDate(r.expires_at).getTime() > now);
+    this.#rooms = (this.#unlisted.size ? live.map((r) => this.#withUnlisted(r)) : live).sort(byRecentActivity);
     this.#loaded = true;
     this.#emit();
+  }
+
+  /** A room as it appears, with the activity announced before it did. */
+  #withUnlisted(room) {
+    const frame = this.#unlisted.get(room.id);
+    if (!frame) return room;
+    this.#unlisted.delete(room.id);
+    return this.#withActivity(room, frame) ?? room;
   }
 
   #emit() {

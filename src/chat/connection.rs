@@ -237,9 +237,23 @@ impl Connections {
         revoked.len()
     }
 
-    /// Whether `username` has any connection open.
-    pub fn is_online(&self, username: &str) -> bool {
-        lock(&self.registry).by_user.contains_key(username)
+    /// The open connections of those of `usernames` who have any, under one lock.
+    pub(super) fn open_of<'a>(
+        &self,
+        usernames: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&'a str, Vec<Arc<Connection>>)> {
+        let registry = lock(&self.registry);
+        usernames
+            .into_iter()
+            .filter_map(|username| {
+                let ids = registry.by_user.get(username)?;
+                let open = ids
+                    .iter()
+                    .filter_map(|id| registry.connections.get(id).cloned())
+                    .collect();
+                Some((username, open))
+            })
+            .collect()
     }
 
     /// Offers `event` to every open connection of `username` (membership news reaches every

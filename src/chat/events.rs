@@ -46,7 +46,7 @@ pub enum EventKind {
     /// A new message in one of the recipient's rooms, with their counts there (coalesced).
     RoomActivity {
         room: RoomId,
-        last_message: Arc<Message>,
+        last_message: Arc<SharedMessage>,
         unread_count: u64,
         mention_count: u64,
     },
@@ -81,6 +81,29 @@ impl Event {
     pub fn encoded(&self, encode: impl FnOnce(&EventKind) -> String) -> Arc<str> {
         self.encoded
             .get_or_init(|| Arc::from(encode(&self.kind)))
+            .clone()
+    }
+}
+
+/// A message carried by many different events (one `room_activity` per member, each with its
+/// own counts): its wire form is encoded once, by the first that needs it, and reused.
+#[derive(Debug)]
+pub struct SharedMessage {
+    pub message: Arc<Message>,
+    encoded: OnceLock<Arc<str>>,
+}
+
+impl SharedMessage {
+    pub fn new(message: Arc<Message>) -> Arc<Self> {
+        Arc::new(Self {
+            message,
+            encoded: OnceLock::new(),
+        })
+    }
+
+    pub fn encoded(&self, encode: impl FnOnce(&Message) -> String) -> Arc<str> {
+        self.encoded
+            .get_or_init(|| Arc::from(encode(&self.message)))
             .clone()
     }
 }

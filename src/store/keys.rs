@@ -258,6 +258,16 @@ pub fn mention(room: RoomId, username: Option<&str>, seq: u64) -> Vec<u8> {
     key
 }
 
+/// The message number a `mention_index` key ends in.
+pub fn mention_seq(key: &[u8]) -> Result<u64, StoreError> {
+    key.len()
+        .checked_sub(8)
+        .filter(|start| *start > ROOM_ID_LEN)
+        .and_then(|start| key[start..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("mention index key".into()))
+}
+
 pub fn mentions_prefix(room: RoomId, username: Option<&str>) -> Vec<u8> {
     let mut key = room.to_bytes().to_vec();
     if let Some(username) = username {

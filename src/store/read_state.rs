@@ -95,6 +95,18 @@ impl Store {
         Ok(count)
     }
 
+    /// The newest message of `room` that mentions anyone (by name or `@room`), if any: one
+    /// pass over the room's mention entries, each key ending in its message's number.
+    pub fn latest_mention(&self, room: RoomId) -> StoreResult<Option<u64>> {
+        let mut latest = None;
+        for key in self.mention_index.scan_prefix(keys::room(room)).keys() {
+            let key = key?;
+            let seq = keys::mention_seq(&key)?;
+            latest = latest.max(Some(seq));
+        }
+        Ok(latest)
+    }
+
     /// The ordinal of message `seq` of `room`: stored with it, or for a message stored before
     /// ordinals existed, its place counted from the room's first message.
     pub fn ordinal_of(&self, room: RoomId, seq: u64) -> StoreResult<Option<u64>> {

@@ -120,12 +120,6 @@ enum ServerFrame<'a> {
         room: String,
         message: String,
     },
-    RoomActivity {
-        room: String,
-        last_message: MessageView,
-        unread_count: u64,
-        mention_count: u64,
-    },
     /// The backlog of a join is complete: `cursor` is where a rejoin should resume from.
     ReplayDone {
         room: String,
@@ -177,17 +171,21 @@ pub fn encode_event(kind: &EventKind) -> String {
         EventKind::RoomUpdated { room } => encode(&ServerFrame::RoomUpdated {
             room: RoomView::for_subscribers(room),
         }),
+        // Written by hand around the message's shared encoding: every member gets one of these
+        // per notice, and only the counts differ. A room id is a ULID: nothing to escape.
         EventKind::RoomActivity {
             room,
             last_message,
             unread_count,
             mention_count,
-        } => encode(&ServerFrame::RoomActivity {
-            room: room.to_string(),
-            last_message: MessageView::from(last_message.as_ref()),
-            unread_count: *unread_count,
-            mention_count: *mention_count,
-        }),
+        } => {
+            let message = last_message.encoded(|message| {
+                serde_json::to_string(&MessageView::from(message)).unwrap_or_default()
+            });
+            format!(
+                r#"{{"type":"room_activity","room":"{room}","last_message":{message},"unread_count":{unread_count},"mention_count":{mention_count}}}"#
+            )
+        }
         EventKind::Read { room, message } => encode(&ServerFrame::Read {
             room: room.to_string(),
             message: message.to_string(),

@@ -2,19 +2,25 @@
 // levels, seen by ann (who owns a room) and bob (a member reading elsewhere).
 //
 // - bob has another room open while ann posts three messages, one with
-//   `@bob`; once his room list is refreshed (the tab becoming visible) the
-//   sidebar shows "3" and "@1" on ann's room, its name in bold, and the tab
-//   title starts with "(3) ".
+//   `@bob`; without a reload or a fetch of the room list (live, from the
+//   server's `room_activity` frames) the sidebar shows "3" and "@1" on ann's
+//   room, its name in bold, the room moves to the top of the list, and the
+//   tab title starts with "(3) ".
 // - bob opens the room: a "New messages" divider sits above the first of
 //   them, the `@bob` message is highlighted (with a hint for screen readers),
 //   the badges and the title prefix go away, and the server has his read
 //   marker (`unread_count` 0 over REST).
+// - while bob reads the open room at its newest message, ann's next messages
+//   never light its badge or the title count, not even for a moment.
+// - bob's own messages, sent from a second tab, are announced to the first
+//   one as read: no badge, no title count, but the room moves up.
 // - the composer completes `@a` to ann's name with the keyboard (Escape
 //   closes the list); the message sent mentions ann, and ann sees it
 //   highlighted.
 // - the notification menu shows the room's level ("Mentions" by default) and
 //   saves "All messages" (REST says `all`).
-// - 100 unread show as "99+"; opening the room does not jump to the newest
+// - 100 unread (a burst the server coalesces) show as "99+" live, and the
+//   title counts exactly 100; opening the room does not jump to the newest
 //   message, and the marker waits until bob scrolls down to it.
 // - while bob's tab is hidden, an `@room` message counts in his title and
 //   sidebar and no marker is sent; when the tab is visible again it is.
@@ -64,6 +70,28 @@ export async function unreadScenario(browser, t) {
   const rowByText = (page, text) =>
     page.locator('.message-list .msg[data-id]').filter({ has: page.locator('.msg-body', { hasText: text }) });
   const bobsRoom = () => rest(b.page, 'GET', `/api/rooms/${encodeURIComponent(roomId)}`);
+  /** The names of bob's sidebar rooms, in their order. */
+  const sidebarOrder = (page) =>
+    page.locator('nav.sidebar').getByRole('list', { name: 'Rooms' }).locator('.side-name').allInnerTexts();
+
+  // What bob's first tab hears and asks: `room_activity` frames, and fetches of the room list.
+  const activity = [];
+  let listFetches = 0;
+  b.page.on('websocket', (ws) =>
+    ws.on('framereceived', ({ payload }) => {
+      if (typeof payload !== 'string' || !payload.includes('"room_activity"')) return;
+      const frame = JSON.parse(payload);
+      if (frame.type === 'room_activity') activity.push(frame);
+    }),
+  );
+  b.page.on('request', (request) => {
+    if (request.method() === 'GET' && new URL(request.url()).pathname === '/api/rooms') listFetches += 1;
+  });
+  /** Waits until bob's first tab has been told of the message with this body in ann's room. */
+  const announced = (body) =>
+    until(`a room_activity frame for "${body}"`, async () =>
+      activity.find((f) => f.room === roomId && f.last_message?.body === body),
+    );
 
   await step('ann and bob sign up; bob joins ann’s room and opens another one', async () => {
     await signUp(a.page, ANN);
@@ -76,9 +104,11 @@ export async function unreadScenario(browser, t) {
     await sidebarLink(b.page, ROOM).waitFor();
     assert.equal(await sidebarLink(b.page, ROOM).locator('.side-badge').count(), 0, 'nothing unread yet');
     assert.equal(await b.page.title(), `#${ELSEWHERE} · confab`);
+    await until('bob’s newer room to lead the sidebar', async () => (await sidebarOrder(b.page))[0] === ELSEWHERE);
   });
 
   await step('ann posts three messages, one mentioning bob', async () => {
+    listFetches = 0;
     for (const text of POSTS) {
       const box = composer(a.page);
       await box.fill(text);
@@ -93,15 +123,19 @@ export async function unreadScenario(browser, t) {
     assert.equal(room.notifications, 'mentions', 'a room starts at "mentions"');
   });
 
-  await step('bob’s sidebar shows 3 unread and 1 mention once the tab is visible again', async () => {
-    // The list refreshes when the tab becomes visible (there is no live frame for unopened rooms yet).
-    await b.page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await step('bob’s sidebar shows 3 unread and 1 mention live, without a reload', async () => {
+    // No visibilitychange, reload or timer: the server's room_activity frames alone.
     const link = sidebarLink(b.page, ROOM);
-    await until('the badges', async () => (await link.locator('.side-badge').allInnerTexts()).join(' ') === '@1 3');
+    await until('the badges', async () => (await link.locator('.side-badge').allInnerTexts()).join(' ') === '@1 3', 5_000);
     assert.match(await link.getAttribute('class'), /\bside-unread\b/, 'the room name is bold');
     await sidebarLink(b.page, `${ROOM}, 3 unread, 1 mention`).waitFor();
-    await until('the title to count 3 unread', async () => (await b.page.title()) === `(3) #${ELSEWHERE} · confab`);
+    await until('the title to count 3 unread', async () => (await b.page.title()) === `(3) #${ELSEWHERE} · confab`, 5_000);
     assert.equal(await sidebarLink(b.page, ELSEWHERE).locator('.side-badge').count(), 0, 'the open room has no badge');
+    assert.equal((await sidebarOrder(b.page))[0], ROOM, 'the active room moved to the top');
+    assert.equal(listFetches, 0, 'the room list was not fetched again');
+    assert.ok(activity.some((f) => f.room === roomId), 'bob’s tab got room_activity frames');
+    const last = activity.filter((f) => f.room === roomId).at(-1);
+    assert.deepEqual([last.unread_count, last.mention_count], [3, 1], 'the last frame carries the totals');
     await shot(b.page, '70-unread-badges');
   });
 
@@ -129,6 +163,73 @@ export async function unreadScenario(browser, t) {
     assert.equal(room.mention_count, 0);
     assert.equal(room.last_read, lastId, 'the marker is at the newest message');
     await shot(b.page, '71-unread-opened');
+  });
+
+  await step('ann posts while bob reads at the newest message: no badge or title count, even briefly', async () => {
+    // Record every badge on the open room and every title with a count, however short-lived.
+    await b.page.evaluate((name) => {
+      window.__flicker = [];
+      const record = () => {
+        const link = [...document.querySelectorAll('nav.sidebar .side-room')].find(
+          (a) => a.querySelector('.side-name')?.textContent === name,
+        );
+        if (link?.querySelector('.side-badge')) window.__flicker.push(`badge ${link.textContent}`);
+        if (/^\(\d+\)/.test(document.title)) window.__flicker.push(`title ${document.title}`);
+      };
+      window.__flickerObserver = new MutationObserver(record);
+      window.__flickerObserver.observe(document.querySelector('nav.sidebar'), { childList: true, subtree: true });
+      window.__flickerObserver.observe(document.querySelector('title'), { childList: true, characterData: true, subtree: true });
+    }, ROOM);
+    const texts = ['Quick one while you are here.', `@${BOB} and one for you.`];
+    for (const text of texts) {
+      const box = composer(a.page);
+      await box.fill(text);
+      await box.press('Enter');
+      await rowByText(b.page, text).waitFor();
+    }
+    await announced(texts[1]);
+    const newest = await rowByText(b.page, texts[1]).getAttribute('data-id');
+    await until('the server to have bob’s marker', async () => (await bobsRoom()).last_read === newest);
+    await b.page.waitForTimeout(600);
+    const seen = await b.page.evaluate(() => {
+      window.__flickerObserver.disconnect();
+      return window.__flicker;
+    });
+    assert.deepEqual(seen, [], 'the open room never showed a badge or a title count');
+    assert.equal(await b.page.title(), `#${ROOM} · confab`);
+  });
+
+  await step('bob’s own messages from a second tab leave no badge in the first', async () => {
+    await sidebarLink(b.page, ELSEWHERE).click();
+    await b.page.getByRole('heading', { name: ELSEWHERE, level: 1 }).waitFor();
+    // A message of his own in the open room puts it on top, and lights nothing either.
+    const here = b.page.getByRole('textbox', { name: `Message #${ELSEWHERE}` });
+    await here.fill('Notes for myself.');
+    await here.press('Enter');
+    await until('bob’s open room to lead the sidebar', async () => (await sidebarOrder(b.page))[0] === ELSEWHERE);
+    const second = await b.context.newPage();
+    second.on('pageerror', (error) => t.problems.push(`bob (second tab): uncaught error: ${error.message}`));
+    await openRoom(second, roomId, ROOM);
+    const own = ['Posting from my other tab.', 'And once more, from the other tab.'];
+    for (const text of own) {
+      const box = composer(second);
+      await box.fill(text);
+      await box.press('Enter');
+      await until('the composer to clear', async () => (await box.inputValue()) === '');
+      await rowByText(second, text).waitFor();
+    }
+    const frame = await announced(own[1]);
+    assert.equal(frame.unread_count, 0, 'the server counts bob’s own message as read');
+    await until('the room to move up', async () => (await sidebarOrder(b.page))[0] === ROOM);
+    await b.page.waitForTimeout(400);
+    assert.equal(await sidebarLink(b.page, ROOM).locator('.side-badge').count(), 0, 'no badge for bob’s own messages');
+    assert.doesNotMatch(await sidebarLink(b.page, ROOM).getAttribute('class'), /\bside-unread\b/);
+    assert.equal(await b.page.title(), `#${ELSEWHERE} · confab`, 'no count in the title');
+    assert.equal(await sidebarLink(b.page, ELSEWHERE).locator('.side-badge').count(), 0);
+    await second.close();
+
+    await sidebarLink(b.page, ROOM).click();
+    await b.page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();
   });
 
   await step('bob completes @a to ann with the keyboard and sends; ann sees the mention', async () => {
@@ -221,7 +322,7 @@ export async function unreadScenario(browser, t) {
     await until('the badges to clear', async () => (await sidebarLink(b.page, ROOM).locator('.side-badge').count()) === 0);
   });
 
-  await step('100 unread show as "99+"; the marker waits until bob reaches the newest', async () => {
+  await step('100 unread show as "99+" live; the marker waits until bob reaches the newest', async () => {
     await sidebarLink(b.page, ELSEWHERE).click();
     await b.page.getByRole('heading', { name: ELSEWHERE, level: 1 }).waitFor();
     await a.page.evaluate(async (id) => {
@@ -234,7 +335,7 @@ export async function unreadScenario(browser, t) {
         if (res.status !== 201) throw new Error(`POST message: ${res.status}`);
       }
     }, roomId);
-    await b.page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    // Coalesced frames, no list fetch: counts that replace, never add up.
     await sidebarLink(b.page, `${ROOM}, 100 unread`).waitFor();
     assert.equal(await sidebarLink(b.page, ROOM).locator('.side-badge').innerText(), '99+');
     await until('the title to count 100', async () => (await b.page.title()) === `(100) #${ELSEWHERE} · confab`);

@@ -45,6 +45,18 @@ export class ReadMarker {
     }, SETTLE_MS);
   }
 
+  /**
+   * Whether `messageId` is read here already, or will be as soon as it is
+   * shown: the marker is at or past it, or the reader is at the newest message
+   * of a visible tab (a new message then scrolls into view and the marker
+   * follows it). The rooms store asks, so live activity of this room does not
+   * light a badge for a moment.
+   */
+  reads(messageId) {
+    if (this.#marker && messageId <= this.#marker) return true;
+    return document.visibilityState === 'visible' && this.#list.isAtBottom;
+  }
+
   /** Another tab or device read up to `messageId`: no need to send that again. */
   readElsewhere(messageId) {
     if (messageId > this.#marker) this.#marker = messageId;

@@ -283,6 +283,7 @@ function chatView(page, ctx, initialRoom, history) {
   page.replaceChildren(section);
   list.setHistory(history, history.length < PAGE, room.unread_count > 0 ? (room.last_read ?? '') : null);
   const readMarker = new ReadMarker({ socket, rooms: ctx.rooms, room, list });
+  const stopReading = ctx.rooms.setReader(roomId, (id) => readMarker.reads(id));
   readMarker.check();
   // On a phone, focusing would pop the keyboard over the history just opened.
   if (matchMedia('(hover: hover) and (pointer: fine)').matches) composer.focus();
@@ -560,6 +561,7 @@ function chatView(page, ctx, initialRoom, history) {
     socket.leave(roomId);
     socket.removeEventListener('frame', onFrame);
     socket.removeEventListener('state', onState);
+    stopReading();
     readMarker.destroy();
     wide.removeEventListener('change', onLayoutChange);
     clearInterval(expiryCheck);
