@@ -248,7 +248,7 @@ fn web_ui_xss_corpus_in_chromium() {
 }
 
 /// Read state: unread and mention badges in the sidebar and the tab title for a room that is not
-/// open, the "New messages" divider and a highlighted mention when it is opened, the read marker
+/// open, updated live from `room_activity` without a reload, the "New messages" divider and a highlighted mention when it is opened, the read marker
 /// reaching the server, `@` completion in the composer and the room's notification level.
 #[test]
 fn web_ui_unread_and_mentions_in_chromium() {

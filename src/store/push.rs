@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 use super::records::{decode, encode};
 use super::{keys, PushSubscriptionRecord, Store, StoreResult};
 
-fn endpoint_hash(endpoint: &str) -> [u8; 32] {
+/// The key of a subscription within its user's: browsers name a subscription by its endpoint.
+pub(super) fn endpoint_hash(endpoint: &str) -> [u8; 32] {
     Sha256::digest(endpoint.as_bytes()).into()
 }
 
@@ -30,6 +31,14 @@ impl Store {
     /// Replaces the VAPID key (restore).
     pub fn set_vapid_key(&self, key: &[u8]) -> StoreResult<()> {
         self.meta.insert(keys::VAPID_KEY, key)?;
+        Ok(())
+    }
+
+    /// Forgets the VAPID key: a restore leaves the key of its file, or none when the file has
+    /// none (the server makes one at its next start). Never for a store in use: every browser
+    /// subscription is bound to the key.
+    pub(super) fn remove_vapid_key(&self) -> StoreResult<()> {
+        self.meta.remove(keys::VAPID_KEY)?;
         Ok(())
     }
 

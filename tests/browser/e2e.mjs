@@ -24,7 +24,8 @@
 // - `webhooks`: a room's incoming and outgoing webhooks through the panel in
 //   the chat header, called from and calling out to Node; signatures checked.
 //   (scenario in e2e-webhooks.mjs)
-// - `unread`: unread and mention badges in the sidebar, the "New messages"
+// - `unread`: unread and mention badges in the sidebar (live, from
+//   room_activity frames), the "New messages"
 //   divider, the read marker, @-completion in the composer and the
 //   notification menu. (scenario in e2e-unread.mjs)
 // - `push`: browser notifications: the service worker shows pushes delivered

@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::{BackupError, BackupStats};
 use crate::store::{
-    InviteRecord, MemberRecord, MessageRecord, NotificationLevel, ReadMarkerRecord, RoomRecord,
-    SessionRecord, StoreError, TokenRecord, UserRecord, WebhookRecord,
+    InviteRecord, MemberRecord, MessageRecord, NotificationLevel, PushSubscriptionRecord,
+    ReadMarkerRecord, RoomRecord, SessionRecord, StoreError, TokenRecord, UserRecord,
+    WebhookRecord,
 };
 
 pub(super) const FORMAT: &str = "confab-backup";
@@ -17,8 +18,9 @@ pub(super) const FORMAT: &str = "confab-backup";
 /// - 1: membership (member and invite lines, room `kind`): its rooms become public rooms whose
 ///   members are their creator and authors;
 /// - 2: access tokens (token lines) and bots (`is_bot`, `bot_owner` in user records);
-/// - 3: webhooks (webhook lines, and the `webhook` stamp of messages they posted).
-pub(super) const VERSION: u64 = 4;
+/// - 3: webhooks (webhook lines, and the `webhook` stamp of messages they posted);
+/// - 4: Web Push (the VAPID key line and push subscription lines).
+pub(super) const VERSION: u64 = 5;
 /// The oldest version this confab reads.
 pub(super) const OLDEST_READABLE: u64 = 1;
 
@@ -53,6 +55,12 @@ pub(super) struct HeaderProbe {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(super) enum Line {
+    /// Version 5: the server's VAPID signing key (a P-256 secret scalar, 32 bytes, base64url
+    /// without padding), right after the header, when the store had one. Browsers' push
+    /// subscriptions are bound to its public key: a restore without it would break them all.
+    VapidKey {
+        secret_key: String,
+    },
     User {
         record: UserRecord,
     },
@@ -65,6 +73,12 @@ pub(super) enum Line {
     Token {
         token_sha256: String,
         record: TokenRecord,
+    },
+    /// Version 5: a Web Push subscription of the user before it. Its key in the store (the
+    /// SHA-256 of its endpoint) is not in the file: the reader computes it.
+    PushSubscription {
+        username: String,
+        record: PushSubscriptionRecord,
     },
     Room {
         id: String,
@@ -128,6 +142,9 @@ pub(super) struct Counts {
     /// Absent before version 4.
     #[serde(default)]
     pub webhooks: u64,
+    /// Absent before version 5.
+    #[serde(default)]
+    pub push_subscriptions: u64,
 }
 
 impl Counts {
@@ -141,6 +158,7 @@ impl Counts {
             invites: self.invites,
             tokens: self.tokens,
             webhooks: self.webhooks,
+            push_subscriptions: self.push_subscriptions,
             bytes,
         }
     }

@@ -1,16 +1,18 @@
 //! Backups: one engine-independent, versioned, checksummed file holding the whole database, taken
 //! while chat goes on and restored into an empty store.
 //!
-//! # The file (version 4)
+//! # The file (version 5)
 //!
 //! UTF-8 text, one JSON object per line, every line ending in `\n` and at most
 //! [`format::MAX_LINE_BYTES`] (1 MiB) long (without its `\n`):
 //!
 //! ```text
-//! {"format":"confab-backup","version":4,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
+//! {"format":"confab-backup","version":5,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
+//! {"type":"vapid_key","secret_key":"<43 base64url characters: 32 bytes>"}
 //! {"type":"user","record":{"username":"alice","password_hash":"$argon2id$v=19$...","is_admin":true,"locked":false,"created_at_ms":...}}
 //! {"type":"session","token_sha256":"<64 hex digits>","record":{"username":"alice","created_at_ms":...,"last_seen_ms":...}}
 //! {"type":"token","token_sha256":"<64 hex digits>","record":{"id":"01J...","username":"alice","name":"ci","scopes":["read","write"],"created_at_ms":...}}
+//! {"type":"push_subscription","username":"alice","record":{"endpoint":"https://push.example/...","p256dh":"<base64url>","auth":"<base64url>","created_at_ms":...}}
 //! {"type":"user","record":{"username":"deploy-bot","password_hash":"","is_admin":false,"locked":false,"created_at_ms":...,"is_bot":true,"bot_owner":"alice"}}
 //! {"type":"room","id":"01J...","last_seq":2,"record":{"id":"01J...","name":"general","created_by":"alice","created_at_ms":...,"expires_at_ms":...,"kind":"private","member_count":1}}
 //! {"type":"member","room":"01J...","username":"alice","record":{"role":"owner","joined_at_ms":...}}
@@ -19,15 +21,17 @@
 //! {"type":"webhook","room":"01J...","id":"01K...","record":{"id":"01K...","name":"ci","created_by":"alice","created_at_ms":...,"kind":"outgoing","url":"https://...","events":["message"],"trigger_words":["!deploy"],"secret":"...","cursor":1}}
 //! {"type":"message","room":"01J...","seq":1,"record":{"author":"alice","body":"hi","sent_at_ms":...,"nonce":"n-1"}}
 //! {"type":"message","room":"01J...","seq":2,"record":{"author":"alice","body":"build failed","sent_at_ms":...,"webhook":{"id":"01K...","name":"alerts"}}}
-//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":2,"members":1,"invites":1,"tokens":1,"webhooks":2},"sha256":"<64 hex digits>"}
+//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":2,"members":1,"invites":1,"tokens":1,"webhooks":2,"push_subscriptions":1},"sha256":"<64 hex digits>"}
 //! ```
 //!
-//! - Line 1 is the header. Then every user, by lowercase name, each followed by its sessions (by
-//!   token hash), then its access tokens (by secret hash); then every room, by id, each followed
-//!   by its members (by username), its invites (by code hash), its webhooks (by id) and its
-//!   messages by sequence number, none above the room's `last_seq` (its last sequence number
-//!   when the backup was taken). Numbers may have holes: the store takes back a message whose
-//!   flush failed.
+//! - Line 1 is the header. Then the server's VAPID key, if it had made one; then every user, by
+//!   lowercase name, each followed by its sessions (by token hash), then its access tokens (by
+//!   secret hash), then its Web Push subscriptions (by the SHA-256 of their endpoint, which is
+//!   their key in the store; the reader computes it, the file does not hold it); then every
+//!   room, by id, each followed by its members (by username), its invites (by code hash), its
+//!   webhooks (by id) and its messages by sequence number, none above the room's `last_seq`
+//!   (its last sequence number when the backup was taken). Numbers may have holes: the store
+//!   takes back a message whose flush failed.
 //! - The trailer is the last line; `sha256` covers every byte before it, newlines included.
 //! - Derived indexes are not stored; restore rebuilds them: `user_sessions` from sessions,
 //!   `user_tokens` and `token_expiry` from tokens,
@@ -40,24 +44,36 @@
 //!   deliveries (never beyond its room's `last_seq` in the file), so after a restore older
 //!   messages are not sent again; deliveries still queued or retrying when the backup was
 //!   taken are dropped. Its signing `secret` is in its record, as the server keeps it.
+//! - The VAPID key is the server's Web Push signing key (a P-256 secret scalar, base64url
+//!   without padding), kept so that browsers' subscriptions, bound to its public key, survive a
+//!   restore; the reader refuses one that is not 32 bytes or not a P-256 secret key, and push
+//!   subscriptions in a file without one. Restore leaves the file's key, or none when the file
+//!   has none (the server makes one at start). A subscription must have an endpoint of 1 to
+//!   2048 bytes, a `p256dh` that is an uncompressed P-256 point (65 bytes) and a 16-byte `auth`,
+//!   both base64url without padding, as the server requires when a browser subscribes.
 //! - Version 1 (before membership) had no member or invite lines and no `kind`: its rooms are
 //!   restored as public rooms whose members are their creator (owner) and their authors.
 //!   Version 2 had no token lines and no bots: its users restore as people. Version 3 had no
-//!   webhook lines (nor the `webhook` stamp of messages posted through one).
+//!   webhook lines (nor the `webhook` stamp of messages posted through one). Version 4 had no
+//!   VAPID key and no push subscription lines: after its restore there are neither, and the
+//!   server makes a new key at start.
 //! - Access tokens are always included (only their hashes, like sessions): they are
 //!   credentials set up on purpose, for CI jobs and bots, which a restore must not break.
-//!   Sessions are included only when asked for.
+//!   Sessions are included only when asked for. The VAPID key and push subscriptions are
+//!   always included: without them every browser would have to subscribe again.
 //! - Each `record` is the store's own value type (`UserRecord`, ...). Unknown fields in the
 //!   header, the line envelopes and the trailer are rejected; the record types, though, ignore
 //!   unknown fields (the store tolerates added fields), so adding a field to a record type
 //!   must come with a new `version`, or older readers would restore without it.
 //!
-//! The grouping (sessions after their user, messages after their room, keys strictly increasing)
-//! lets a reader check the whole file in one pass with constant memory, however hostile the file.
+//! The grouping (sessions, tokens and subscriptions after their user, messages after their room,
+//! keys strictly increasing) lets a reader check the whole file in one pass with constant
+//! memory, however hostile the file.
 
 mod format;
 mod read;
 mod restore;
+mod web_push;
 mod write;
 
 #[cfg(test)]
@@ -84,6 +100,7 @@ pub struct BackupStats {
     pub invites: u64,
     pub tokens: u64,
     pub webhooks: u64,
+    pub push_subscriptions: u64,
     pub bytes: u64,
 }
 

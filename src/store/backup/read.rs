@@ -10,21 +10,27 @@ use super::format::{
     from_hex32, Counts, Header, HeaderProbe, Line, LineReader, Next, Progress, FORMAT,
     MAX_LINE_BYTES, OLDEST_READABLE, VERSION,
 };
+use super::web_push::{check_subscription, decode_vapid_key, VAPID_KEY_LEN};
 use super::{BackupError, BackupStats};
 use crate::ids::RoomId;
+use crate::store::push::endpoint_hash;
 use crate::store::{
-    keys, InviteRecord, MemberRecord, MessageRecord, NotificationLevel, ReadMarkerRecord,
-    RoomRecord, SessionRecord, Store, TokenRecord, UserRecord, WebhookId, WebhookKind,
-    WebhookRecord,
+    keys, InviteRecord, MemberRecord, MessageRecord, NotificationLevel, PushSubscriptionRecord,
+    ReadMarkerRecord, RoomRecord, SessionRecord, Store, TokenRecord, UserRecord, WebhookId,
+    WebhookKind, WebhookRecord,
 };
 
 /// A checked record, handed to the reader's sink in file order.
 pub(super) enum Item {
     /// The header: the sink learns the file's version before any record.
     Version(u64),
+    /// The server's VAPID key, checked to be a P-256 secret key (before any user).
+    VapidKey([u8; VAPID_KEY_LEN]),
     User(UserRecord),
     Session([u8; 32], SessionRecord),
     Token([u8; 32], TokenRecord),
+    /// A push subscription of the (lowercase) user, with the SHA-256 of its endpoint.
+    PushSubscription(String, [u8; 32], PushSubscriptionRecord),
     Room(RoomId, RoomRecord),
     Member {
         room: RoomId,
@@ -192,8 +198,10 @@ fn overlong() -> String {
 #[derive(Default)]
 struct Checker {
     /// The file's format version: member and invite lines exist from version 2 on, token
-    /// lines from 3, webhook lines from 4.
+    /// lines from 3, webhook lines from 4, the VAPID key and push subscriptions from 5.
     version: u64,
+    /// Whether the file holds the VAPID key, which push subscriptions need.
+    vapid_key: bool,
     counts: Counts,
     /// Set once the first room is seen: users and sessions come before every room.
     in_rooms: bool,
@@ -203,6 +211,8 @@ struct Checker {
     session: Option<[u8; 32]>,
     /// Secret hash of the last access token of that user (they follow its sessions).
     token: Option<[u8; 32]>,
+    /// Endpoint hash of the last push subscription of that user (they follow its tokens).
+    push: Option<[u8; 32]>,
     room: Option<OpenRoom>,
 }
 
@@ -238,6 +248,16 @@ impl Checker {
     fn check(&mut self, line: Line, line_no: u64) -> Result<Item, BackupError> {
         let fail = |reason: String| format_error(line_no, reason);
         match line {
+            Line::VapidKey { secret_key } => {
+                if self.version < 5 || self.vapid_key || self.counts.users > 0 || self.in_rooms {
+                    return Err(fail(
+                        "a VAPID key line out of place (one, right after the header; version 5 and later)".into(),
+                    ));
+                }
+                let key = decode_vapid_key(&secret_key).map_err(fail)?;
+                self.vapid_key = true;
+                Ok(Item::VapidKey(key))
+            }
             Line::User { record } => {
                 if self.in_rooms {
                     return Err(fail("a user after the rooms".into()));
@@ -250,6 +270,7 @@ impl Checker {
                 self.user = Some(key);
                 self.session = None;
                 self.token = None;
+                self.push = None;
                 self.counts.users += 1;
                 Ok(Item::User(record))
             }
@@ -272,6 +293,9 @@ impl Checker {
                 if self.token.is_some() {
                     return Err(fail("a session after its user's access tokens".into()));
                 }
+                if self.push.is_some() {
+                    return Err(fail("a session after its user's push subscriptions".into()));
+                }
                 self.session = Some(hash);
                 self.counts.sessions += 1;
                 Ok(Item::Session(hash, record))
@@ -292,6 +316,11 @@ impl Checker {
                 if self.token.is_some_and(|last| last >= hash) {
                     return Err(fail("access tokens out of order or repeated".into()));
                 }
+                if self.push.is_some() {
+                    return Err(fail(
+                        "an access token after its user's push subscriptions".into(),
+                    ));
+                }
                 // The id is part of the per-user index key that restore rebuilds.
                 if record.id.parse::<ulid::Ulid>().is_err() {
                     return Err(fail("an access token whose id is not a ULID".into()));
@@ -299,6 +328,9 @@ impl Checker {
                 self.token = Some(hash);
                 self.counts.tokens += 1;
                 Ok(Item::Token(hash, record))
+            }
+            Line::PushSubscription { username, record } => {
+                self.check_push_subscription(username, record, line_no)
             }
             Line::Room {
                 id,
@@ -426,6 +458,44 @@ impl Checker {
             }
             Line::End { .. } => Err(fail("unexpected trailer".into())),
         }
+    }
+
+    /// A push subscription line: it follows its user's sessions and tokens, in a file that holds
+    /// the VAPID key it is bound to, ordered by the SHA-256 of its endpoint, which is computed
+    /// here (the store's key), never taken from the file.
+    fn check_push_subscription(
+        &mut self,
+        username: String,
+        record: PushSubscriptionRecord,
+        line_no: u64,
+    ) -> Result<Item, BackupError> {
+        let fail = |reason: String| format_error(line_no, reason);
+        let owner = keys::user(&username);
+        if self.version < 5 || self.in_rooms || self.user.as_ref() != Some(&owner) {
+            return Err(fail(format!(
+                "a push subscription of {username:?} that does not follow its user (version 5 and later)"
+            )));
+        }
+        if !self.vapid_key {
+            return Err(fail(
+                "a push subscription in a file without the VAPID key it is bound to".into(),
+            ));
+        }
+        check_subscription(&record).map_err(fail)?;
+        let hash = endpoint_hash(&record.endpoint);
+        if self.push.is_some_and(|last| last >= hash) {
+            return Err(fail(
+                "push subscriptions out of order (by the SHA-256 of their endpoint) or repeated"
+                    .into(),
+            ));
+        }
+        self.push = Some(hash);
+        self.counts.push_subscriptions += 1;
+        Ok(Item::PushSubscription(
+            username.to_ascii_lowercase(),
+            hash,
+            record,
+        ))
     }
 
     /// A webhook line: it follows its room's invites, by id (the key restore stores it under),

@@ -25,6 +25,10 @@ impl Store {
     /// result is flushed before this returns. Rooms keep their ids and expiry times (expired
     /// ones go at the next sweep), messages their sequence numbers.
     ///
+    /// The VAPID key (in `meta`, which does not count for emptiness: a server started once on
+    /// the empty directory made one) becomes the file's, or none if the file has none (the
+    /// server makes one at start); a failed restore puts back the one there was.
+    ///
     /// The caller must have the store to itself (no server using it) for the whole restore.
     /// `progress` counts bytes over both passes, so it ends at twice the file's size.
     pub fn restore_backup(
@@ -35,6 +39,7 @@ impl Store {
         if !self.is_empty()? {
             return Err(BackupError::NotEmpty);
         }
+        let previous_key = self.vapid_key()?;
         let mut file = File::open(path)?;
         let verified = read_backup(
             BufReader::with_capacity(64 * 1024, &file),
@@ -55,7 +60,11 @@ impl Store {
         });
         self.forget_directory();
         if result.is_err() {
-            if let Err(err) = self.clear_everything() {
+            let undone = self.clear_everything().and_then(|()| match &previous_key {
+                Some(key) => self.set_vapid_key(key),
+                None => self.remove_vapid_key(),
+            });
+            if let Err(err) = undone {
                 tracing::error!(error = %err, "could not undo a failed restore; empty the data directory by hand");
             }
         }
@@ -164,6 +173,9 @@ struct Importer<'a> {
     user_rooms: Batch,
     invites: Batch,
     room_invites: Batch,
+    push_subscriptions: Batch,
+    /// The file's VAPID key (its line comes right after the header), written last.
+    vapid_key: Option<[u8; 32]>,
     /// The file's format version (its header comes first).
     version: u64,
     pending_bytes: usize,
@@ -191,6 +203,8 @@ impl<'a> Importer<'a> {
             user_rooms: Batch::default(),
             invites: Batch::default(),
             room_invites: Batch::default(),
+            push_subscriptions: Batch::default(),
+            vapid_key: None,
             version: 0,
             pending_bytes: 0,
         }
@@ -201,6 +215,16 @@ impl<'a> Importer<'a> {
             Item::Version(version) => {
                 self.version = version;
                 return Ok(());
+            }
+            Item::VapidKey(key) => {
+                self.vapid_key = Some(key);
+                return Ok(());
+            }
+            Item::PushSubscription(username, hash, record) => {
+                let value = encode(&record);
+                self.push_subscriptions
+                    .insert(keys::push_subscription(&username, &hash), value.as_slice());
+                value
             }
             Item::Member {
                 room,
@@ -342,6 +366,9 @@ impl<'a> Importer<'a> {
         store
             .room_invites
             .apply_batch(mem::take(&mut self.room_invites))?;
+        store
+            .push_subscriptions
+            .apply_batch(mem::take(&mut self.push_subscriptions))?;
         self.pending_bytes = 0;
         Ok(())
     }
@@ -357,6 +384,11 @@ impl<'a> Importer<'a> {
         // Files before version 4 come from servers that did not number messages yet.
         if self.version < 4 {
             self.store.number_messages()?;
+        }
+        // Last, so that a restore that failed before this never changed the key.
+        match &self.vapid_key {
+            Some(key) => self.store.set_vapid_key(key)?,
+            None => self.store.remove_vapid_key()?,
         }
         self.store.db.flush()?;
         Ok(())

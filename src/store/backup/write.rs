@@ -5,12 +5,14 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::format::{to_hex, Counts, Header, Line, LineWriter, FORMAT, VERSION};
+use super::web_push::{check_subscription, encode_vapid_key};
 use super::{BackupError, BackupOptions, BackupStats};
 use crate::ids::RoomId;
+use crate::store::push::endpoint_hash;
 use crate::store::records::decode;
 use crate::store::{
-    keys, RoomRecord, SessionRecord, Store, StoreError, TokenHash, UserRecord, WebhookKind,
-    WebhookRecord,
+    keys, PushSubscriptionRecord, RoomRecord, SessionRecord, Store, StoreError, TokenHash,
+    UserRecord, WebhookKind, WebhookRecord,
 };
 
 /// A `webhooks` key (room id, webhook id).
@@ -29,6 +31,10 @@ impl Store {
     /// after its (still existing) user. A room's webhooks are read with it, each as of that
     /// moment (see `write_webhooks_of` for their cursors and secrets).
     ///
+    /// The VAPID key is read first and never changes while a server runs (it is made once, at
+    /// the first start): every push subscription in the file is bound to the key in the file.
+    /// A store without a key has no working subscription either; none are written then.
+    ///
     /// The caller must keep rooms from being deleted until this returns (the chat layer holds
     /// its deletion guard): a deletion would take messages out from under the scan. If one
     /// happens anyway it is noticed, and the backup fails with `RoomChanged` rather than
@@ -45,6 +51,7 @@ impl Store {
     ) -> Result<BackupStats, BackupError> {
         let marks = self.room_marks()?;
         let secrets = self.incoming_secrets()?;
+        let vapid_key = self.vapid_key()?;
         let mut writer = LineWriter::new(out, progress);
         writer.write(&Header {
             format: FORMAT.to_string(),
@@ -55,8 +62,17 @@ impl Store {
             confab_version: env!("CARGO_PKG_VERSION").to_string(),
             sessions_included: options.include_sessions,
         })?;
+        if let Some(key) = &vapid_key {
+            writer.write(&Line::VapidKey {
+                secret_key: encode_vapid_key(key).map_err(corrupt)?,
+            })?;
+        }
         let mut counts = Counts::default();
-        self.write_users(&mut writer, options.include_sessions, &mut counts)?;
+        let users = UserLines {
+            sessions: options.include_sessions,
+            push_subscriptions: vapid_key.is_some(),
+        };
+        self.write_users(&mut writer, users, &mut counts)?;
         for (id, record, mark) in marks {
             self.write_room(&mut writer, (id, record, mark), &secrets, &mut counts)?;
         }
@@ -84,7 +100,7 @@ impl Store {
     fn write_users<W: Write>(
         &self,
         writer: &mut LineWriter<'_, W>,
-        include_sessions: bool,
+        include: UserLines,
         counts: &mut Counts,
     ) -> Result<(), BackupError> {
         for entry in self.users.iter() {
@@ -99,10 +115,54 @@ impl Store {
             let username = record.username.clone();
             writer.write(&Line::User { record })?;
             counts.users += 1;
-            if include_sessions {
+            if include.sessions {
                 self.write_sessions_of(writer, &username, counts)?;
             }
             self.write_tokens_of(writer, &username, counts)?;
+            if include.push_subscriptions {
+                self.write_push_subscriptions_of(writer, &username, counts)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Push subscriptions of one user, by the SHA-256 of their endpoint (their key after the
+    /// user's prefix, so the scan is already in order); like sessions, one whose user is gone
+    /// is left out.
+    ///
+    /// One that the reader would refuse (the server checks every subscription it saves, so
+    /// only damage makes one) is left out with a warning rather than failing the backup: no
+    /// push could reach it anyway, and the browser subscribes again when it next opens confab.
+    fn write_push_subscriptions_of<W: Write>(
+        &self,
+        writer: &mut LineWriter<'_, W>,
+        username: &str,
+        counts: &mut Counts,
+    ) -> Result<(), BackupError> {
+        for entry in self
+            .push_subscriptions
+            .scan_prefix(keys::user_push_prefix(username))
+        {
+            let (key, value) = entry?;
+            let record: PushSubscriptionRecord = decode(&value, "push subscription")?;
+            if *key != *keys::push_subscription(username, &endpoint_hash(&record.endpoint)) {
+                return Err(corrupt(format!(
+                    "a push subscription of {username:?} is stored under another endpoint's key"
+                )));
+            }
+            if let Err(reason) = check_subscription(&record) {
+                tracing::warn!(
+                    username,
+                    reason,
+                    "an invalid push subscription is left out of the backup"
+                );
+                continue;
+            }
+            writer.write(&Line::PushSubscription {
+                username: username.to_ascii_lowercase(),
+                record,
+            })?;
+            counts.push_subscriptions += 1;
         }
         Ok(())
     }
@@ -302,6 +362,15 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Which lines follow each user line beside its access tokens.
+#[derive(Clone, Copy)]
+struct UserLines {
+    /// Login sessions, when asked for.
+    sessions: bool,
+    /// Push subscriptions: whenever the VAPID key they are bound to is in the file.
+    push_subscriptions: bool,
 }
 
 fn corrupt(reason: String) -> BackupError {

@@ -4,9 +4,11 @@
 
 mod damaged;
 mod live;
+mod push;
 mod version1;
 mod version2;
 mod version3;
+mod version4;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -293,6 +295,7 @@ fn dump(store: &Store) -> Dump {
         ("read_markers", &store.read_markers),
         ("notification_levels", &store.notification_levels),
         ("mention_index", &store.mention_index),
+        ("push_subscriptions", &store.push_subscriptions),
     ];
     trees
         .into_iter()
@@ -348,6 +351,7 @@ fn round_trip_restores_every_record_and_index_exactly() {
         invites: 1,
         tokens: 3,
         webhooks: 3,
+        push_subscriptions: 0,
         bytes: bytes.len() as u64,
     };
     assert_eq!(stats, expected);

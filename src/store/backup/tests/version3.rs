@@ -28,6 +28,7 @@ fn the_version_3_fixture_restores_what_it_was_written_from() {
             invites: 1,
             tokens: 3,
             webhooks: 0,
+            push_subscriptions: 0,
             bytes: FIXTURE.len() as u64,
         }
     );
