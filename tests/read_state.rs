@@ -7,6 +7,7 @@ mod common;
 use common::{error_code, Client, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 async fn room_of(client: &Client, room: &str) -> Value {
     let (status, body) = client.get(&format!("/api/rooms/{room}")).await;
@@ -261,4 +262,67 @@ async fn room_activity_reaches_every_connection_of_every_member_coalesced() {
     };
     assert_eq!(notice["unread_count"], 1);
     assert_eq!(notice["mention_count"], 0);
+}
+
+/// A steady stream in two rooms: a connection hears of each room at most once per 250 ms (the
+/// first message at once, then the newest state on the shared tick), and the last state wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_activity_under_a_steady_stream_is_paced_per_room() {
+    use std::time::{Duration, Instant};
+    let server = TestServer::start().await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    let first = ann.create_room("first").await;
+    let second = ann.create_room("second").await;
+    for room in [&first, &second] {
+        let (status, _) = bob.post_empty(&format!("/api/rooms/{room}/join")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let mut watcher = bob.ws().await;
+    // Read while the messages are sent, so arrival times are the server's pacing, not a
+    // backlog read in one go.
+    let reader = tokio::spawn(async move {
+        let mut seen: HashMap<String, Vec<(Instant, Value)>> = HashMap::new();
+        let until = tokio::time::Instant::now() + Duration::from_secs(4);
+        while let Ok(notice) =
+            tokio::time::timeout_at(until, watcher.recv_type("room_activity")).await
+        {
+            let room = notice["room"].as_str().expect("room").to_string();
+            seen.entry(room).or_default().push((Instant::now(), notice));
+        }
+        seen
+    });
+    let started = Instant::now();
+    let mut last = HashMap::new();
+    for n in 0..24 {
+        for room in [&first, &second] {
+            last.insert(room.clone(), ann.post_message(room, &format!("tick {n}")).await);
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let sending = started.elapsed();
+    assert!(sending < Duration::from_secs(3), "sending took {sending:?}");
+    let seen = reader.await.expect("reader");
+    assert_eq!(seen.len(), 2, "both rooms: {seen:?}");
+    for (room, notices) in &seen {
+        // 24 messages over `sending`: far fewer notices, never two within the cooldown (a
+        // little less is allowed for delivery jitter on a busy machine).
+        let most = 2 + (sending.as_millis() / 250) as usize;
+        assert!(
+            notices.len() <= most,
+            "{room}: {} notices in {sending:?}",
+            notices.len()
+        );
+        for pair in notices.windows(2) {
+            let gap = pair[1].0 - pair[0].0;
+            assert!(
+                gap >= Duration::from_millis(200),
+                "{room}: notices {gap:?} apart"
+            );
+        }
+        let (_, final_state) = notices.last().expect("one");
+        assert_eq!(final_state["last_message"]["id"], last[room]["id"], "the last state wins");
+        assert_eq!(final_state["unread_count"], 24, "{final_state}");
+    }
+    server.stop().await;
 }

@@ -339,6 +339,8 @@ fn bare_message(body: &str) -> String {
     json!({"type": "message", "message": {"id": "", "body": body}}).to_string()
 }
 
+const ROOM_ACTIVITY_PREFIX: &str = r#"{"type":"room_activity","#;
+
 /// The parts of a server frame the tool looks at; borrowed from the text where possible.
 pub struct Frame<'a> {
     pub kind: &'a str,
@@ -377,6 +379,17 @@ struct OtherFrame<'a> {
 
 impl<'a> Frame<'a> {
     pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        // Per-member notices the tool only counts (room_activity is the server's own frame
+        // layout, `type` first): not parsed, so their cost stays on the server's side of the
+        // measurement instead of the tool's, which shares the machine.
+        if text.starts_with(ROOM_ACTIVITY_PREFIX) {
+            return Ok(Self {
+                kind: "room_activity",
+                message: None,
+                nonce: None,
+                code: None,
+            });
+        }
         if let Ok(frame) = serde_json::from_str::<MessageFrame>(text) {
             return Ok(Self {
                 kind: frame.kind,

@@ -3,17 +3,22 @@
 //!
 //! The committer hands each durable message over (after the authors' read markers moved, so an
 //! author is never told their own message is unread). A room's first message after a quiet
-//! spell is announced at once; later ones wait until 250 ms have passed since the previous
-//! notice, and only the newest of them is announced. Counts are read when the notice is sent,
-//! so the last state wins.
+//! spell is announced at once. Later ones wait, and only the newest is announced, on a shared
+//! tick every `COOLDOWN` at which at least `COOLDOWN` has passed since the room's previous
+//! notice. Counts are read when the notice is sent, so the last state wins.
+//!
+//! The shared tick is what keeps this cheap: a member of ten busy rooms gets their ten notices
+//! in one burst, so each of their connections wakes and writes once per tick instead of once
+//! per room; notices are grouped by connection before they are handed over.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, MissedTickBehavior};
 
+use super::connection::Connection;
 use super::events::{Event, EventKind, SharedMessage};
 use super::model::Message;
 use super::Hub;
@@ -23,9 +28,10 @@ use crate::store::{Store, StoreResult};
 /// At most one notice per room (and so per connection and room) this often.
 pub const COOLDOWN: Duration = Duration::from_millis(250);
 
-/// A room announced less than `COOLDOWN` ago, and its newest message since, if any.
-#[derive(Default)]
-struct Cooling {
+/// A room announced less than `COOLDOWN` ago (or still waiting for its next notice).
+struct Recent {
+    announced_at: Instant,
+    /// Its newest message since that notice, if any.
     pending: Option<Arc<Message>>,
 }
 
@@ -64,98 +70,126 @@ impl LatestMentions {
     }
 }
 
-/// Runs until the committer drops its sender; what is still waiting for its cooldown then is
+/// Runs until the committer drops its sender; what is still waiting for its tick then is
 /// dropped with the connections it was meant for.
 pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
     mut queue: mpsc::UnboundedReceiver<Arc<Message>>,
 ) {
-    let mut cooling: HashMap<RoomId, Cooling> = HashMap::new();
+    let mut recent: HashMap<RoomId, Recent> = HashMap::new();
     let mut mentions = LatestMentions::default();
-    // Every cooldown has the same length, so deadlines come due in the order they were set.
-    let mut deadlines: VecDeque<(Instant, RoomId)> = VecDeque::new();
+    let mut tick = tokio::time::interval(COOLDOWN);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let next = deadlines.front().map(|(at, _)| *at);
         tokio::select! {
             received = queue.recv() => {
                 let Some(message) = received else { break };
                 mentions.saw(&message);
-                let room = message.room;
-                match cooling.get_mut(&room) {
-                    Some(state) => state.pending = Some(message),
+                match recent.get_mut(&message.room) {
+                    Some(room) => room.pending = Some(message),
                     None => {
-                        announce(&store, &hub, &mut mentions, &message);
-                        cooling.insert(room, Cooling::default());
-                        deadlines.push_back((Instant::now() + COOLDOWN, room));
+                        let mut notices = Notices::default();
+                        notices.add(&store, &hub, &mut mentions, &message);
+                        notices.send();
+                        recent.insert(message.room, Recent {
+                            announced_at: Instant::now(),
+                            pending: None,
+                        });
                     }
                 }
             }
-            () = sleep_until(next), if next.is_some() => {
-                let Some((_, room)) = deadlines.pop_front() else { continue };
-                let waiting = cooling.get_mut(&room).and_then(|state| state.pending.take());
-                match waiting {
-                    Some(message) => {
-                        announce(&store, &hub, &mut mentions, &message);
-                        deadlines.push_back((Instant::now() + COOLDOWN, room));
+            now = tick.tick(), if !recent.is_empty() => {
+                let mut notices = Notices::default();
+                recent.retain(|_, room| {
+                    if now.saturating_duration_since(room.announced_at) < COOLDOWN {
+                        return true;
                     }
-                    None => {
-                        cooling.remove(&room);
+                    match room.pending.take() {
+                        Some(message) => {
+                            notices.add(&store, &hub, &mut mentions, &message);
+                            room.announced_at = now;
+                            true
+                        }
+                        // Quiet for a whole cooldown: the next message is announced at once.
+                        None => false,
                     }
-                }
+                });
+                notices.send();
             }
         }
     }
     tracing::debug!("room activity notices stopped");
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    if let Some(deadline) = deadline {
-        tokio::time::sleep_until(deadline).await;
-    }
+/// The notices of one round, by connection, so each connection gets all of its at once.
+#[derive(Default)]
+struct Notices {
+    by_connection: HashMap<u64, (Arc<Connection>, Vec<Arc<Event>>)>,
 }
 
-/// Tells every online member of the message's room about it, with their counts.
-fn announce(store: &Store, hub: &Hub, mentions: &mut LatestMentions, message: &Arc<Message>) {
-    if let Err(err) = try_announce(store, hub, mentions, message) {
-        tracing::warn!(error = %err, room = %message.room, "could not send room activity");
-    }
-}
-
-fn try_announce(
-    store: &Store,
-    hub: &Hub,
-    mentions: &mut LatestMentions,
-    message: &Arc<Message>,
-) -> StoreResult<()> {
-    let members = store.members(message.room)?;
-    let online = hub
-        .connections()
-        .open_of(members.iter().map(|(username, _)| username.as_str()));
-    if online.is_empty() {
-        return Ok(());
-    }
-    let latest_mention = mentions.latest(store, message.room)?;
-    let shared = SharedMessage::new(message.clone());
-    let newest = message.ordinal.unwrap_or(0);
-    for (username, connections) in online {
-        let marker = store.read_marker(message.room, username)?;
-        let (read_seq, read_ordinal) = marker.map_or((0, 0), |m| (m.message, m.ordinal));
-        let mention_count = match latest_mention {
-            Some(latest) if latest > read_seq => {
-                store.mention_count(message.room, username, read_seq)?
-            }
-            _ => 0,
-        };
-        let event = Event::new(EventKind::RoomActivity {
-            room: message.room,
-            last_message: shared.clone(),
-            unread_count: newest.saturating_sub(read_ordinal),
-            mention_count,
-        });
-        for connection in connections {
-            connection.offer(&event);
+impl Notices {
+    /// The notices of one message: one per online member, with their counts.
+    fn add(
+        &mut self,
+        store: &Store,
+        hub: &Hub,
+        mentions: &mut LatestMentions,
+        message: &Arc<Message>,
+    ) {
+        if let Err(err) = self.try_add(store, hub, mentions, message) {
+            tracing::warn!(error = %err, room = %message.room, "could not send room activity");
         }
     }
-    Ok(())
+
+    fn try_add(
+        &mut self,
+        store: &Store,
+        hub: &Hub,
+        mentions: &mut LatestMentions,
+        message: &Arc<Message>,
+    ) -> StoreResult<()> {
+        let members = store.members(message.room)?;
+        let online = hub
+            .connections()
+            .open_of(members.iter().map(|(username, _)| username.as_str()));
+        if online.is_empty() {
+            return Ok(());
+        }
+        let latest_mention = mentions.latest(store, message.room)?;
+        let shared = SharedMessage::new(message.clone());
+        let newest = message.ordinal.unwrap_or(0);
+        for (username, connections) in online {
+            let marker = store.read_marker(message.room, username)?;
+            let (read_seq, read_ordinal) = marker.map_or((0, 0), |m| (m.message, m.ordinal));
+            let mention_count = match latest_mention {
+                Some(latest) if latest > read_seq => {
+                    store.mention_count(message.room, username, read_seq)?
+                }
+                _ => 0,
+            };
+            let event = Event::new(EventKind::RoomActivity {
+                room: message.room,
+                last_message: shared.clone(),
+                unread_count: newest.saturating_sub(read_ordinal),
+                mention_count,
+            });
+            for connection in connections {
+                self.by_connection
+                    .entry(connection.id)
+                    .or_insert_with(|| (connection, Vec::new()))
+                    .1
+                    .push(event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn send(self) {
+        for (connection, events) in self.by_connection.into_values() {
+            for event in &events {
+                connection.offer(event);
+            }
+        }
+    }
 }
