@@ -100,14 +100,14 @@ pub(super) async fn run(
                 }
             }
             now = tick.tick(), if !recent.is_empty() => {
-                let mut notices = Notices::default();
+                let mut due = Vec::new();
                 recent.retain(|_, room| {
                     if now.saturating_duration_since(room.announced_at) < COOLDOWN {
                         return true;
                     }
                     match room.pending.take() {
                         Some(message) => {
-                            notices.add(&store, &hub, &mut mentions, &message);
+                            due.push(message);
                             room.announced_at = now;
                             true
                         }
@@ -115,7 +115,15 @@ pub(super) async fn run(
                         None => false,
                     }
                 });
-                notices.send();
+                // A tick may cover every busy room of the server: the work is cut into one
+                // room at a time, and the hand-over into slices, with the worker given back
+                // in between, so messages being delivered never wait behind a whole tick.
+                let mut notices = Notices::default();
+                for message in &due {
+                    notices.add(&store, &hub, &mut mentions, message);
+                    tokio::task::yield_now().await;
+                }
+                notices.send_in_slices().await;
             }
         }
     }
@@ -189,6 +197,19 @@ impl Notices {
         for (connection, events) in self.by_connection.into_values() {
             for event in &events {
                 connection.offer(event);
+            }
+        }
+    }
+
+    /// `send`, giving the worker back every `SLICE` connections.
+    async fn send_in_slices(self) {
+        const SLICE: usize = 64;
+        for (n, (connection, events)) in self.by_connection.into_values().enumerate() {
+            for event in &events {
+                connection.offer(event);
+            }
+            if n % SLICE == SLICE - 1 {
+                tokio::task::yield_now().await;
             }
         }
     }
