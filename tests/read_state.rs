@@ -296,7 +296,10 @@ async fn room_activity_under_a_steady_stream_is_paced_per_room() {
     let mut last = HashMap::new();
     for n in 0..24 {
         for room in [&first, &second] {
-            last.insert(room.clone(), ann.post_message(room, &format!("tick {n}")).await);
+            last.insert(
+                room.clone(),
+                ann.post_message(room, &format!("tick {n}")).await,
+            );
         }
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
@@ -321,7 +324,10 @@ async fn room_activity_under_a_steady_stream_is_paced_per_room() {
             );
         }
         let (_, final_state) = notices.last().expect("one");
-        assert_eq!(final_state["last_message"]["id"], last[room]["id"], "the last state wins");
+        assert_eq!(
+            final_state["last_message"]["id"], last[room]["id"],
+            "the last state wins"
+        );
         assert_eq!(final_state["unread_count"], 24, "{final_state}");
     }
     server.stop().await;
