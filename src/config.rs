@@ -114,8 +114,9 @@ pub struct PushConfig {
     /// five retries) when the push service does not say (`Retry-After`).
     #[serde(with = "humantime_serde_compat")]
     pub retry_initial: Duration,
-    /// Pushes waiting to be sent, and messages waiting out `delay`; beyond that they are
-    /// dropped (and counted in `confab_push_sent_total{result="dropped"}`) so chat never waits.
+    /// Pushes waiting to be sent, and (member, message) pairs waiting out `delay`; beyond that
+    /// they are dropped (and counted in `confab_push_sent_total{result="dropped"}`) so chat never
+    /// waits. An `@room` in a room of 1,000 subscribed members takes 1,000 places; each is small.
     pub queue: usize,
     /// FOR TESTS ONLY: accept `http://` endpoints and endpoints on loopback, private and other
     /// internal addresses, so a test push service on 127.0.0.1 can be used. Never in production:
@@ -131,7 +132,7 @@ impl Default for PushConfig {
             delay: Duration::from_secs(10),
             timeout: Duration::from_secs(10),
             retry_initial: Duration::from_secs(5),
-            queue: 1024,
+            queue: 10_000,
             allow_insecure_endpoints: false,
         }
     }

@@ -608,23 +608,31 @@ async fn sigterm_during_traffic_loses_no_acknowledged_message() {
         {
             break;
         }
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            futures_util::StreamExt::next(&mut ws.socket),
-        )
-        .await
-        {
-            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
-                let value: Value = serde_json::from_str(text.as_str()).expect("json");
-                if value["type"] == "message" {
-                    acked.push(value["message"]["id"].as_str().expect("id").to_string());
+        // Up to this send's acknowledgement (the member's own `room_activity` notices come
+        // in between), or the close.
+        let acknowledged = loop {
+            match tokio::time::timeout(
+                Duration::from_secs(5),
+                futures_util::StreamExt::next(&mut ws.socket),
+            )
+            .await
+            {
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                    let value: Value = serde_json::from_str(text.as_str()).expect("json");
+                    if value["type"] == "message" {
+                        break Some(value["message"]["id"].as_str().expect("id").to_string());
+                    }
                 }
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => {
+                    close_code = frame.map(|f| u16::from(f.code));
+                    break None;
+                }
+                _ => break None,
             }
-            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => {
-                close_code = frame.map(|f| u16::from(f.code));
-                break;
-            }
-            _ => break,
+        };
+        match acknowledged {
+            Some(id) => acked.push(id),
+            None => break,
         }
     }
     assert_eq!(

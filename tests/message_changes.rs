@@ -277,27 +277,33 @@ async fn changes_reach_every_subscriber_in_one_order() {
         .await;
     b.send_json(json!({"type": "edit", "room": room, "message": mid, "body": "not mine"}))
         .await;
-    a.send_json(json!({"type": "delete", "room": room, "message": mid}))
-        .await;
 
     let mut seen = [Vec::new(), Vec::new()];
     let mut nonces = [Vec::new(), Vec::new()];
     let mut errors = [Vec::new(), Vec::new()];
-    for (n, ws) in [&mut a, &mut b].into_iter().enumerate() {
-        while seen[n].len() < 3 || (n == 1 && errors[1].is_empty()) {
-            let frame = ws.recv().await;
-            if frame["type"] == "error" {
-                errors[n].push(frame["code"].clone());
-                continue;
+    // The edit and the reaction first (two connections: their order is the server's), then the
+    // deletion, which must come after the reaction or the reaction is refused as `deleted`.
+    for (wanted, delete_first) in [(2, false), (3, true)] {
+        if delete_first {
+            a.send_json(json!({"type": "delete", "room": room, "message": mid}))
+                .await;
+        }
+        for (n, ws) in [&mut a, &mut b].into_iter().enumerate() {
+            while seen[n].len() < wanted || (n == 1 && errors[1].is_empty()) {
+                let frame = ws.recv().await;
+                if frame["type"] == "error" {
+                    errors[n].push(frame["code"].clone());
+                    continue;
+                }
+                if frame["type"] != "message_updated" {
+                    continue;
+                }
+                if let Some(nonce) = frame.get("nonce") {
+                    assert_eq!(frame["message"]["body"], "uno", "{frame}");
+                    nonces[n].push(nonce.clone());
+                }
+                seen[n].push(frame["message"].clone());
             }
-            if frame["type"] != "message_updated" {
-                continue;
-            }
-            if let Some(nonce) = frame.get("nonce") {
-                assert_eq!(frame["message"]["body"], "uno", "{frame}");
-                nonces[n].push(nonce.clone());
-            }
-            seen[n].push(frame["message"].clone());
         }
     }
     assert_eq!(
