@@ -91,7 +91,7 @@ pub(super) async fn run(
                     None => {
                         let mut notices = Notices::default();
                         notices.add(&store, &hub, &mut mentions, &message);
-                        notices.send();
+                        notices.send().await;
                         recent.insert(message.room, Recent {
                             announced_at: Instant::now(),
                             pending: None,
@@ -123,7 +123,7 @@ pub(super) async fn run(
                     notices.add(&store, &hub, &mut mentions, message);
                     tokio::task::yield_now().await;
                 }
-                notices.send_in_slices().await;
+                notices.send().await;
             }
         }
     }
@@ -193,16 +193,8 @@ impl Notices {
         Ok(())
     }
 
-    fn send(self) {
-        for (connection, events) in self.by_connection.into_values() {
-            for event in &events {
-                connection.offer(event);
-            }
-        }
-    }
-
-    /// `send`, giving the worker back every `SLICE` connections.
-    async fn send_in_slices(self) {
+    /// Hands every connection its notices, giving the worker back every `SLICE` connections.
+    async fn send(self) {
         const SLICE: usize = 64;
         for (n, (connection, events)) in self.by_connection.into_values().enumerate() {
             for event in &events {

@@ -29,13 +29,7 @@ export async function membershipScenario(browser, t) {
   let secretId;
   let inviteUrl;
 
-  const signUp = async (page, username) => {
-    await page.goto(`${baseUrl}/#/signup`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(t.PASSWORD);
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByRole('heading', { name: `Hi ${username}` }).waitFor();
-  };
+  const { signUp } = t;
   const sidebar = (page) => page.locator('nav.sidebar');
   const sidebarRooms = (page) => sidebar(page).getByRole('list', { name: 'Rooms' });
   const sidebarDms = (page) => sidebar(page).getByRole('list', { name: 'Direct messages' });

@@ -57,13 +57,7 @@ export async function messagesScenario(browser, t) {
     });
   }
 
-  const signUp = async (page, username) => {
-    await page.goto(`${baseUrl}/#/signup`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(t.PASSWORD);
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByRole('heading', { name: `Hi ${username}` }).waitFor();
-  };
+  const { signUp } = t;
   const openRoom = async (page) => {
     await page.goto(`${baseUrl}/#/room/${encodeURIComponent(roomId)}`);
     await page.getByRole('heading', { name: ROOM, level: 1 }).waitFor();

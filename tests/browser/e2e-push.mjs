@@ -158,25 +158,8 @@ export async function pushScenario(browser, t) {
   let standupId;
   let quietId;
 
-  const signUp = async (page, username) => {
-    await page.goto(`${baseUrl}/#/signup`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(t.PASSWORD);
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByRole('heading', { name: `Hi ${username}` }).waitFor();
-  };
-  /** A REST call from inside the page (its cookie session); returns the JSON answer. */
-  const rest = (page, method, url, body) =>
-    page.evaluate(
-      async ({ method, url, body }) => {
-        const init = { method, headers: { 'Content-Type': 'application/json' } };
-        if (body !== undefined) init.body = JSON.stringify(body);
-        const res = await fetch(url, init);
-        if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
-        return res.status === 204 ? null : res.json();
-      },
-      { method, url, body },
-    );
+  const { signUp } = t;
+  const { rest } = t;
   const post = (roomId, text) => rest(b.page, 'POST', `/api/rooms/${encodeURIComponent(roomId)}/messages`, { body: text });
   const bell = (page) => page.locator('.topbar .notif-toggle');
   const panel = (page) => page.getByRole('group', { name: 'Browser notifications' });

@@ -257,13 +257,7 @@ export async function xssScenario(browser, t) {
   await arm(poster, 'pia');
   await arm(reader, 'quinn');
 
-  const signUp = async (page, username) => {
-    await page.goto(`${baseUrl}/#/signup`);
-    await page.getByLabel('Username').fill(username);
-    await page.getByLabel('Password').fill(t.PASSWORD);
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.getByRole('heading', { name: `Hi ${username}` }).waitFor();
-  };
+  const { signUp } = t;
   let roomId;
   const openRoom = async (page) => {
     await page.goto(`${baseUrl}/#/room/${encodeURIComponent(roomId)}`);

@@ -578,6 +578,29 @@ async function chatScenario(browser) {
   await b.context.close();
 }
 
+/** Signs `username` up through the form and waits for the landing page. */
+async function signUp(page, username) {
+  await page.goto(`${baseUrl}/#/signup`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('heading', { name: `Hi ${username}` }).waitFor();
+}
+
+/** A REST call from inside the page (its cookie session); returns the JSON answer. */
+function rest(page, method, url, body) {
+  return page.evaluate(
+    async ({ method, url, body }) => {
+      const init = { method, headers: { 'Content-Type': 'application/json' } };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      const res = await fetch(url, init);
+      if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
+      return res.status === 204 ? null : res.json();
+    },
+    { method, url, body },
+  );
+}
+
 /** What the scenarios in other files use from this one. */
 const harness = {
   baseUrl,
@@ -587,6 +610,8 @@ const harness = {
   until,
   shot,
   newUser,
+  signUp,
+  rest,
   expectMessage,
   assertControlsNamed,
   noDuplicateMessages,
