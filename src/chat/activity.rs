@@ -35,41 +35,6 @@ struct Recent {
     pending: Option<Arc<Message>>,
 }
 
-/// Rooms whose newest mention the task remembers before it forgets them all (a bound on memory;
-/// forgetting costs one pass over a room's mentions when it is next announced).
-const MENTION_MEMORY: usize = 100_000;
-
-/// What the task knows of each room's mentions, so that a member whose marker is past a room's
-/// newest mention is told 0 without a look at the mention index (most notices, most members).
-#[derive(Default)]
-struct LatestMentions {
-    by_room: HashMap<RoomId, Option<u64>>,
-}
-
-impl LatestMentions {
-    /// A new message: it may be the room's newest mention. Rooms not yet looked up stay so.
-    fn saw(&mut self, message: &Message) {
-        if message.mentions.is_empty() {
-            return;
-        }
-        if let Some(latest) = self.by_room.get_mut(&message.room) {
-            *latest = (*latest).max(Some(message.id.0));
-        }
-    }
-
-    fn latest(&mut self, store: &Store, room: RoomId) -> StoreResult<Option<u64>> {
-        if let Some(latest) = self.by_room.get(&room) {
-            return Ok(*latest);
-        }
-        if self.by_room.len() >= MENTION_MEMORY {
-            self.by_room.clear();
-        }
-        let latest = store.latest_mention(room)?;
-        self.by_room.insert(room, latest);
-        Ok(latest)
-    }
-}
-
 /// Runs until the committer drops its sender; what is still waiting for its tick then is
 /// dropped with the connections it was meant for.
 pub(super) async fn run(
@@ -78,19 +43,17 @@ pub(super) async fn run(
     mut queue: mpsc::UnboundedReceiver<Arc<Message>>,
 ) {
     let mut recent: HashMap<RoomId, Recent> = HashMap::new();
-    let mut mentions = LatestMentions::default();
     let mut tick = tokio::time::interval(COOLDOWN);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             received = queue.recv() => {
                 let Some(message) = received else { break };
-                mentions.saw(&message);
                 match recent.get_mut(&message.room) {
                     Some(room) => room.pending = Some(message),
                     None => {
                         let mut notices = Notices::default();
-                        notices.add(&store, &hub, &mut mentions, &message);
+                        notices.add(&store, &hub, &message);
                         notices.send().await;
                         recent.insert(message.room, Recent {
                             announced_at: Instant::now(),
@@ -120,7 +83,7 @@ pub(super) async fn run(
                 // in between, so messages being delivered never wait behind a whole tick.
                 let mut notices = Notices::default();
                 for message in &due {
-                    notices.add(&store, &hub, &mut mentions, message);
+                    notices.add(&store, &hub, message);
                     tokio::task::yield_now().await;
                 }
                 notices.send().await;
@@ -138,25 +101,13 @@ struct Notices {
 
 impl Notices {
     /// The notices of one message: one per online member, with their counts.
-    fn add(
-        &mut self,
-        store: &Store,
-        hub: &Hub,
-        mentions: &mut LatestMentions,
-        message: &Arc<Message>,
-    ) {
-        if let Err(err) = self.try_add(store, hub, mentions, message) {
+    fn add(&mut self, store: &Store, hub: &Hub, message: &Arc<Message>) {
+        if let Err(err) = self.try_add(store, hub, message) {
             tracing::warn!(error = %err, room = %message.room, "could not send room activity");
         }
     }
 
-    fn try_add(
-        &mut self,
-        store: &Store,
-        hub: &Hub,
-        mentions: &mut LatestMentions,
-        message: &Arc<Message>,
-    ) -> StoreResult<()> {
+    fn try_add(&mut self, store: &Store, hub: &Hub, message: &Arc<Message>) -> StoreResult<()> {
         let members = store.members(message.room)?;
         let online = hub
             .connections()
@@ -164,18 +115,12 @@ impl Notices {
         if online.is_empty() {
             return Ok(());
         }
-        let latest_mention = mentions.latest(store, message.room)?;
         let shared = SharedMessage::new(message.clone());
         let newest = message.ordinal.unwrap_or(0);
         for (username, connections) in online {
             let marker = store.read_marker(message.room, username)?;
-            let (read_seq, read_ordinal) = marker.map_or((0, 0), |m| (m.message, m.ordinal));
-            let mention_count = match latest_mention {
-                Some(latest) if latest > read_seq => {
-                    store.mention_count(message.room, username, read_seq)?
-                }
-                _ => 0,
-            };
+            let read_ordinal = marker.map_or(0, |m| m.ordinal);
+            let mention_count = store.mention_count(message.room, username, marker.as_ref())?;
             let event = Event::new(EventKind::RoomActivity {
                 room: message.room,
                 last_message: shared.clone(),

@@ -182,6 +182,7 @@ fn authors_markers(batch: &[Pending]) -> HashMap<(RoomId, String), ReadMarkerRec
                 ReadMarkerRecord {
                     message: message.id.0,
                     ordinal,
+                    mentions: None,
                 },
             );
         }

@@ -31,6 +31,7 @@ impl Chat {
         let marker = ReadMarkerRecord {
             message: message.0,
             ordinal,
+            mentions: None,
         };
         let (stored, moved) = self
             .store
@@ -71,8 +72,8 @@ impl Chat {
     /// What `username`, a member, has missed in `room`, and their notification level.
     pub(super) fn activity(&self, room: &Room, username: &str) -> Result<RoomActivity> {
         let marker = self.store.read_marker(room.id, username)?;
-        let last = self.store.last_message(room.id)?;
-        let (read_seq, read_ordinal) = marker.map_or((0, 0), |m| (m.message, m.ordinal));
+        let last = self.store.newest_message(room.id)?;
+        let read_ordinal = marker.map_or(0, |m| m.ordinal);
         let last_ordinal = match &last {
             Some((_, record)) if record.ordinal.is_some() => record.ordinal.unwrap_or(0),
             Some((seq, _)) => self.store.ordinal_of(room.id, *seq)?.unwrap_or(0),
@@ -81,7 +82,9 @@ impl Chat {
         let level = self.notification_level(room.id, room.kind, username)?;
         Ok(RoomActivity {
             unread_count: last_ordinal.saturating_sub(read_ordinal),
-            mention_count: self.store.mention_count(room.id, username, read_seq)?,
+            mention_count: self
+                .store
+                .mention_count(room.id, username, marker.as_ref())?,
             last_read: marker.map(|m| MessageId(m.message)),
             last_message: last
                 .map(|(seq, record)| super::model::Message::from_record(room.id, seq, record)),

@@ -1,5 +1,6 @@
-//! An in-memory copy of the room records read so far, and of each room's newest message time,
-//! so that listing a thousand rooms decodes no record and scans no message tree.
+//! An in-memory copy of the room records read so far, and of each room's newest message (its
+//! number and time), so that listing a thousand rooms decodes no room record and scans no
+//! message tree.
 //!
 //! Coherence rests on one rule: every fill from sled and every refresh after a write reads sled
 //! while holding the map's write lock. A write commits to sled first and then refreshes, so the
@@ -16,8 +17,15 @@ use crate::ids::RoomId;
 #[derive(Default)]
 pub(super) struct RoomDirectory {
     records: RwLock<HashMap<RoomId, RoomRecord>>,
-    /// Sent time of each room's newest message (`None`: the room has none), once read.
-    newest_message: RwLock<HashMap<RoomId, Option<u64>>>,
+    /// Each room's newest message (`None`: the room has none), once read.
+    newest_message: RwLock<HashMap<RoomId, Option<Newest>>>,
+}
+
+/// A room's newest message: its number and sent time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Newest {
+    seq: u64,
+    sent_at_ms: u64,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -46,6 +54,22 @@ impl Store {
 
     /// Sent time of the newest message in `room`, `None` if it has none.
     pub fn newest_message_at(&self, room: RoomId) -> StoreResult<Option<u64>> {
+        Ok(self.newest(room)?.map(|newest| newest.sent_at_ms))
+    }
+
+    /// The newest message of `room` with its number: one point read once the room is known.
+    pub fn newest_message(&self, room: RoomId) -> StoreResult<Option<(u64, super::MessageRecord)>> {
+        let Some(newest) = self.newest(room)? else {
+            return Ok(None);
+        };
+        match self.message(room, newest.seq)? {
+            Some(record) => Ok(Some((newest.seq, record))),
+            // Taken back between the two reads: ask the tree.
+            None => self.last_message(room),
+        }
+    }
+
+    fn newest(&self, room: RoomId) -> StoreResult<Option<Newest>> {
         if let Some(&newest) = read(&self.directory.newest_message).get(&room) {
             return Ok(newest);
         }
@@ -53,7 +77,10 @@ impl Store {
         if let Some(&newest) = known.get(&room) {
             return Ok(newest);
         }
-        let newest = self.last_message(room)?.map(|(_, m)| m.sent_at_ms);
+        let newest = self.last_message(room)?.map(|(seq, m)| Newest {
+            seq,
+            sent_at_ms: m.sent_at_ms,
+        });
         known.insert(room, newest);
         Ok(newest)
     }
@@ -71,15 +98,16 @@ impl Store {
         Ok(())
     }
 
-    /// After messages were committed: rooms whose newest time is known move forward.
-    pub(super) fn note_messages(&self, sent: impl Iterator<Item = (RoomId, u64)>) {
+    /// After messages were committed (`(room, seq, sent time)`): rooms whose newest message is
+    /// known move forward. A changed message keeps its number, so it never moves one back.
+    pub(super) fn note_messages(&self, sent: impl Iterator<Item = (RoomId, u64, u64)>) {
         let mut known = write(&self.directory.newest_message);
         if known.is_empty() {
             return;
         }
-        for (room, at) in sent {
+        for (room, seq, sent_at_ms) in sent {
             if let Some(newest) = known.get_mut(&room) {
-                *newest = (*newest).max(Some(at));
+                *newest = (*newest).max(Some(Newest { seq, sent_at_ms }));
             }
         }
     }

@@ -29,8 +29,8 @@
 //! | `delivery_queue`| due at ms (u64 BE), delivery id            | room id, webhook id |
 //! | `read_markers`  | room id, lowercase username                | `ReadMarkerRecord` |
 //! | `notification_levels` | room id, lowercase username          | `NotificationLevel` |
-//! | `mention_index` | room id, lowercase username 0x00 seq (u64 BE) | empty         |
-//! |                 | room id, 0x00 seq (u64 BE) (`@room`)       | author           |
+//! | `mention_index` | room id, lowercase username 0x00 seq (u64 BE) | mentions so far (u64 BE) |
+//! | `mention_totals`| room id, lowercase username                | mentions so far (u64 BE) |
 //! | `push_subscriptions` | lowercase username 0x00 sha256(endpoint) | `PushSubscriptionRecord` |
 //! | `meta`          | `vapid_key`                                | P-256 secret scalar (32 bytes) |
 
@@ -249,30 +249,19 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("malformed {what}"))
 }
 
-/// A mention of `username` (lowercase) by message `seq`; `None` names everyone (`@room`).
-/// Usernames are never empty and hold no 0x00, so the everyone-entries (room id, 0x00) never
-/// share a prefix with a user's.
-pub fn mention(room: RoomId, username: Option<&str>, seq: u64) -> Vec<u8> {
+/// A mention of `username` by message `seq` (by name or as `@room`). Its value is how many
+/// messages of the room have mentioned the user up to and including this one, so the count
+/// up to any message is one lookup (see `read_state`).
+pub fn mention(room: RoomId, username: &str, seq: u64) -> Vec<u8> {
     let mut key = mentions_prefix(room, username);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
-/// The message number a `mention_index` key ends in.
-pub fn mention_seq(key: &[u8]) -> Result<u64, StoreError> {
-    key.len()
-        .checked_sub(8)
-        .filter(|start| *start > ROOM_ID_LEN)
-        .and_then(|start| key[start..].try_into().ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| StoreError::Corrupt("mention index key".into()))
-}
-
-pub fn mentions_prefix(room: RoomId, username: Option<&str>) -> Vec<u8> {
-    let mut key = room.to_bytes().to_vec();
-    if let Some(username) = username {
-        key.extend_from_slice(&user(username));
-    }
+/// All mentions of `username` in `room`. Usernames are never empty and hold no 0x00, so one
+/// user's prefix never covers another's.
+pub fn mentions_prefix(room: RoomId, username: &str) -> Vec<u8> {
+    let mut key = room_member(room, username);
     key.push(0);
     key
 }

@@ -4,6 +4,7 @@
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
+use super::mentions::{Mentioned, RunningCounts};
 use super::records::{decode, encode};
 use super::{keys, MessageRecord, Store, StoreError, StoreResult};
 use crate::ids::RoomId;
@@ -38,8 +39,8 @@ pub struct EncodedMessage {
     sent_at_ms: u64,
     /// For a changed message: its new entry in the change index, and the one it replaces.
     change: Option<Box<ChangeKeys>>,
-    /// Its entries in the mention index, with their values (see `keys::mention`).
-    mention_keys: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whom it mentions, counted in the mention index when it is written (see `mentions`).
+    mentioned: Mentioned,
 }
 
 #[derive(Debug, Clone)]
@@ -61,30 +62,9 @@ impl EncodedMessage {
             room,
             sent_at_ms: message.sent_at_ms,
             change: None,
-            mention_keys: mention_entries(room, seq, message),
+            mentioned: Mentioned::of(message),
         }
     }
-}
-
-/// The mention index entries of a new message: one per mentioned member but its author, and
-/// one for `@room` whose value names the author (who is not counted).
-pub(super) fn mention_entries(
-    room: RoomId,
-    seq: u64,
-    message: &MessageRecord,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    message
-        .mentions
-        .iter()
-        .filter(|name| !name.eq_ignore_ascii_case(&message.author))
-        .map(|name| {
-            if name == "room" {
-                (keys::mention(room, None, seq), keys::user(&message.author))
-            } else {
-                (keys::mention(room, Some(name), seq), Vec::new())
-            }
-        })
-        .collect()
 }
 
 impl EncodedMessage {
@@ -101,7 +81,7 @@ impl EncodedMessage {
         // The nonce index already points at this message, and its mentions were indexed when
         // it was sent (an edit does not notify again).
         encoded.nonce_key = None;
-        encoded.mention_keys.clear();
+        encoded.mentioned = Mentioned::default();
         encoded.change = message.changed_seq.map(|seq| {
             Box::new(ChangeKeys {
                 new: keys::message(room, seq),
@@ -126,21 +106,30 @@ impl Store {
         // global write lock is held.
         let indexed = batch
             .iter()
-            .any(|message| message.change.is_some() || !message.mention_keys.is_empty());
+            .any(|message| message.change.is_some() || !message.mentioned.is_empty());
         let written = if indexed {
+            let everyone = self.everyone_in(
+                batch
+                    .iter()
+                    .filter(|message| message.mentioned.everyone())
+                    .map(|message| message.room),
+            )?;
             (
                 &self.messages,
                 &self.nonces,
                 &self.changes,
                 &self.mention_index,
+                &self.mention_totals,
             )
                 .transaction(
-                    |(messages, nonces, changes, mentions): &(
+                    |(messages, nonces, changes, index, totals): &(
+                        TransactionalTree,
                         TransactionalTree,
                         TransactionalTree,
                         TransactionalTree,
                         TransactionalTree,
                     )| {
+                        let mut counts = RunningCounts::new(index, totals);
                         for message in batch {
                             write_message(messages, nonces, message)?;
                             if let Some(change) = &message.change {
@@ -149,11 +138,13 @@ impl Store {
                                 }
                                 changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
                             }
-                            for (key, value) in &message.mention_keys {
-                                mentions.insert(key.as_slice(), value.as_slice())?;
+                            let members =
+                                everyone.get(&message.room).map_or(&[][..], Vec::as_slice);
+                            for username in message.mentioned.recipients(members) {
+                                counts.add(message.room, username, message.seq)?;
                             }
                         }
-                        Ok(())
+                        counts.finish()
                     },
                 )
         } else {
@@ -167,7 +158,7 @@ impl Store {
             )
         };
         written.map_err(StoreError::from)?;
-        self.note_messages(batch.iter().map(|m| (m.room, m.sent_at_ms)));
+        self.note_messages(batch.iter().map(|m| (m.room, m.seq, m.sent_at_ms)));
         Ok(())
     }
 

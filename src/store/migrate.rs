@@ -4,7 +4,8 @@
 //! room a kind and members. Rooms from schema 1 (in a live database, or restored from a version 1
 //! backup) become public rooms whose members are their creator (the owner) and everyone who
 //! wrote in them, so people keep the rooms they were in. Schema 3 numbers every message within
-//! its room (`MessageRecord::ordinal`), so unread counts are a subtraction.
+//! its room (`MessageRecord::ordinal`), so unread counts are a subtraction. Schema 4 keeps a
+//! running count in the mention index (see `mentions`), so mention counts are one too.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use super::records::decode;
 use super::{keys, MemberRecord, Role, RoomKind, RoomRecord, Store, StoreResult};
 use crate::ids::RoomId;
 
-pub(super) const SCHEMA_VERSION: u64 = 3;
+pub(super) const SCHEMA_VERSION: u64 = 4;
 
 impl Store {
     /// Brings the data up to [`SCHEMA_VERSION`]; a no-op for a current or empty database.
@@ -34,6 +35,13 @@ impl Store {
             tracing::info!(
                 numbered,
                 "upgraded messages to schema 3: numbered within their rooms"
+            );
+        }
+        if version < 4 {
+            let entries = self.rebuild_mention_index()?;
+            tracing::info!(
+                entries,
+                "upgraded the mention index to schema 4: running counts"
             );
         }
         if version != SCHEMA_VERSION || self.meta.get(keys::SCHEMA)?.is_none() {
@@ -197,6 +205,73 @@ mod tests {
             store.number_messages().expect("again"),
             0,
             "nothing left to number"
+        );
+    }
+
+    /// A database of schema 3 (mention entries without counts, one shared entry per `@room`)
+    /// gets counted entries, totals and marker counts when it is opened.
+    #[test]
+    fn schema_3_mentions_are_counted_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let room = RoomId::generate(1);
+        {
+            let store = Store::open(dir.path(), 16).expect("open");
+            for name in ["ann", "bob"] {
+                let member = MemberRecord {
+                    role: Role::Member,
+                    joined_at_ms: 1,
+                };
+                store
+                    .put_member_unchecked(room, name, &member)
+                    .expect("member");
+            }
+            // Only the room's key matters here.
+            store
+                .rooms
+                .insert(keys::room(room), &b"{}"[..])
+                .expect("room");
+            for (seq, mentions) in [(1u64, vec!["bob"]), (2, vec!["room"]), (3, vec![])] {
+                let mut message = MessageRecord::new("ann".into(), "hi".into(), seq, None);
+                message.ordinal = Some(seq);
+                message.mentions = mentions.into_iter().map(String::from).collect();
+                store.insert_message(room, seq, &message).expect("insert");
+            }
+            // What schema 3 kept: bare entries, `@room` once with its author.
+            store.mention_index.clear().expect("clear");
+            store.mention_totals.clear().expect("clear");
+            let mut everyone = room.to_bytes().to_vec();
+            everyone.push(0);
+            everyone.extend_from_slice(&2u64.to_be_bytes());
+            store
+                .mention_index
+                .insert(everyone, &b"ann"[..])
+                .expect("old @room");
+            let marker = br#"{"message":1,"ordinal":1}"#;
+            store
+                .read_markers
+                .insert(keys::room_member(room, "bob"), &marker[..])
+                .expect("old marker");
+            store
+                .meta
+                .insert(keys::SCHEMA, &keys::seq_value(3))
+                .expect("schema");
+            store.db.flush().expect("flush");
+        }
+        let store = Store::open(dir.path(), 16).expect("reopen");
+        let marker = store.read_marker(room, "bob").expect("marker");
+        assert_eq!(marker.and_then(|m| m.mentions), Some(1));
+        assert_eq!(
+            store
+                .mention_count(room, "bob", marker.as_ref())
+                .expect("count"),
+            1
+        );
+        assert_eq!(store.mention_count(room, "bob", None).expect("count"), 2);
+        assert_eq!(store.mention_count(room, "ann", None).expect("count"), 0);
+        assert_eq!(
+            store.mention_index.len(),
+            2,
+            "bob's two mentions, nothing else"
         );
     }
 }

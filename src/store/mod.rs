@@ -7,6 +7,7 @@ mod directory;
 mod invites;
 mod keys;
 mod members;
+mod mentions;
 mod messages;
 mod migrate;
 mod push;
@@ -90,6 +91,7 @@ pub struct Store {
     read_markers: sled::Tree,
     notification_levels: sled::Tree,
     mention_index: sled::Tree,
+    mention_totals: sled::Tree,
     /// Web Push subscriptions per user (see `push`).
     push_subscriptions: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
@@ -175,6 +177,7 @@ impl Store {
             read_markers: tree("read_markers")?,
             notification_levels: tree("notification_levels")?,
             mention_index: tree("mention_index")?,
+            mention_totals: tree("mention_totals")?,
             push_subscriptions: tree("push_subscriptions")?,
             flushing: Default::default(),
             flushes: Default::default(),

@@ -1,5 +1,4 @@
-//! What each member has read of each room, how they want to be notified about it, and the
-//! mention index that mention counts are read from.
+//! What each member has read of each room, and how they want to be notified about it.
 
 use super::records::{decode, encode};
 use super::{keys, NotificationLevel, ReadMarkerRecord, Store, StoreResult};
@@ -18,14 +17,19 @@ impl Store {
     }
 
     /// Moves a marker forward to `marker`; a marker at or past it stays. Returns the marker
-    /// now stored, and whether it moved.
+    /// now stored (with its mention count), and whether it moved.
     pub fn advance_read_marker(
         &self,
         room: RoomId,
         username: &str,
-        marker: ReadMarkerRecord,
+        mut marker: ReadMarkerRecord,
     ) -> StoreResult<(ReadMarkerRecord, bool)> {
         let key = keys::room_member(room, username);
+        // The counts up to a stored message never change, so this may be read before the swap.
+        marker.mentions = Some(match self.mention_total(room, username)? {
+            0 => 0,
+            _ => self.mentions_through(room, username, marker.message)?,
+        });
         loop {
             let current = self.read_markers.get(&key)?;
             if let Some(bytes) = &current {
@@ -66,47 +70,6 @@ impl Store {
         Ok(())
     }
 
-    /// Messages after `after` that mention `username`, by name or as `@room` (not their own).
-    pub fn mention_count(&self, room: RoomId, username: &str, after: u64) -> StoreResult<u64> {
-        let start = after.saturating_add(1);
-        let mut count = 0;
-        let named = keys::mentions_prefix(room, Some(username));
-        for key in self
-            .mention_index
-            .range(keys::mention(room, Some(username), start)..)
-            .keys()
-        {
-            if !key?.starts_with(&named) {
-                break;
-            }
-            count += 1;
-        }
-        let everyone = keys::mentions_prefix(room, None);
-        let me = keys::user(username);
-        for entry in self.mention_index.range(keys::mention(room, None, start)..) {
-            let (key, author) = entry?;
-            if !key.starts_with(&everyone) {
-                break;
-            }
-            if author.as_ref() != me.as_slice() {
-                count += 1;
-            }
-        }
-        Ok(count)
-    }
-
-    /// The newest message of `room` that mentions anyone (by name or `@room`), if any: one
-    /// pass over the room's mention entries, each key ending in its message's number.
-    pub fn latest_mention(&self, room: RoomId) -> StoreResult<Option<u64>> {
-        let mut latest = None;
-        for key in self.mention_index.scan_prefix(keys::room(room)).keys() {
-            let key = key?;
-            let seq = keys::mention_seq(&key)?;
-            latest = latest.max(Some(seq));
-        }
-        Ok(latest)
-    }
-
     /// The ordinal of message `seq` of `room`: stored with it, or for a message stored before
     /// ordinals existed, its place counted from the room's first message.
     pub fn ordinal_of(&self, room: RoomId, seq: u64) -> StoreResult<Option<u64>> {
@@ -127,54 +90,135 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EncodedMessage, MessageRecord};
+    use crate::store::records::encode;
+    use crate::store::{EncodedMessage, MemberRecord, MessageRecord, Role};
+
+    fn store_with_members(dir: &std::path::Path, room: RoomId, members: &[&str]) -> Store {
+        let store = Store::open(dir, 16).expect("open");
+        for name in members {
+            let member = MemberRecord {
+                role: Role::Member,
+                joined_at_ms: 1,
+            };
+            store
+                .room_members
+                .insert(keys::room_member(room, name), encode(&member))
+                .expect("member");
+        }
+        store
+    }
+
+    fn message(room: RoomId, seq: u64, author: &str, mentions: &[&str]) -> EncodedMessage {
+        let mut record = MessageRecord::new(author.into(), "hi".into(), seq, None);
+        record.ordinal = Some(seq);
+        record.mentions = mentions.iter().map(|m| m.to_string()).collect();
+        EncodedMessage::new(room, seq, &record)
+    }
+
+    fn marker(message: u64) -> ReadMarkerRecord {
+        ReadMarkerRecord {
+            message,
+            ordinal: message,
+            mentions: None,
+        }
+    }
 
     #[test]
     fn markers_only_move_forward_and_mentions_are_counted_after_them() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 16).expect("open");
         let room = RoomId::generate(1);
-        let message = |seq: u64, author: &str, mentions: &[&str]| {
-            let mut record = MessageRecord::new(author.into(), "hi".into(), seq, None);
-            record.ordinal = Some(seq);
-            record.mentions = mentions.iter().map(|m| m.to_string()).collect();
-            EncodedMessage::new(room, seq, &record)
-        };
+        let store = store_with_members(dir.path(), room, &["ann", "bob", "cy"]);
         let batch = [
-            message(1, "ann", &["bob"]),
-            message(2, "bob", &["room"]),
-            message(3, "ann", &["room", "bob"]),
-            message(4, "bob", &["bob"]),
+            message(room, 1, "ann", &["bob"]),
+            message(room, 2, "bob", &["room"]),
+            message(room, 3, "ann", &["room", "bob"]),
         ];
         store
             .append_messages(&batch.iter().collect::<Vec<_>>())
             .expect("append");
-        assert_eq!(store.mention_count(room, "bob", 0).expect("count"), 3);
-        assert_eq!(store.mention_count(room, "ann", 0).expect("count"), 1);
-        assert_eq!(store.mention_count(room, "bob", 2).expect("count"), 2);
-        assert_eq!(store.mention_count(room, "Bob", 3).expect("count"), 0);
-        let marker = |message| ReadMarkerRecord {
-            message,
-            ordinal: message,
-        };
-        assert_eq!(
+        // A second batch continues the running counts of the first.
+        store
+            .append_messages(&[&message(room, 4, "bob", &["bob"])])
+            .expect("append");
+        let count = |name: &str, marker: Option<ReadMarkerRecord>| {
             store
-                .advance_read_marker(room, "bob", marker(3))
-                .expect("mark"),
-            (marker(3), true)
+                .mention_count(room, name, marker.as_ref())
+                .expect("count")
+        };
+        assert_eq!(count("bob", None), 2, "by name, and @room from ann");
+        assert_eq!(count("ann", None), 1, "@room from bob, never her own");
+        assert_eq!(count("cy", None), 2, "both @room messages");
+        assert_eq!(
+            count("bob", Some(marker(2))),
+            1,
+            "from a marker without a count"
         );
+        assert_eq!(count("Bob", Some(marker(3))), 0);
+
+        let (stored, moved) = store
+            .advance_read_marker(room, "bob", marker(1))
+            .expect("mark");
+        assert!(moved);
+        assert_eq!(stored.mentions, Some(1));
+        assert_eq!(count("bob", Some(stored)), 1);
+        let (stored, _) = store
+            .advance_read_marker(room, "bob", marker(3))
+            .expect("mark");
+        assert_eq!(stored.mentions, Some(2));
         assert_eq!(
             store
                 .advance_read_marker(room, "BOB", marker(2))
                 .expect("mark"),
-            (marker(3), false),
+            (stored, false),
             "markers never move back"
         );
-        assert_eq!(
-            store.read_marker(room, "bob").expect("read"),
-            Some(marker(3))
-        );
+        assert_eq!(store.read_marker(room, "bob").expect("read"), Some(stored));
+        assert_eq!(count("bob", Some(stored)), 0);
         assert_eq!(store.ordinal_of(room, 4).expect("ordinal"), Some(4));
         assert_eq!(store.ordinal_of(room, 9).expect("ordinal"), None);
+    }
+
+    /// The index rebuilt from the messages (after a restore or an upgrade) holds the counts the
+    /// group commit kept, markers included.
+    #[test]
+    fn a_rebuilt_mention_index_equals_the_one_kept_by_commits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let room = RoomId::generate(1);
+        let store = store_with_members(dir.path(), room, &["ann", "bob", "cy"]);
+        let mentions: [&[&str]; 4] = [&["bob"], &["room"], &[], &["cy", "room"]];
+        for (n, mentioned) in mentions.iter().enumerate() {
+            let seq = n as u64 + 1;
+            let author = if seq % 2 == 0 { "bob" } else { "ann" };
+            store
+                .append_messages(&[&message(room, seq, author, mentioned)])
+                .expect("append");
+        }
+        store
+            .advance_read_marker(room, "cy", marker(2))
+            .expect("mark");
+        let snapshot = |store: &Store| {
+            let index: Vec<_> = store
+                .mention_index
+                .iter()
+                .collect::<Result<_, _>>()
+                .expect("index");
+            let totals: Vec<_> = store
+                .mention_totals
+                .iter()
+                .collect::<Result<_, _>>()
+                .expect("totals");
+            let cy = store.read_marker(room, "cy").expect("marker");
+            (index, totals, cy)
+        };
+        let kept = snapshot(&store);
+        assert_eq!(kept.2.and_then(|m| m.mentions), Some(1));
+        store
+            .read_markers
+            .insert(keys::room_member(room, "cy"), encode(&marker(2)))
+            .expect("marker without a count");
+        let rooms_key = keys::room(room);
+        store.rooms.insert(rooms_key, &b"{}"[..]).expect("room");
+        store.rebuild_mention_index().expect("rebuild");
+        assert_eq!(snapshot(&store), kept);
     }
 }

@@ -168,6 +168,11 @@ pub struct ReadMarkerRecord {
     pub message: u64,
     /// That message's ordinal: unread = the newest message's ordinal - this.
     pub ordinal: u64,
+    /// How many messages up to it mention the user: unread mentions = the room's total for
+    /// them - this (see `mentions`). Set by the store when the marker moves; absent in markers
+    /// from before it was kept, and in backups (it is recounted on restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mentions: Option<u64>,
 }
 
 /// A browser's Web Push subscription (the `PushSubscription` it gave us).

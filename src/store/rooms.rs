@@ -167,6 +167,7 @@ impl Store {
         delete_prefix(&self.read_markers, &room_key)?;
         delete_prefix(&self.notification_levels, &room_key)?;
         delete_prefix(&self.mention_index, &room_key)?;
+        delete_prefix(&self.mention_totals, &room_key)?;
         if record.kind == RoomKind::Direct {
             let usernames: Vec<String> = self
                 .members(id)?

@@ -169,7 +169,6 @@ struct Importer<'a> {
     room_members: Batch,
     read_markers: Batch,
     notification_levels: Batch,
-    mention_index: Batch,
     user_rooms: Batch,
     invites: Batch,
     room_invites: Batch,
@@ -199,7 +198,6 @@ impl<'a> Importer<'a> {
             room_members: Batch::default(),
             read_markers: Batch::default(),
             notification_levels: Batch::default(),
-            mention_index: Batch::default(),
             user_rooms: Batch::default(),
             invites: Batch::default(),
             room_invites: Batch::default(),
@@ -305,10 +303,6 @@ impl<'a> Importer<'a> {
                     let key = keys::nonce(room, &record.author, nonce);
                     self.nonces.insert(key, &keys::seq_value(seq)[..]);
                 }
-                // The mention index is derived from the messages: rebuilt, never stored.
-                for (key, value) in crate::store::messages::mention_entries(room, seq, &record) {
-                    self.mention_index.insert(key, value);
-                }
                 if let Some(changed) = record.changed_seq {
                     self.changes
                         .insert(&keys::message(room, changed)[..], &keys::seq_value(seq)[..]);
@@ -357,9 +351,6 @@ impl<'a> Importer<'a> {
             .notification_levels
             .apply_batch(mem::take(&mut self.notification_levels))?;
         store
-            .mention_index
-            .apply_batch(mem::take(&mut self.mention_index))?;
-        store
             .user_rooms
             .apply_batch(mem::take(&mut self.user_rooms))?;
         store.invites.apply_batch(mem::take(&mut self.invites))?;
@@ -385,6 +376,8 @@ impl<'a> Importer<'a> {
         if self.version < 4 {
             self.store.number_messages()?;
         }
+        // Derived from the messages and members, never stored in the file.
+        self.store.rebuild_mention_index()?;
         // Last, so that a restore that failed before this never changed the key.
         match &self.vapid_key {
             Some(key) => self.store.set_vapid_key(key)?,

@@ -11,8 +11,8 @@ use crate::ids::RoomId;
 use crate::store::push::endpoint_hash;
 use crate::store::records::decode;
 use crate::store::{
-    keys, PushSubscriptionRecord, RoomRecord, SessionRecord, Store, StoreError, TokenHash,
-    UserRecord, WebhookKind, WebhookRecord,
+    keys, PushSubscriptionRecord, ReadMarkerRecord, RoomRecord, SessionRecord, Store, StoreError,
+    TokenHash, UserRecord, WebhookKind, WebhookRecord,
 };
 
 /// A `webhooks` key (room id, webhook id).
@@ -245,7 +245,13 @@ impl Store {
         })?;
         counts.rooms += 1;
         for (username, member) in self.members(id)? {
-            let read_marker = self.read_marker(id, &username)?;
+            // The mention count is derived data, recounted on restore.
+            let read_marker = self
+                .read_marker(id, &username)?
+                .map(|marker| ReadMarkerRecord {
+                    mentions: None,
+                    ..marker
+                });
             let notifications = self.notification_level(id, &username)?;
             writer.write(&Line::Member {
                 room: id.to_string(),

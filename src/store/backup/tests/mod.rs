@@ -257,14 +257,22 @@ fn populate(store: &Store) {
     let marker = crate::store::ReadMarkerRecord {
         message: 3,
         ordinal: 3,
+        mentions: None,
     };
-    store
+    let (marker, _) = store
         .advance_read_marker(room_id(2), "alice", marker)
         .unwrap();
     store
         .set_notification_level(room_id(2), "alice", crate::store::NotificationLevel::All)
         .unwrap();
-    assert_eq!(store.mention_count(room_id(2), "alice", 0).unwrap(), 2);
+    // Message 3 names her and says @room: one message, one mention.
+    assert_eq!(store.mention_count(room_id(2), "alice", None).unwrap(), 1);
+    assert_eq!(
+        store
+            .mention_count(room_id(2), "alice", Some(&marker))
+            .unwrap(),
+        0
+    );
 }
 
 type Dump = BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
@@ -295,6 +303,7 @@ fn dump(store: &Store) -> Dump {
         ("read_markers", &store.read_markers),
         ("notification_levels", &store.notification_levels),
         ("mention_index", &store.mention_index),
+        ("mention_totals", &store.mention_totals),
         ("push_subscriptions", &store.push_subscriptions),
     ];
     trees

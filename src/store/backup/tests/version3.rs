@@ -45,6 +45,7 @@ fn the_version_3_fixture_restores_what_it_was_written_from() {
     source.read_markers.clear().unwrap();
     source.notification_levels.clear().unwrap();
     source.mention_index.clear().unwrap();
+    source.mention_totals.clear().unwrap();
     let mut unmentioned = source.message(room_id(2), 3).unwrap().unwrap();
     unmentioned.mentions.clear();
     source
