@@ -277,6 +277,7 @@ pub fn build_services(
         direct_ttl: config.rooms.direct_ttl(),
         max_message_chars: config.limits.max_message_chars,
         edit_window: config.messages.edit_window,
+        attachments: config.attachments.clone(),
     };
     let metrics = Arc::new(Metrics::new());
     let (chat, committer) = Chat::start(

@@ -10,6 +10,9 @@ use figment::providers::{Data, Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// The largest `attachments.max_bytes` accepted: beyond it a typo, not a setting.
+const MAX_ATTACHMENT_BYTES: u64 = 1 << 40;
+
 /// Every setting of a confab server, with the defaults that make `confab serve` work with no file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -27,6 +30,7 @@ pub struct Config {
     pub backup: BackupConfig,
     pub integrations: IntegrationsConfig,
     pub push: PushConfig,
+    pub attachments: AttachmentsConfig,
     /// The address people and tools reach this server at (`https://chat.example.org`), for
     /// links the server hands out (incoming webhook URLs). Unset: taken from each request's
     /// `Host` header.
@@ -134,6 +138,44 @@ impl Default for PushConfig {
             retry_initial: Duration::from_secs(5),
             queue: 10_000,
             allow_insecure_endpoints: false,
+        }
+    }
+}
+
+/// Files attached to messages: stored under the data directory, deleted with their room or
+/// message, and in backups.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    /// The largest file, in bytes; a larger upload is refused (413 `too_large`) as soon as it
+    /// passes this.
+    pub max_bytes: u64,
+    /// What one user's attachments may take in all, in bytes (413 `quota_exceeded`).
+    pub user_quota: u64,
+    /// Uploads are refused (507 `insufficient_storage`) when the data directory's disk has less
+    /// free space than this, in bytes, so attachments never fill the disk chat needs.
+    pub min_free_disk: u64,
+    /// An upload never attached to a message is deleted after this long.
+    #[serde(with = "humantime_serde_compat")]
+    pub orphan_ttl: Duration,
+    /// An upload whose client sends nothing for this long is given up and its partial file
+    /// removed.
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_timeout: Duration,
+    /// Images with more pixels are stored as files, with their size but without a preview:
+    /// decoding them could take gigabytes (a decompression bomb).
+    pub max_image_pixels: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 25 * 1024 * 1024,
+            user_quota: 1024 * 1024 * 1024,
+            min_free_disk: 512 * 1024 * 1024,
+            orphan_ttl: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(30),
+            max_image_pixels: 50_000_000,
         }
     }
 }
@@ -291,6 +333,7 @@ impl Default for Config {
             backup: BackupConfig::default(),
             integrations: IntegrationsConfig::default(),
             push: PushConfig::default(),
+            attachments: AttachmentsConfig::default(),
             public_url: None,
         }
     }
@@ -461,12 +504,23 @@ impl Config {
             ("push.delay", self.push.delay),
             ("push.timeout", self.push.timeout),
             ("push.retry_initial", self.push.retry_initial),
+            ("attachments.orphan_ttl", self.attachments.orphan_ttl),
+            ("attachments.idle_timeout", self.attachments.idle_timeout),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::Invalid(format!(
                     "{name} must be at most 100 years"
                 )));
             }
+        }
+        if self.attachments.max_bytes == 0 || self.attachments.max_bytes > MAX_ATTACHMENT_BYTES {
+            return invalid("attachments.max_bytes must be between 1 and 1 TiB");
+        }
+        if self.attachments.orphan_ttl.is_zero() || self.attachments.idle_timeout.is_zero() {
+            return invalid("attachments.orphan_ttl and attachments.idle_timeout must be positive");
+        }
+        if self.attachments.max_image_pixels == 0 {
+            return invalid("attachments.max_image_pixels must be positive");
         }
         if self.push.timeout.is_zero() || self.push.retry_initial.is_zero() {
             return invalid("push.timeout and push.retry_initial must be positive");

@@ -10,6 +10,12 @@ pub enum Error {
     Invalid { code: &'static str, message: String },
     #[error("{0}")]
     TooLarge(String),
+    /// The user's attachments would take more than `attachments.user_quota`.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The disk is nearly full (`attachments.min_free_disk`): uploads wait until there is room.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// Something other than the room in the path is missing (`user_not_found`, ...).
@@ -117,6 +123,8 @@ impl Error {
             | Self::Refused { code, .. } => code,
             Self::NotMember => "not_member",
             Self::TooLarge(_) => "too_large",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::InsufficientStorage(_) => "insufficient_storage",
             Self::NotFound(_) => "not_found",
             Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",

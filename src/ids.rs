@@ -3,40 +3,55 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A room's id: a ULID, so ids sort by creation time and reveal nothing else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoomId(ulid::Ulid);
+/// An id that is a ULID: ids sort by creation time and reveal nothing else.
+macro_rules! ulid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(ulid::Ulid);
 
-impl RoomId {
-    /// A new id stamped with `now_ms` and 80 random bits from the OS.
-    pub fn generate(now_ms: u64) -> Self {
-        let mut random = [0u8; 16];
-        getrandom_fill(&mut random);
-        Self(ulid::Ulid::from_parts(now_ms, u128::from_be_bytes(random)))
-    }
+        impl $name {
+            /// A new id stamped with `now_ms` and 80 random bits from the OS.
+            pub fn generate(now_ms: u64) -> Self {
+                let mut random = [0u8; 16];
+                getrandom_fill(&mut random);
+                Self(ulid::Ulid::from_parts(now_ms, u128::from_be_bytes(random)))
+            }
 
-    pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_bytes()
-    }
+            pub fn to_bytes(self) -> [u8; 16] {
+                self.0.to_bytes()
+            }
 
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(ulid::Ulid::from_bytes(bytes))
-    }
+            pub fn from_bytes(bytes: [u8; 16]) -> Self {
+                Self(ulid::Ulid::from_bytes(bytes))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ulid::DecodeError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                ulid::Ulid::from_string(text).map(Self)
+            }
+        }
+    };
 }
 
-impl fmt::Display for RoomId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+ulid_id!(
+    /// A room's id.
+    RoomId
+);
 
-impl FromStr for RoomId {
-    type Err = ulid::DecodeError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        ulid::Ulid::from_string(text).map(Self)
-    }
-}
+ulid_id!(
+    /// An attachment's id (a file uploaded to a room).
+    AttachmentId
+);
 
 /// A message's id: its sequence number within its room, written as 16 hex digits so that
 /// string order is send order.

@@ -244,6 +244,56 @@ pub struct MessageView {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookStampView>,
+    /// The files sent with it; absent when there are none (and on a deleted message).
+    #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// A file uploaded to a room (`POST /api/rooms/{id}/attachments`), sent with a message.
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename = "Attachment")]
+pub struct AttachmentView {
+    /// A ULID.
+    pub id: String,
+    /// The uploaded file's name, cleaned for display (no path, no control characters). Show it
+    /// as text.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Detected from the file's bytes (the client's claim is ignored).
+    pub content_type: String,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Images: pixels, as displayed (EXIF orientation applied).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// The path of a small JPEG preview (`/api/attachments/{id}/thumbnail`), for images that
+    /// could be decoded within the server's limits.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+}
+
+impl From<&crate::store::AttachmentMeta> for AttachmentView {
+    fn from(meta: &crate::store::AttachmentMeta) -> Self {
+        Self {
+            id: meta.id.clone(),
+            name: meta.name.clone(),
+            size: meta.size,
+            content_type: meta.content_type.clone(),
+            sha256: meta.sha256.clone(),
+            width: meta.width,
+            height: meta.height,
+            thumbnail: meta
+                .thumbnail
+                .then(|| format!("/api/attachments/{}/thumbnail", meta.id)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Object, Serialize)]
@@ -297,6 +347,11 @@ impl From<&Message> for MessageView {
             seq: (message.seq != message.id.0)
                 .then(|| crate::ids::MessageId(message.seq).to_string()),
             mentions: message.mentions.clone(),
+            attachments: message
+                .attachments
+                .iter()
+                .map(AttachmentView::from)
+                .collect(),
             webhook: message.webhook.as_ref().map(|stamp| WebhookStampView {
                 id: stamp.id.clone(),
                 name: stamp.name.clone(),

@@ -245,6 +245,8 @@ impl Chat {
                 }
                 record.body = String::new();
                 record.reactions = Vec::new();
+                // Their files are deleted by the committer once the tombstone is durable.
+                record.attachments = Vec::new();
                 record.deleted = true;
             }
             Change::React { emoji, on } => {

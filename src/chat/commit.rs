@@ -54,6 +54,8 @@ pub struct Listeners {
     /// Each new message for whoever subscribed (Web Push), who may fall behind and lose some:
     /// they never hold up the committer.
     pub published: tokio::sync::broadcast::Sender<Arc<Message>>,
+    /// Attachments of sends on their way, released once their batch is saved or refused.
+    pub sending: Arc<super::attachments::Sending>,
 }
 
 /// What the committer's queue carries.
@@ -79,8 +81,9 @@ pub(super) async fn run(
         activity,
         notices,
         published,
+        sending,
     } = listeners;
-    let listeners = (&activity, &published);
+    let listeners = (&activity, &published, &*sending);
     let mut batch = Vec::with_capacity(256);
     loop {
         let received = tokio::select! {
@@ -111,9 +114,10 @@ async fn commit(
     hub: &Hub,
     metrics: &Metrics,
     committed: &tokio::sync::Notify,
-    (activity, published): (
+    (activity, published, sending): (
         &mpsc::UnboundedSender<Arc<Message>>,
         &tokio::sync::broadcast::Sender<Arc<Message>>,
+        &super::attachments::Sending,
     ),
     queued: &mut Vec<Queued>,
 ) {
@@ -127,6 +131,15 @@ async fn commit(
     }
     let started = std::time::Instant::now();
     let (batch, saved) = save(store, batch).await;
+    for pending in batch.iter().filter(|p| p.is_new()) {
+        sending.release(&pending.message.attachments);
+        if saved.is_ok() && pending.update && pending.message.deleted {
+            let message = &pending.message;
+            if let Err(err) = store.remove_message_attachments(message.room, message.id.0) {
+                tracing::warn!(error = %err, "could not delete a deleted message's files; the sweep will");
+            }
+        }
+    }
     let new_messages = batch.iter().filter(|p| p.is_new() && !p.update).count();
     if new_messages > 0 {
         metrics.commit_finished(new_messages, started.elapsed().as_secs_f64());

@@ -8,7 +8,7 @@ use super::commit::{Pending, Queued, Reply};
 use super::connection::Connection;
 use super::events::Joined;
 use super::hub::Channel;
-use super::model::{validate_body, validate_nonce, Message, User};
+use super::model::{validate_body, validate_nonce, validate_optional_body, Message, User};
 use super::Chat;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
@@ -32,6 +32,30 @@ pub struct Draft {
     pub reply_to: Option<MessageId>,
     /// Posted through a webhook (incoming, or an outgoing one's reply).
     pub webhook: Option<crate::store::WebhookStamp>,
+    /// Ids of the sender's unsent uploads to this room to send with it; with any, the body
+    /// may be empty.
+    pub attachments: Vec<String>,
+}
+
+impl Draft {
+    /// A plain message: `body` and nothing else.
+    pub fn text(body: String) -> Self {
+        Self {
+            body,
+            nonce: None,
+            reply_to: None,
+            webhook: None,
+            attachments: Vec::new(),
+        }
+    }
+
+    fn validate_body(&self, max_chars: usize) -> Result<()> {
+        if self.attachments.is_empty() {
+            validate_body(&self.body, max_chars)
+        } else {
+            validate_optional_body(&self.body, max_chars)
+        }
+    }
 }
 
 /// Who is sending, as far as the room's lock needs to know.
@@ -86,7 +110,7 @@ impl Chat {
         room: RoomId,
         draft: Draft,
     ) -> Result<Arc<Message>> {
-        validate_body(&draft.body, self.settings.max_message_chars)?;
+        draft.validate_body(self.settings.max_message_chars)?;
         let standing = self.readable(room, author)?;
         if standing.member.is_none() {
             self.admit(room, &author.username, crate::store::Role::Member)
@@ -108,13 +132,14 @@ impl Chat {
         reply: Reply,
         sender: Sender,
     ) -> Result<()> {
+        draft.validate_body(self.settings.max_message_chars)?;
         let Draft {
             body,
             nonce,
             reply_to,
             webhook,
+            attachments,
         } = draft;
-        validate_body(&body, self.settings.max_message_chars)?;
         if let Some(nonce) = &nonce {
             validate_nonce(nonce)?;
         }
@@ -163,16 +188,23 @@ impl Chat {
                 }
                 record.reply_to = Some(original.0);
             }
-            let write = EncodedMessage::new(room, seq, &record);
+            let taken = self.take_attachments(room, author, &attachments)?;
+            record.attachments = taken.iter().map(|(_, a)| a.meta.clone()).collect();
+            let mut write = EncodedMessage::new(room, seq, &record);
+            write.claim(&taken);
             let nonce = record.nonce.clone();
             let message = Message::from_record(room, seq, record);
-            self.enqueue(Pending {
+            let queued = self.enqueue(Pending {
                 message: message.clone(),
                 write: Some(write),
                 nonce: nonce.clone(),
                 reply,
                 update: false,
-            })?;
+            });
+            if queued.is_err() {
+                self.untake_attachments(&taken);
+            }
+            queued?;
             channel.next_seq += 1;
             channel.next_ordinal += 1;
             if let Some(nonce) = nonce {

@@ -3,6 +3,7 @@
 
 mod access;
 mod activity;
+pub mod attachments;
 pub mod changes;
 mod commit;
 pub mod connection;
@@ -49,6 +50,7 @@ pub struct ChatSettings {
     pub max_message_chars: usize,
     /// How long after sending a message may be edited (`messages.edit_window`); None: always.
     pub edit_window: Option<Duration>,
+    pub attachments: crate::config::AttachmentsConfig,
 }
 
 /// The chat service: every operation on rooms and messages goes through it.
@@ -68,6 +70,8 @@ pub struct Chat {
     committed: Arc<tokio::sync::Notify>,
     /// Every new message once durable, for listeners outside the domain (see `new_messages`).
     published: tokio::sync::broadcast::Sender<Arc<model::Message>>,
+    /// Attachments named by sends on their way to disk (see `attachments`).
+    sending: Arc<attachments::Sending>,
 }
 
 /// New messages a `new_messages` listener may fall behind by before it loses the oldest.
@@ -90,6 +94,7 @@ impl Chat {
         let (activity, activity_queue) = mpsc::unbounded_channel();
         let notices = tokio::spawn(activity::run(store.clone(), hub.clone(), activity_queue));
         let (published, _) = tokio::sync::broadcast::channel(PUBLISHED_BACKLOG);
+        let sending = Arc::new(attachments::Sending::default());
         let committer = tokio::spawn(commit::run(
             store.clone(),
             hub.clone(),
@@ -99,6 +104,7 @@ impl Chat {
                 activity,
                 notices,
                 published: published.clone(),
+                sending: sending.clone(),
             },
             queue,
             shutdown,
@@ -115,6 +121,7 @@ impl Chat {
             membership_lock: tokio::sync::Mutex::new(()),
             committed,
             published,
+            sending,
         };
         (Arc::new(chat), committer)
     }

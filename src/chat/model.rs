@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
 use crate::store::{
-    MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord, UserRecord,
-    WebhookStamp,
+    AttachmentMeta, MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord,
+    UserRecord, WebhookStamp,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +142,8 @@ pub struct Message {
     pub mentions: Vec<String>,
     /// Its place among the room's messages (see `MessageRecord::ordinal`).
     pub ordinal: Option<u64>,
+    /// The files sent with it.
+    pub attachments: Vec<AttachmentMeta>,
 }
 
 impl Message {
@@ -160,6 +162,7 @@ impl Message {
             webhook: record.webhook,
             mentions: record.mentions,
             ordinal: record.ordinal,
+            attachments: record.attachments,
         })
     }
 }
@@ -216,6 +219,11 @@ pub fn validate_body(body: &str, max_chars: usize) -> Result<()> {
     if body.trim().is_empty() {
         return Err(Error::invalid("invalid_body", "a message cannot be empty"));
     }
+    validate_optional_body(body, max_chars)
+}
+
+/// The rules of a body that may be empty (a message that carries attachments).
+pub fn validate_optional_body(body: &str, max_chars: usize) -> Result<()> {
     if body.chars().count() > max_chars {
         return Err(Error::TooLarge(format!(
             "a message has at most {max_chars} characters"

@@ -1,5 +1,5 @@
-//! Deletes expired rooms. Reads already hide expired rooms, so the sweeper only reclaims space
-//! and tells subscribers; its schedule lives in the persistent expiry index, so a restart loses
+//! Deletes expired rooms, and attachments nobody can reach any more. Reads already hide expired
+//! rooms, so the sweeper only reclaims space and tells subscribers; its schedule lives in the persistent expiry index, so a restart loses
 //! nothing. Completed sweeps and the rooms they delete are counted in the metrics.
 
 use std::sync::Arc;
@@ -43,8 +43,19 @@ impl Chat {
     }
 }
 
-/// Runs a sweep now and then every `interval` until `shutdown` is cancelled.
+/// Runs a sweep now and then every `interval` until `shutdown` is cancelled: expired rooms,
+/// then attachments that outlived their use (off the async workers: it walks files).
 pub async fn run(chat: Arc<Chat>, interval: Duration, shutdown: CancellationToken) {
-    let sweep = || async { chat.sweep_expired().await.map(drop) };
+    let sweep = || async {
+        chat.sweep_expired().await?;
+        let attachments = chat.clone();
+        let removed = tokio::task::spawn_blocking(move || attachments.sweep_attachments())
+            .await
+            .map_err(|_| crate::error::Error::Busy)??;
+        if removed > 0 {
+            tracing::info!(removed, "swept attachments");
+        }
+        Ok::<(), crate::error::Error>(())
+    };
     periodic::run("expiry sweep", Instant::now(), interval, shutdown, sweep).await;
 }

@@ -55,7 +55,8 @@ pub enum ErrorResponse {
     /// The invite expired or was used up.
     #[oai(status = 410)]
     Gone(Json<ErrorBody>),
-    /// The request body is over `limits.max_body_bytes`.
+    /// The request body is over `limits.max_body_bytes` (an upload: over
+    /// `attachments.max_bytes`, `too_large`, or the uploader's quota, `quota_exceeded`).
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
     /// The request body is not `application/json`. Produced by poem-openapi before any handler
@@ -71,6 +72,9 @@ pub enum ErrorResponse {
     /// Overloaded or shutting down; retry shortly.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
+    /// The server's disk is nearly full: uploads are refused until there is room.
+    #[oai(status = 507)]
+    InsufficientStorage(Json<ErrorBody>),
 }
 
 impl From<Error> for ErrorResponse {
@@ -78,7 +82,8 @@ impl From<Error> for ErrorResponse {
         let body = ErrorBody::new(err.code(), err.public_message());
         match err {
             Error::Invalid { .. } => Self::BadRequest(body),
-            Error::TooLarge(_) => Self::TooLarge(body),
+            Error::TooLarge(_) | Error::QuotaExceeded(_) => Self::TooLarge(body),
+            Error::InsufficientStorage(_) => Self::InsufficientStorage(body),
             Error::NotFound(_) | Error::Unknown { .. } | Error::NotMember => Self::NotFound(body),
             Error::Gone { .. } => Self::Gone(body),
             Error::Conflict { .. } => Self::Conflict(body),

@@ -24,13 +24,19 @@ pub struct MessageList {
 
 #[derive(Debug, Object)]
 pub struct NewMessage {
-    /// 1-4000 characters, not only whitespace.
+    /// 1-4000 characters, not only whitespace; may be empty (or left out) when the message
+    /// carries attachments.
+    #[oai(default)]
     pub body: String,
     /// Optional client-chosen id (1-128 characters): the same nonce sent again by the same user
     /// in the same room is stored once, and the retry answers with the original message.
     pub nonce: Option<String>,
     /// The id of a message of the same room this one answers.
     pub reply_to: Option<String>,
+    /// Up to 10 ids of your own uploads to this room (`POST /api/rooms/{id}/attachments`) not
+    /// yet sent: the message carries them.
+    #[oai(default)]
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Object)]
@@ -118,6 +124,7 @@ impl MessagesApi {
             body,
             nonce,
             reply_to,
+            attachments,
         } = body.0;
         let reply_to = parse_cursor("reply_to", reply_to)?;
         let draft = Draft {
@@ -125,6 +132,7 @@ impl MessagesApi {
             nonce,
             reply_to,
             webhook: None,
+            attachments,
         };
         let message = self
             .state

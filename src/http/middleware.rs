@@ -81,10 +81,10 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         CONTENT_SECURITY_POLICY
     };
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(csp),
-    );
+    // An answer with a policy of its own (a stored file: `sandbox`) keeps it.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(csp));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -99,6 +99,13 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     Ok(response)
+}
+
+/// `/api/rooms/{id}/attachments`, the one route whose body is not held in memory.
+fn is_upload(path: &str) -> bool {
+    path.strip_prefix("/api/rooms/")
+        .and_then(|rest| rest.strip_suffix("/attachments"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Refuses request bodies over `max` bytes with 413, whether or not they declare a length.
@@ -127,6 +134,10 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return self.inner.call(req).await;
+        }
+        if *req.method() == Method::POST && is_upload(req.original_uri().path()) {
+            // Uploads are streamed to disk under their own limits (`attachments.*`).
             return self.inner.call(req).await;
         }
         let too_large =

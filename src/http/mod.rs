@@ -1,6 +1,7 @@
 //! The REST API (poem-openapi), its documentation, and the HTTP plumbing around it.
 
 mod allow;
+mod attachments;
 mod auth;
 mod bots;
 mod directs;
@@ -61,6 +62,7 @@ pub type Apis = (
     webhooks::HooksApi,
     read_state::ReadStateApi,
     push::PushApi,
+    attachments::AttachmentsApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -100,6 +102,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         push::PushApi {
+            state: state.clone(),
+        },
+        attachments::AttachmentsApi {
             state: state.clone(),
         },
     );

@@ -201,6 +201,7 @@ impl Integrations {
             body,
             nonce: None,
             reply_to: None,
+            attachments: Vec::new(),
             webhook: Some(WebhookStamp {
                 id: hook.id.clone(),
                 name: hook.name.clone(),

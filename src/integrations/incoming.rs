@@ -91,6 +91,7 @@ impl Integrations {
             body,
             nonce: None,
             reply_to: None,
+            attachments: Vec::new(),
             webhook: Some(WebhookStamp {
                 id: record.id.clone(),
                 name,

@@ -31,11 +31,14 @@
 //! | `notification_levels` | room id, lowercase username          | `NotificationLevel` |
 //! | `mention_index` | room id, lowercase username 0x00 seq (u64 BE) | mentions so far (u64 BE) |
 //! | `mention_totals`| room id, lowercase username                | mentions so far (u64 BE) |
+//! | `attachments`   | attachment id (16 bytes, ULID)             | `AttachmentRecord` |
+//! | `room_attachments` | room id, attachment id                  | empty            |
+//! | `user_attachments` | lowercase username 0x00 attachment id   | size (u64 BE)    |
 //! | `push_subscriptions` | lowercase username 0x00 sha256(endpoint) | `PushSubscriptionRecord` |
 //! | `meta`          | `vapid_key`                                | P-256 secret scalar (32 bytes) |
 
 use super::StoreError;
-use crate::ids::RoomId;
+use crate::ids::{AttachmentId, RoomId};
 
 pub const ROOM_ID_LEN: usize = 16;
 pub const TOKEN_HASH_LEN: usize = 32;
@@ -263,6 +266,34 @@ pub fn mention(room: RoomId, username: &str, seq: u64) -> Vec<u8> {
 pub fn mentions_prefix(room: RoomId, username: &str) -> Vec<u8> {
     let mut key = room_member(room, username);
     key.push(0);
+    key
+}
+
+/// An attachment of a room; a room's prefix covers all of its attachments.
+pub fn room_attachment(room: RoomId, id: AttachmentId) -> [u8; ROOM_ID_LEN + 16] {
+    let mut key = [0u8; ROOM_ID_LEN + 16];
+    key[..ROOM_ID_LEN].copy_from_slice(&room.to_bytes());
+    key[ROOM_ID_LEN..].copy_from_slice(&id.to_bytes());
+    key
+}
+
+pub fn parse_room_attachment(key: &[u8]) -> Result<AttachmentId, StoreError> {
+    key.get(ROOM_ID_LEN..)
+        .and_then(|id| <[u8; 16]>::try_from(id).ok())
+        .map(AttachmentId::from_bytes)
+        .ok_or_else(|| corrupt("room_attachments key"))
+}
+
+/// Prefix of all attachments uploaded by one user.
+pub fn user_attachments_prefix(username: &str) -> Vec<u8> {
+    let mut key = user(username);
+    key.push(0);
+    key
+}
+
+pub fn user_attachment(username: &str, id: AttachmentId) -> Vec<u8> {
+    let mut key = user_attachments_prefix(username);
+    key.extend_from_slice(&id.to_bytes());
     key
 }
 

@@ -6,7 +6,7 @@ use sled::Transactional;
 
 use super::mentions::{Mentioned, RunningCounts};
 use super::records::{decode, encode};
-use super::{keys, MessageRecord, Store, StoreError, StoreResult};
+use super::{keys, AttachmentRecord, MessageRecord, Store, StoreError, StoreResult};
 use crate::ids::RoomId;
 
 /// A page request over one room's messages.
@@ -39,8 +39,11 @@ pub struct EncodedMessage {
     sent_at_ms: u64,
     /// For a changed message: its new entry in the change index, and the one it replaces.
     change: Option<Box<ChangeKeys>>,
-    /// Whom it mentions, counted in the mention index when it is written (see `mentions`).
-    mentioned: Mentioned,
+    /// Whom it mentions, counted in the mention index when it is written (see `mentions`);
+    /// boxed, as most messages mention no one and the committer's queue holds many.
+    mentioned: Option<Box<Mentioned>>,
+    /// The attachments it is sent with: their records, now naming it, written with it.
+    claims: Vec<([u8; 16], Vec<u8>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,8 +65,21 @@ impl EncodedMessage {
             room,
             sent_at_ms: message.sent_at_ms,
             change: None,
-            mentioned: Mentioned::of(message),
+            mentioned: Some(Box::new(Mentioned::of(message))).filter(|m| !m.is_empty()),
+            claims: Vec::new(),
         }
+    }
+
+    /// Sends `attachments` (their records, unsent until now) with this message.
+    pub fn claim(&mut self, attachments: &[(crate::ids::AttachmentId, AttachmentRecord)]) {
+        self.claims = attachments
+            .iter()
+            .map(|(id, record)| {
+                let mut sent = record.clone();
+                sent.message = Some(self.seq);
+                (id.to_bytes(), encode(&sent))
+            })
+            .collect();
     }
 }
 
@@ -81,7 +97,7 @@ impl EncodedMessage {
         // The nonce index already points at this message, and its mentions were indexed when
         // it was sent (an edit does not notify again).
         encoded.nonce_key = None;
-        encoded.mentioned = Mentioned::default();
+        encoded.mentioned = None;
         encoded.change = message.changed_seq.map(|seq| {
             Box::new(ChangeKeys {
                 new: keys::message(room, seq),
@@ -104,14 +120,14 @@ impl Store {
         // The change and mention indexes join the transaction only for batches that change a
         // message or mention someone: each tree in a sled transaction adds to the time its
         // global write lock is held.
-        let indexed = batch
-            .iter()
-            .any(|message| message.change.is_some() || !message.mentioned.is_empty());
+        let indexed = batch.iter().any(|message| {
+            message.change.is_some() || message.mentioned.is_some() || !message.claims.is_empty()
+        });
         let written = if indexed {
             let everyone = self.everyone_in(
                 batch
                     .iter()
-                    .filter(|message| message.mentioned.everyone())
+                    .filter(|message| message.mentioned.as_ref().is_some_and(|m| m.everyone()))
                     .map(|message| message.room),
             )?;
             (
@@ -120,9 +136,11 @@ impl Store {
                 &self.changes,
                 &self.mention_index,
                 &self.mention_totals,
+                &self.attachments,
             )
                 .transaction(
-                    |(messages, nonces, changes, index, totals): &(
+                    |(messages, nonces, changes, index, totals, attachments): &(
+                        TransactionalTree,
                         TransactionalTree,
                         TransactionalTree,
                         TransactionalTree,
@@ -140,8 +158,13 @@ impl Store {
                             }
                             let members =
                                 everyone.get(&message.room).map_or(&[][..], Vec::as_slice);
-                            for username in message.mentioned.recipients(members) {
-                                counts.add(message.room, username, message.seq)?;
+                            if let Some(mentioned) = &message.mentioned {
+                                for username in mentioned.recipients(members) {
+                                    counts.add(message.room, username, message.seq)?;
+                                }
+                            }
+                            for (id, record) in &message.claims {
+                                attachments.insert(&id[..], record.as_slice())?;
                             }
                         }
                         counts.finish()
@@ -183,6 +206,9 @@ impl Store {
     ) -> StoreResult<()> {
         if let Some(nonce) = nonce {
             self.nonces.remove(keys::nonce(room, author, nonce))?;
+        }
+        if let Some(message) = self.message(room, seq)? {
+            self.unclaim_attachments(seq, &message.attachments)?;
         }
         self.messages.remove(keys::message(room, seq))?;
         self.forget_newest_message(room);

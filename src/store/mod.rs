@@ -1,6 +1,7 @@
 //! sled behind one small typed API. Nothing outside this module sees a sled tree or builds a key;
 //! the engine could be swapped by rewriting this module alone.
 
+mod attachments;
 mod backup;
 mod compact;
 mod directory;
@@ -20,6 +21,7 @@ mod webhooks;
 
 use std::path::Path;
 
+pub use attachments::IncomingFile;
 pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use compact::{CompactError, CompactStats};
 pub use invites::UseInvite;
@@ -27,9 +29,10 @@ pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
-    DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
-    PushSubscriptionRecord, ReactionRecord, ReadMarkerRecord, Role, RoomKind, RoomRecord,
-    SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord, WebhookStamp,
+    AttachmentMeta, AttachmentRecord, DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord,
+    MessageRecord, NotificationLevel, PushSubscriptionRecord, ReactionRecord, ReadMarkerRecord,
+    Role, RoomKind, RoomRecord, SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord,
+    WebhookStamp,
 };
 pub use rooms::InsertRoom;
 pub use tokens::TokenHash;
@@ -42,6 +45,9 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("database holds corrupt data: {0}")]
     Corrupt(String),
+    /// An attachment file could not be read, written or removed.
+    #[error("attachment file error: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
@@ -94,6 +100,11 @@ pub struct Store {
     mention_totals: sled::Tree,
     /// Web Push subscriptions per user (see `push`).
     push_subscriptions: sled::Tree,
+    /// Uploaded files: records by id, and indexes by room and by uploader (see `attachments`).
+    attachments: sled::Tree,
+    room_attachments: sled::Tree,
+    user_attachments: sled::Tree,
+    files: attachments::AttachmentFiles,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
@@ -179,12 +190,23 @@ impl Store {
             mention_index: tree("mention_index")?,
             mention_totals: tree("mention_totals")?,
             push_subscriptions: tree("push_subscriptions")?,
+            attachments: tree("attachments")?,
+            room_attachments: tree("room_attachments")?,
+            user_attachments: tree("user_attachments")?,
+            files: attachments::AttachmentFiles::new(dir),
             flushing: Default::default(),
             flushes: Default::default(),
             directory: Default::default(),
             _dir_lock: std::sync::Arc::new(dir_lock),
             db,
         };
+        store
+            .files
+            .clear_incoming()
+            .map_err(|source| OpenError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
         store.migrate().map_err(|err| OpenError::Migration {
             path: dir.display().to_string(),
             reason: err.to_string(),

@@ -159,6 +159,43 @@ pub struct MessageRecord {
     /// Members mentioned (`@name`, lowercase) and `room` for `@room`, in order of appearance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<String>,
+    /// The files sent with it, as they were when sent (a deleted message has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentMeta>,
+}
+
+/// What a message shows of a file it carries; the file itself is in the attachment files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentMeta {
+    /// The attachment's id (a ULID).
+    pub id: String,
+    /// The name it was uploaded with, cleaned for display (never used as a path).
+    pub name: String,
+    pub size: u64,
+    /// Detected from the bytes, never taken from the client.
+    pub content_type: String,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether a preview image was made (images only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumbnail: bool,
+}
+
+/// An uploaded file: whose, where, and the message it was sent with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    /// The room it was uploaded to (its id); it lives and dies with the room.
+    pub room: String,
+    pub uploader: String,
+    pub created_at_ms: u64,
+    /// The message it was sent with; `None` while unsent (an orphan after `orphan_ttl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<u64>,
+    pub meta: AttachmentMeta,
 }
 
 /// How far one user has read one room.
@@ -317,6 +354,7 @@ impl MessageRecord {
             webhook: None,
             ordinal: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }

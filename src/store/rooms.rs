@@ -168,6 +168,7 @@ impl Store {
         delete_prefix(&self.notification_levels, &room_key)?;
         delete_prefix(&self.mention_index, &room_key)?;
         delete_prefix(&self.mention_totals, &room_key)?;
+        self.remove_room_attachments(id)?;
         if record.kind == RoomKind::Direct {
             let usernames: Vec<String> = self
                 .members(id)?
@@ -221,7 +222,7 @@ fn live_at(
 /// Removes every key under `prefix`, one at a time: the room is already invisible, so this
 /// needs no atomicity, and a sled batch would hold sled's global write lock (stalling every
 /// send) for as long as it takes to apply.
-fn delete_prefix(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<()> {
+pub(super) fn delete_prefix(tree: &sled::Tree, prefix: &[u8]) -> StoreResult<()> {
     for key in tree.scan_prefix(prefix).keys() {
         tree.remove(key?)?;
     }

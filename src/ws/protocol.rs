@@ -20,11 +20,16 @@ pub enum ClientFrame {
     },
     Send {
         room: String,
+        /// May be empty (or absent) when the message carries attachments.
+        #[serde(default)]
         body: String,
         #[serde(default)]
         nonce: Option<String>,
         #[serde(default)]
         reply_to: Option<String>,
+        /// Ids of the sender's unsent uploads to the room.
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Edit {
         room: String,

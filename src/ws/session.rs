@@ -300,6 +300,7 @@ impl Session {
                 body,
                 nonce,
                 reply_to,
+                attachments,
             } => {
                 let result = self.rate_limited().and_then(|()| {
                     let room = parse_room(&room)?;
@@ -315,6 +316,7 @@ impl Session {
                         nonce: nonce.clone(),
                         reply_to,
                         webhook: None,
+                        attachments,
                     };
                     self.state
                         .chat

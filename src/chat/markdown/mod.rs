@@ -14,6 +14,7 @@
 //! What chat needs and documents do not is left out: no tables, footnotes, task lists, math or
 //! heading attributes (pulldown-cmark's options for them stay off).
 
+mod cache;
 mod events;
 mod links;
 mod plain;
@@ -75,7 +76,9 @@ pub fn render_unless_plain(body: &str) -> Option<String> {
     if plain::is_plain(body) {
         return None;
     }
-    Some(render_in_full(body)).filter(|html| !html.is_empty())
+    cache::rendered(body, |body| {
+        Some(render_in_full(body)).filter(|html| !html.is_empty())
+    })
 }
 
 /// The text a reader sees, without Markdown syntax, on one line: for previews outside the

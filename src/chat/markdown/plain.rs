@@ -13,11 +13,32 @@ pub(super) fn as_paragraph(body: &str) -> Option<String> {
 
 /// Whether the full renderer would make `body` one paragraph of it, exactly as it is.
 pub(super) fn is_plain(body: &str) -> bool {
-    body.chars().all(is_literal)
+    all_literal(body)
         && body.starts_with(starts_a_paragraph)
         && !body.ends_with(' ')
         && !starts_an_ordered_list(body)
         && !body.contains("://")
+}
+
+/// Every character is text where it stands: those of `is_literal`, and `_` inside a word
+/// (`snake_case`, `john_doe`), which CommonMark never reads as emphasis: a `_` run with a letter
+/// or digit on both sides can neither open nor close it.
+fn all_literal(body: &str) -> bool {
+    let mut previous = None;
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        let literal = if c == '_' {
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+            word(previous) && word(chars.peek().copied())
+        } else {
+            is_literal(c)
+        };
+        if !literal {
+            return false;
+        }
+        previous = Some(c);
+    }
+    true
 }
 
 /// ASCII punctuation that is text wherever it stands after the first character (`#`, `-`, `+`,
@@ -55,7 +76,7 @@ mod tests {
     /// bodies still qualify) ones that start syntax somewhere or that the serializer escapes.
     const TEXT: &[char] = &[
         'a', 'Z', 'é', 'ß', '中', '👍', '7', '0', ' ', ' ', '.', ',', ':', ';', '?', '!', '\'',
-        '"', '(', ')', '/', '@', '%', '$', '^', '{', '}', '|',
+        '"', '(', ')', '/', '@', '%', '$', '^', '{', '}', '|', '_', 'b',
     ];
     const SYNTAX: &[char] = &[
         '#', '=', '+', '-', '&', '<', '>', '*', '_', '~', '[', ']', '\\', '`', '\n', '\t', '\r',
@@ -90,6 +111,7 @@ mod tests {
             "deploy 42 is done: see ci.example.com/builds/1234",
             "2 people said yes",
             "Grüße aus Köln, 你好",
+            "@john_doe can you look at parse_room_id?",
         ] {
             assert_eq!(as_paragraph(line), Some(format!("<p>{line}</p>")), "{line}");
         }
@@ -110,6 +132,10 @@ mod tests {
             "two\nlines",
             " leading",
             "trailing ",
+            "_emphasis_",
+            "a _b",
+            "a_ b",
+            "a__",
             "non\u{a0}breaking",
             "",
         ] {
