@@ -245,7 +245,7 @@ pub struct MessageView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookStampView>,
     /// The files sent with it; absent when there are none (and on a deleted message).
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentView>,
 }

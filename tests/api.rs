@@ -461,7 +461,8 @@ async fn message_bodies_are_validated_and_nonces_make_retries_idempotent() {
             StatusCode::BAD_REQUEST,
             "bad_request",
         ),
-        (json!({}), StatusCode::BAD_REQUEST, "bad_request"),
+        // No body and no attachments: an empty message.
+        (json!({}), StatusCode::BAD_REQUEST, "invalid_body"),
         (
             json!({"body": "hi", "nonce": ""}),
             StatusCode::BAD_REQUEST,

@@ -332,12 +332,21 @@ impl IntoResponse for FileResponse {
 
 impl ApiResponse for FileResponse {
     fn meta() -> MetaResponses {
-        let binary = || MetaMediaType {
-            content_type: "application/octet-stream",
+        // Downloads are octet-streams; raster images shown inline (and previews) keep
+        // their own type.
+        let binary = |content_type| MetaMediaType {
+            content_type,
             schema: MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format(
                 "string", "binary",
             ))),
         };
+        let kinds = [
+            "application/octet-stream",
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+        ];
         let answer = |status, description| MetaResponse {
             description,
             status: Some(status),
@@ -345,7 +354,7 @@ impl ApiResponse for FileResponse {
             content: if status == 304 || status == 416 {
                 vec![]
             } else {
-                vec![binary()]
+                kinds.into_iter().map(binary).collect()
             },
             headers: vec![],
         };
