@@ -271,3 +271,13 @@ fn web_ui_notifications_and_push_in_chromium() {
         ],
     );
 }
+
+/// File attachments: an image dropped on the chat uploads into a chip and is sent alone; the other
+/// user sees its thumbnail as a sized preview and the full image in a viewer (Escape, focus). An
+/// HTML file picked with the paperclip arrives as a chip that downloads it, served sandboxed, and
+/// runs nothing; a pasted image, a cancelled 20 MiB upload, the ten-file limit and a file over the
+/// size limit behave as a person expects.
+#[test]
+fn web_ui_attachments_in_chromium() {
+    run_scenario("attachments", &[]);
+}

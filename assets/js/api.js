@@ -40,18 +40,67 @@ async function request(method, path, body, { expect401 = false } = {}) {
     // Non-JSON body (e.g. a proxy error page): handled below by status.
   }
   if (!res.ok) {
-    const err = data?.error ?? {};
-    const retryAfter = Number.parseInt(res.headers.get('Retry-After') ?? '', 10);
-    const apiError = new ApiError(
-      res.status,
-      err.code ?? `http_${res.status}`,
-      err.message ?? res.statusText,
-      Number.isFinite(retryAfter) ? retryAfter : null,
-    );
+    const apiError = errorAnswer(res.status, res.statusText, data, res.headers.get('Retry-After'));
     if (res.status === 401 && !expect401) onUnauthorized(apiError);
     throw apiError;
   }
   return data;
+}
+
+/** The ApiError for a failed answer: its JSON error body, else the status line. */
+function errorAnswer(status, statusText, data, retryAfterHeader) {
+  const err = data?.error ?? {};
+  const retryAfter = Number.parseInt(retryAfterHeader ?? '', 10);
+  return new ApiError(
+    status,
+    err.code ?? `http_${status}`,
+    err.message ?? (statusText || `The server answered ${status}.`),
+    Number.isFinite(retryAfter) ? retryAfter : null,
+  );
+}
+
+/**
+ * Uploads one file to a room as an attachment of a message still to be sent.
+ *
+ * XMLHttpRequest rather than fetch: only it reports upload progress, and its
+ * `abort()` cancels a transfer under way. The file goes as the raw body; the
+ * server detects its type from the bytes, `Content-Type` is only a hint.
+ *
+ * @param onProgress (sentBytes, totalBytes) => void, while the body is sent
+ * @returns { done: Promise<Attachment>, abort() }; a cancelled upload rejects with code `aborted`
+ */
+function uploadAttachment(roomId, file, name, onProgress = () => {}) {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise((resolve, reject) => {
+    xhr.open('POST', `/api/rooms/${enc(roomId)}/attachments?${new URLSearchParams({ name })}`);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    xhr.upload.addEventListener('progress', (event) => {
+      onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
+    });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try {
+        data = JSON.parse(xhr.responseText);
+      } catch {
+        // Non-JSON body (e.g. a proxy's 413 page): handled below by status.
+      }
+      if (xhr.status === 201 && data?.id) {
+        resolve(data);
+        return;
+      }
+      const apiError = errorAnswer(xhr.status, xhr.statusText, data, xhr.getResponseHeader('Retry-After'));
+      if (xhr.status === 401) onUnauthorized(apiError);
+      reject(apiError);
+    });
+    xhr.addEventListener('error', () =>
+      reject(new ApiError(0, 'network', 'The upload failed: cannot reach the server, or it closed the connection.')),
+    );
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'Upload cancelled.')));
+    xhr.send(file);
+  });
+  return { done, abort: () => xhr.abort() };
 }
 
 const enc = encodeURIComponent;
@@ -150,6 +199,12 @@ export const api = {
     const qs = new URLSearchParams({ q, limit: String(limit) });
     return (await request('GET', `/api/users?${qs}`)).users.map((u) => u.username);
   },
+
+  uploadAttachment,
+  /** Where an attachment is served (inline only for PNG, JPEG, GIF and WebP; any other type downloads). */
+  attachmentUrl: (id) => `/api/attachments/${enc(id)}`,
+  /** The same file, always as a download. */
+  attachmentDownloadUrl: (id) => `/api/attachments/${enc(id)}?download=true`,
 
   /** Messages oldest first; `before`/`after` are message ids, no cursor means the newest `limit`. */
   async messages(roomId, { before, after, limit } = {}) {

@@ -102,6 +102,21 @@ export function formatExpiresIn(expiresAt, now = new Date()) {
   return left <= 0 ? 'expired' : `expires in ${formatDuration(left)}`;
 }
 
+const SIZE_UNITS = ['KB', 'MB', 'GB', 'TB'];
+
+/** A file size for people: "512 B", "14 KB", "3.4 MB" (units of 1024, one decimal below 10). */
+export function formatSize(bytes) {
+  let value = Number(bytes) || 0;
+  if (value < 1024) return `${value} B`;
+  let unit = -1;
+  do {
+    value /= 1024;
+    unit += 1;
+  } while (value >= 1024 && unit < SIZE_UNITS.length - 1);
+  const shown = value < 10 ? value.toFixed(1).replace(/\.0$/, '') : String(Math.round(value));
+  return `${shown} ${SIZE_UNITS[unit]}`;
+}
+
 /** "2 hours ago", "just now". */
 export function formatAgo(value, now = new Date()) {
   const ms = now.getTime() - parseDate(value).getTime();

@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -32,6 +32,11 @@
 //   over the DevTools protocol and opens the room at the message; in-tab
 //   notifications follow each room's level; the top bar's switch, with and
 //   without a push service. (scenario in e2e-push.mjs)
+// - `attachments`: files dropped, picked and pasted into the composer upload
+//   with progress and can be cancelled; an image shows as a preview that
+//   opens a viewer, any other file as a chip that downloads it (an HTML file
+//   runs nothing); the ten-file limit and the size limit are explained.
+//   (scenario in e2e-attachments.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -39,6 +44,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { attachmentsScenario } from './e2e-attachments.mjs';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
 import { pushScenario } from './e2e-push.mjs';
@@ -58,9 +64,12 @@ const SCENARIOS = {
   webhooks: (browser) => webhooksScenario(browser, harness),
   unread: (browser) => unreadScenario(browser, harness),
   push: (browser) => pushScenario(browser, harness),
+  attachments: (browser) => attachmentsScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
-  console.error('usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push]');
+  console.error(
+    'usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments]',
+  );
   process.exit(2);
 }
 mkdirSync(shotDir, { recursive: true });

@@ -63,12 +63,18 @@ export function renderBody(message) {
   return fragment;
 }
 
-/** The start of a message as one line of plain text (for quotes and the reply bar). */
+/**
+ * The start of a message as one line of plain text (for quotes, the reply bar
+ * and notifications); a message of files alone names them: "📎 chart.png".
+ */
 export function excerpt(message, max = 100) {
   const holder = document.createElement('div');
   holder.append(renderBody(message));
   for (const block of holder.querySelectorAll(BLOCKS)) block.after(' ');
-  const text = holder.textContent.replace(/\s+/g, ' ').trim();
+  let text = holder.textContent.replace(/\s+/g, ' ').trim();
+  if (text === '' && Array.isArray(message.attachments) && message.attachments.length > 0) {
+    text = `📎 ${message.attachments.map((a) => String(a.name)).join(', ')}`;
+  }
   return text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text;
 }
 

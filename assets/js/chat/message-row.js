@@ -1,7 +1,7 @@
 // One message in the history: the quoted line of the message it answers, its
 // rendered text (or the tombstone of a deleted one, or the editor while it is
-// being edited), an "(edited)" marker, the reaction chips and the actions
-// toolbar.
+// being edited), an "(edited)" marker, its attachments (attachments.js), the
+// reaction chips and the actions toolbar.
 //
 // A row is updated in place when a newer state of its message arrives, part by
 // part: an open editor, a focused chip or toolbar button survive an update
@@ -10,6 +10,7 @@
 import { h, icon } from '../dom.js';
 import { formatCompactTime, formatFull, parseDate } from '../format.js';
 import { mentionsUser } from '../rooms-store.js';
+import { renderAttachments } from './attachments.js';
 import { createActionBar } from './message-actions.js';
 import { MessageEditor } from './message-editor.js';
 import { excerpt, renderBody } from './message-html.js';
@@ -186,19 +187,29 @@ export class MessageRow {
   }
 
   #renderContent() {
+    const m = this.message;
     if (this.#editor) {
-      if (this.#editor.el.parentNode !== this.#content) this.#content.replaceChildren(this.#editor.el);
+      // The files stay in view under the editor: editing changes the text only.
+      if (this.#editor.el.parentNode !== this.#content) {
+        const files = renderAttachments(m.attachments);
+        this.#content.replaceChildren(...(files ? [this.#editor.el, files] : [this.#editor.el]));
+      }
       return;
     }
-    const m = this.message;
-    const key = JSON.stringify([m.deleted, m.html, m.body, m.edited_at]);
+    const key = JSON.stringify([m.deleted, m.html, m.body, m.edited_at, (m.attachments ?? []).map((a) => a.id)]);
     if (key === this.#contentKey) return;
     this.#contentKey = key;
     if (m.deleted) {
       this.#content.replaceChildren(h('p', { class: 'msg-tombstone' }, icon('trash'), 'message deleted'));
       return;
     }
+    const files = renderAttachments(m.attachments);
     const body = h('div', { class: 'msg-body md' }, renderBody(m));
+    if (files && !body.hasChildNodes() && !m.edited_at) {
+      // Files alone: no empty paragraph above them.
+      this.#content.replaceChildren(files);
+      return;
+    }
     if (m.edited_at) {
       const editedAt = parseDate(m.edited_at);
       const title = `Edited ${formatFull(editedAt)}`;
@@ -207,7 +218,7 @@ export class MessageRow {
       const last = body.lastElementChild;
       (last?.tagName === 'P' && last === body.lastChild ? last : body).append(' ', marker);
     }
-    this.#content.replaceChildren(body);
+    this.#content.replaceChildren(...(files ? [body, files] : [body]));
   }
 
   #renderQuote() {

@@ -3,9 +3,10 @@
 // Each send carries a random nonce. The server stores a nonce once per user
 // and acknowledges by echoing it on the sender's copy of the message, so a
 // send can be retried after a dropped connection without ever creating a
-// duplicate. Pending messages show greyed out until acknowledged.
+// duplicate. Pending messages show greyed out until acknowledged; their
+// attachments (already uploaded, sent by id) are listed by name.
 
-import { h } from '../dom.js';
+import { h, icon } from '../dom.js';
 
 /** A random nonce. crypto.randomUUID needs a secure context; getRandomValues works on plain-HTTP LAN hosts too. */
 export function newNonce() {
@@ -20,15 +21,18 @@ const ERROR_TEXT = {
   not_found: 'This room no longer exists.',
   reply_not_found: 'The message it replies to is not in this room.',
 };
+/** A `not_found` about an attached file rather than the room ("attachment not found"). */
+const FILE_GONE = 'An attached file is gone (sent already, or kept unsent for too long).';
 
 export class Outbox {
-  /** nonce -> { body, replyTo, state: 'waiting' | 'sent' | 'failed', row, status } */
+  /** nonce -> { body, replyTo, attachments, state: 'waiting' | 'sent' | 'failed', row, status } */
   #items = new Map();
   #transmit;
 
   /**
    * @param container element the pending rows are rendered into
-   * @param transmit  (nonce, body, replyTo) => boolean: hands the send to the socket, false when not connected
+   * @param transmit  (nonce, body, replyTo, attachmentIds) => boolean: hands the send to the socket,
+   *                  false when not connected
    */
   constructor(container, transmit) {
     this.container = container;
@@ -43,18 +47,30 @@ export class Outbox {
     return this.#items.has(nonce);
   }
 
-  /** Queues a message (an answer to `replyTo`, a message id, if given) and tries to send it right away. */
-  add(body, replyTo) {
+  /**
+   * Queues a message (an answer to `replyTo`, a message id, if given; with
+   * the uploaded `attachments`) and tries to send it right away.
+   */
+  add(body, replyTo, attachments = []) {
     const nonce = newNonce();
     const status = h('span', { class: 'pending-status' });
+    const files = attachments.length
+      ? h(
+          'ul',
+          { class: 'pending-files', 'aria-label': 'Attached files' },
+          attachments.map((a) => h('li', { class: 'pending-file' }, icon('file'), a.name)),
+        )
+      : null;
     const row = h(
       'div',
       { class: 'msg pending', dataset: { nonce } },
-      h('div', { class: 'msg-body' }, body),
+      body === '' ? null : h('div', { class: 'msg-body' }, body),
+      files,
       h('div', { class: 'pending-meta' }, status),
     );
     this.container.append(row);
-    this.#items.set(nonce, { body, replyTo, state: 'waiting', row, status });
+    const ids = attachments.map((a) => a.id);
+    this.#items.set(nonce, { body, replyTo, attachments: ids, state: 'waiting', row, status });
     this.#send(nonce);
     return nonce;
   }
@@ -80,8 +96,9 @@ export class Outbox {
       item.row.remove();
       this.#items.delete(nonce);
     });
-    const reason = `Not sent: ${ERROR_TEXT[code] ?? message ?? 'unknown error'} `;
-    // Retrying cannot help once the room is gone.
+    const fileGone = code === 'not_found' && /\battachment\b/i.test(message ?? '');
+    const reason = `Not sent: ${fileGone ? FILE_GONE : (ERROR_TEXT[code] ?? message ?? 'unknown error')} `;
+    // Retrying cannot help once the room or the file is gone.
     if (code === 'not_found') item.status.replaceChildren(reason, discard);
     else item.status.replaceChildren(reason, retry, ' · ', discard);
   }
@@ -112,7 +129,7 @@ export class Outbox {
     const item = this.#items.get(nonce);
     if (!item) return;
     item.row.classList.remove('failed');
-    if (this.#transmit(nonce, item.body, item.replyTo)) {
+    if (this.#transmit(nonce, item.body, item.replyTo, item.attachments)) {
       item.state = 'sent';
       item.status.textContent = 'Sending…';
     } else {

@@ -6,6 +6,7 @@
 import { api } from '../api.js';
 import { rememberBots } from '../bots.js';
 import { createComposer } from '../chat/composer.js';
+import { createDropZone } from '../chat/drop-zone.js';
 import { EmojiPicker } from '../chat/emoji-picker.js';
 import { createHeader } from '../chat/header.js';
 import { Members } from '../chat/members.js';
@@ -196,9 +197,16 @@ function chatView(page, ctx, initialRoom, history) {
     actions: { ...ops, onEditClosed: () => composer.focus() },
   });
   const longPress = enableLongPress(list.scroller);
-  const outbox = new Outbox(list.pending, (nonce, body, replyTo) => {
+  const outbox = new Outbox(list.pending, (nonce, body, replyTo, attachments) => {
     if (!joined) return false;
-    return socket.send({ type: 'send', room: roomId, body, nonce, ...(replyTo && { reply_to: replyTo }) });
+    return socket.send({
+      type: 'send',
+      room: roomId,
+      body,
+      nonce,
+      ...(replyTo && { reply_to: replyTo }),
+      ...(attachments.length > 0 && { attachments }),
+    });
   });
   const typing = new TypingIndicator();
   const members = new Members(me, {
@@ -213,8 +221,8 @@ function chatView(page, ctx, initialRoom, history) {
   const replyBar = createReplyBar(() => composer.focus());
   const composer = createComposer(
     composerLabel(room, me),
-    (body) => {
-      outbox.add(body, replyBar.replyTo);
+    (body, attachments) => {
+      outbox.add(body, replyBar.replyTo, attachments);
       replyBar.clear();
       list.scrollToBottom();
     },
@@ -229,6 +237,7 @@ function chatView(page, ctx, initialRoom, history) {
         return true;
       },
       mentionable: () => members.memberNames.filter((name) => name !== me),
+      upload: (file, name, onProgress) => api.uploadAttachment(roomId, file, name, onProgress),
     },
   );
   function startReply(message) {
@@ -254,13 +263,25 @@ function chatView(page, ctx, initialRoom, history) {
     members.el,
     actions.el,
   );
+  const chatBody = h(
+    'div',
+    { class: 'chat-body' },
+    h('div', { class: 'chat-main' }, list.el, typing.el, offline, replyBar.el, composer.el),
+    panel,
+  );
   const section = h(
     'section',
     { class: 'chat', 'aria-label': room.kind === 'direct' ? `Conversation with ${roomTitle(room, me)}` : `Room ${room.name}` },
     header.el,
     banner,
-    h('div', { class: 'chat-body' }, h('div', { class: 'chat-main' }, list.el, typing.el, offline, replyBar.el, composer.el), panel),
+    chatBody,
   );
+  const dropZone = createDropZone(section, {
+    label: () => `Drop files to share them in ${roomLabel(room, me)}`,
+    enabled: () => !gone,
+    onFiles: (files) => composer.addFiles(files),
+  });
+  chatBody.append(dropZone.el);
 
   function membersVisible() {
     return membersChoice ?? wide.matches;
@@ -568,6 +589,8 @@ function chatView(page, ctx, initialRoom, history) {
     header.destroy();
     typing.destroy();
     list.destroy();
+    composer.destroy();
+    dropZone.destroy();
     longPress.destroy();
     picker.destroy();
   }
