@@ -249,13 +249,14 @@ fn progress_bar(total: Option<u64>, label: &'static str) -> ProgressBar {
 
 fn describe(stats: &BackupStats) -> String {
     format!(
-        "{} users, {} sessions, {} access tokens, {} push subscriptions, {} rooms, {} messages, {} memberships, {} invites, {} webhooks, {} bytes",
+        "{} users, {} sessions, {} access tokens, {} push subscriptions, {} rooms, {} messages, {} attachments, {} memberships, {} invites, {} webhooks, {} bytes",
         stats.users,
         stats.sessions,
         stats.tokens,
         stats.push_subscriptions,
         stats.rooms,
         stats.messages,
+        stats.attachments,
         stats.members,
         stats.invites,
         stats.webhooks,

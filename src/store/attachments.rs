@@ -377,3 +377,20 @@ pub(super) fn parse_room(id: &str) -> StoreResult<RoomId> {
     id.parse()
         .map_err(|_| StoreError::Corrupt(format!("attachment room id {id:?}")))
 }
+
+// ---------------------------------------------------------------------------------------------
+// For backups (src/store/backup): a restore's clean slate.
+// ---------------------------------------------------------------------------------------------
+
+impl Store {
+    /// Removes every attachment file, each room's directory and `incoming/`: for a restore,
+    /// which starts from empty trees (so no record names any of them) and undoes a failed
+    /// import. The caller must have the store to itself.
+    pub(super) fn remove_all_attachment_files(&self) -> StoreResult<()> {
+        for (room, _) in self.files.stored()? {
+            self.files.remove_room(room)?;
+        }
+        self.files.clear_incoming()?;
+        Ok(())
+    }
+}

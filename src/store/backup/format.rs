@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::{BackupError, BackupStats};
 use crate::store::{
-    InviteRecord, MemberRecord, MessageRecord, NotificationLevel, PushSubscriptionRecord,
-    ReadMarkerRecord, RoomRecord, SessionRecord, StoreError, TokenRecord, UserRecord,
-    WebhookRecord,
+    AttachmentRecord, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
+    PushSubscriptionRecord, ReadMarkerRecord, RoomRecord, SessionRecord, StoreError, TokenRecord,
+    UserRecord, WebhookRecord,
 };
 
 pub(super) const FORMAT: &str = "confab-backup";
@@ -19,8 +19,9 @@ pub(super) const FORMAT: &str = "confab-backup";
 ///   members are their creator and authors;
 /// - 2: access tokens (token lines) and bots (`is_bot`, `bot_owner` in user records);
 /// - 3: webhooks (webhook lines, and the `webhook` stamp of messages they posted);
-/// - 4: Web Push (the VAPID key line and push subscription lines).
-pub(super) const VERSION: u64 = 5;
+/// - 4: Web Push (the VAPID key line and push subscription lines);
+/// - 5: attachments (attachment lines with their bytes, and the `attachments` of messages).
+pub(super) const VERSION: u64 = 6;
 /// The oldest version this confab reads.
 pub(super) const OLDEST_READABLE: u64 = 1;
 
@@ -28,6 +29,14 @@ pub(super) const OLDEST_READABLE: u64 = 1;
 /// at most 100,000 characters, under 600 KB even with every character escaped), so this only
 /// bounds what a hostile or foreign file can make a reader buffer.
 pub(super) const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Bytes of an attachment (or its preview) per data line: 64 KiB once in base64, far below
+/// the line limit, and a multiple of 3, so only a run's last line can end in a partial group.
+pub(super) const ATTACHMENT_CHUNK: usize = 48 * 1024;
+
+/// Largest attachment preview a file may hold. The server's previews are JPEGs of at most
+/// 320 x 320 pixels (tens of KiB); restore holds one whole in memory before it writes it.
+pub(super) const MAX_THUMBNAIL_BYTES: u64 = 1024 * 1024;
 
 /// Progress is reported about this often, in bytes, rather than per line.
 const PROGRESS_STEP: u64 = 256 * 1024;
@@ -118,6 +127,27 @@ pub(super) enum Line {
         seq: u64,
         record: MessageRecord,
     },
+    /// Version 6: an uploaded file of the room before it, by id, after the room's messages. Its
+    /// bytes follow at once: `record.meta.size` bytes in `attachment_data` lines, then, when
+    /// `record.meta.thumbnail` is set, `thumbnail_size` bytes of its preview in
+    /// `attachment_thumbnail` lines.
+    Attachment {
+        room: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thumbnail_size: Option<u64>,
+        record: AttachmentRecord,
+    },
+    /// Version 6: the next bytes of the attachment before it (base64url without padding, at
+    /// most [`ATTACHMENT_CHUNK`] bytes a line).
+    AttachmentData {
+        data: String,
+    },
+    /// Version 6: the next bytes of the preview of the attachment before it, after all of its
+    /// data lines (the same encoding).
+    AttachmentThumbnail {
+        data: String,
+    },
     End {
         counts: Counts,
         sha256: String,
@@ -145,6 +175,9 @@ pub(super) struct Counts {
     /// Absent before version 5.
     #[serde(default)]
     pub push_subscriptions: u64,
+    /// Absent before version 6.
+    #[serde(default)]
+    pub attachments: u64,
 }
 
 impl Counts {
@@ -159,6 +192,7 @@ impl Counts {
             tokens: self.tokens,
             webhooks: self.webhooks,
             push_subscriptions: self.push_subscriptions,
+            attachments: self.attachments,
             bytes,
         }
     }

@@ -1,13 +1,13 @@
 //! Backups: one engine-independent, versioned, checksummed file holding the whole database, taken
 //! while chat goes on and restored into an empty store.
 //!
-//! # The file (version 5)
+//! # The file (version 6)
 //!
 //! UTF-8 text, one JSON object per line, every line ending in `\n` and at most
 //! [`format::MAX_LINE_BYTES`] (1 MiB) long (without its `\n`):
 //!
 //! ```text
-//! {"format":"confab-backup","version":5,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
+//! {"format":"confab-backup","version":6,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
 //! {"type":"vapid_key","secret_key":"<43 base64url characters: 32 bytes>"}
 //! {"type":"user","record":{"username":"alice","password_hash":"$argon2id$v=19$...","is_admin":true,"locked":false,"created_at_ms":...}}
 //! {"type":"session","token_sha256":"<64 hex digits>","record":{"username":"alice","created_at_ms":...,"last_seen_ms":...}}
@@ -21,7 +21,12 @@
 //! {"type":"webhook","room":"01J...","id":"01K...","record":{"id":"01K...","name":"ci","created_by":"alice","created_at_ms":...,"kind":"outgoing","url":"https://...","events":["message"],"trigger_words":["!deploy"],"secret":"...","cursor":1}}
 //! {"type":"message","room":"01J...","seq":1,"record":{"author":"alice","body":"hi","sent_at_ms":...,"nonce":"n-1"}}
 //! {"type":"message","room":"01J...","seq":2,"record":{"author":"alice","body":"build failed","sent_at_ms":...,"webhook":{"id":"01K...","name":"alerts"}}}
-//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":2,"members":1,"invites":1,"tokens":1,"webhooks":2,"push_subscriptions":1},"sha256":"<64 hex digits>"}
+//! {"type":"message","room":"01J...","seq":3,"record":{"author":"alice","body":"","sent_at_ms":...,"attachments":[{"id":"01M...","name":"shot.png","size":70000,"content_type":"image/png","sha256":"<64 hex digits>","width":800,"height":600,"thumbnail":true}]}}
+//! {"type":"attachment","room":"01J...","id":"01M...","thumbnail_size":5120,"record":{"room":"01J...","uploader":"alice","created_at_ms":...,"message":3,"meta":{"id":"01M...","name":"shot.png","size":70000,...,"thumbnail":true}}}
+//! {"type":"attachment_data","data":"<base64url of bytes 0..49152>"}
+//! {"type":"attachment_data","data":"<base64url of bytes 49152..70000>"}
+//! {"type":"attachment_thumbnail","data":"<base64url of the preview's 5120 bytes>"}
+//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":3,"members":1,"invites":1,"tokens":1,"webhooks":2,"push_subscriptions":1,"attachments":1},"sha256":"<64 hex digits>"}
 //! ```
 //!
 //! - Line 1 is the header. Then the server's VAPID key, if it had made one; then every user, by
@@ -29,9 +34,10 @@
 //!   secret hash), then its Web Push subscriptions (by the SHA-256 of their endpoint, which is
 //!   their key in the store; the reader computes it, the file does not hold it); then every
 //!   room, by id, each followed by its members (by username), its invites (by code hash), its
-//!   webhooks (by id) and its messages by sequence number, none above the room's `last_seq`
-//!   (its last sequence number when the backup was taken). Numbers may have holes: the store
-//!   takes back a message whose flush failed.
+//!   webhooks (by id), its messages by sequence number, none above the room's `last_seq`
+//!   (its last sequence number when the backup was taken), and its attachments (by id), each
+//!   followed at once by its bytes. Numbers may have holes: the store takes back a message
+//!   whose flush failed.
 //! - The trailer is the last line; `sha256` covers every byte before it, newlines included.
 //! - Derived indexes are not stored; restore rebuilds them: `user_sessions` from sessions,
 //!   `user_tokens` and `token_expiry` from tokens,
@@ -51,12 +57,25 @@
 //!   has none (the server makes one at start). A subscription must have an endpoint of 1 to
 //!   2048 bytes, a `p256dh` that is an uncompressed P-256 point (65 bytes) and a 16-byte `auth`,
 //!   both base64url without padding, as the server requires when a browser subscribes.
+//! - An attachment line holds the store's `AttachmentRecord` (its `meta` is what messages
+//!   show: name, size, type, SHA-256 of the bytes, preview flag). Every uploaded file of the
+//!   room is there, sent (`message`, never above the room's `last_seq`: one sent during the
+//!   backup is written as unsent) or not. Its `meta.size` bytes follow in `attachment_data`
+//!   lines, then, only when `meta.thumbnail` is set, `thumbnail_size` bytes of its preview in
+//!   `attachment_thumbnail` lines; both base64url without padding, 48 KiB of bytes a line (any
+//!   non-empty split is read). The reader checks each file's size and SHA-256 as its lines go
+//!   by, and a preview's size (at most 1 MiB), so `verify` vouches for every byte; restore
+//!   writes each file under the store's `incoming/` as it arrives and moves it into place,
+//!   with its record and the `room_attachments` and `user_attachments` indexes, once it is
+//!   whole and matches. A file missing or damaged on disk when the backup is taken is left out
+//!   with a warning (with its record); messages still name it, as they did in the store.
 //! - Version 1 (before membership) had no member or invite lines and no `kind`: its rooms are
 //!   restored as public rooms whose members are their creator (owner) and their authors.
 //!   Version 2 had no token lines and no bots: its users restore as people. Version 3 had no
 //!   webhook lines (nor the `webhook` stamp of messages posted through one). Version 4 had no
 //!   VAPID key and no push subscription lines: after its restore there are neither, and the
-//!   server makes a new key at start.
+//!   server makes a new key at start. Version 5 had no attachments (nor the `attachments` of
+//!   messages).
 //! - Access tokens are always included (only their hashes, like sessions): they are
 //!   credentials set up on purpose, for CI jobs and bots, which a restore must not break.
 //!   Sessions are included only when asked for. The VAPID key and push subscriptions are
@@ -66,10 +85,12 @@
 //!   unknown fields (the store tolerates added fields), so adding a field to a record type
 //!   must come with a new `version`, or older readers would restore without it.
 //!
-//! The grouping (sessions, tokens and subscriptions after their user, messages after their room,
-//! keys strictly increasing) lets a reader check the whole file in one pass with constant
-//! memory, however hostile the file.
+//! The grouping (sessions, tokens and subscriptions after their user, messages and attachments
+//! after their room, an attachment's bytes right after it, keys strictly increasing) lets a
+//! reader check the whole file in one pass with constant memory, however hostile the file.
 
+mod attachments;
+mod check;
 mod format;
 mod read;
 mod restore;
@@ -101,6 +122,7 @@ pub struct BackupStats {
     pub tokens: u64,
     pub webhooks: u64,
     pub push_subscriptions: u64,
+    pub attachments: u64,
     pub bytes: u64,
 }
 

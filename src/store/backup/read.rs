@@ -1,23 +1,22 @@
-//! Reading a backup: one streaming pass that checks the header, every line, the grouping rules,
-//! the counts and the checksum, in constant memory. Verification and restore share it.
+//! Reading a backup: one streaming pass that checks the header, every line (by the rules in
+//! `check`), the counts and the checksum, in constant memory. Verification and restore share it.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::str::FromStr;
 
+use super::check::{format_error, Checker};
 use super::format::{
-    from_hex32, Counts, Header, HeaderProbe, Line, LineReader, Next, Progress, FORMAT,
-    MAX_LINE_BYTES, OLDEST_READABLE, VERSION,
+    from_hex32, Header, HeaderProbe, Line, LineReader, Next, Progress, FORMAT, MAX_LINE_BYTES,
+    OLDEST_READABLE, VERSION,
 };
-use super::web_push::{check_subscription, decode_vapid_key, VAPID_KEY_LEN};
+use super::web_push::VAPID_KEY_LEN;
 use super::{BackupError, BackupStats};
-use crate::ids::RoomId;
-use crate::store::push::endpoint_hash;
+use crate::ids::{AttachmentId, RoomId};
 use crate::store::{
-    keys, InviteRecord, MemberRecord, MessageRecord, NotificationLevel, PushSubscriptionRecord,
-    ReadMarkerRecord, RoomRecord, SessionRecord, Store, TokenRecord, UserRecord, WebhookId,
-    WebhookKind, WebhookRecord,
+    AttachmentRecord, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
+    PushSubscriptionRecord, ReadMarkerRecord, RoomRecord, SessionRecord, Store, TokenRecord,
+    UserRecord, WebhookId, WebhookRecord,
 };
 
 /// A checked record, handed to the reader's sink in file order.
@@ -43,6 +42,13 @@ pub(super) enum Item {
     /// A webhook by id, with the hash of its secret if it is incoming.
     Webhook(RoomId, WebhookId, Option<[u8; 32]>, WebhookRecord),
     Message(RoomId, u64, MessageRecord),
+    /// An uploaded file of the room; its bytes come next, as `AttachmentData` then
+    /// `AttachmentThumbnail` items, and `AttachmentDone` once every one of them has arrived and
+    /// matched the record (its size, its SHA-256, its preview's size).
+    Attachment(RoomId, AttachmentId, AttachmentRecord),
+    AttachmentData(Vec<u8>),
+    AttachmentThumbnail(Vec<u8>),
+    AttachmentDone,
 }
 
 impl Store {
@@ -84,10 +90,7 @@ pub(super) fn read_backup<R: BufRead>(
     let mut progress = Progress::new(progress);
     let header = read_header(&mut lines)?;
     sink(Item::Version(header.version))?;
-    let mut checker = Checker {
-        version: header.version,
-        ..Checker::default()
-    };
+    let mut checker = Checker::new(header.version);
     let mut first_error: Option<BackupError> = None;
     // Whether the last complete line parsed; tells a cut-off file from a damaged last line.
     let mut last_parsed = true;
@@ -134,12 +137,15 @@ pub(super) fn read_backup<R: BufRead>(
             if let Some(err) = first_error {
                 return Err(err);
             }
-            if counts != checker.counts {
+            if let Some(reason) = checker.unfinished_attachment() {
+                return Err(format_error(line_no, reason));
+            }
+            if counts != checker.counts() {
                 return Err(format_error(
                     line_no,
                     format!(
                         "the trailer counts {counts:?}, but the file holds {:?}",
-                        checker.counts
+                        checker.counts()
                     ),
                 ));
             }
@@ -149,7 +155,12 @@ pub(super) fn read_backup<R: BufRead>(
             continue;
         }
         match checker.check(line, line_no) {
-            Ok(item) => sink(item)?,
+            Ok(item) => {
+                sink(item)?;
+                if checker.attachment_complete() {
+                    sink(Item::AttachmentDone)?;
+                }
+            }
             Err(err) => first_error = Some(err),
         }
     }
@@ -183,406 +194,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn format_error(line: u64, reason: String) -> BackupError {
-    BackupError::Format { line, reason }
-}
-
 fn overlong() -> String {
     format!(
         "line longer than the {} MiB limit",
         MAX_LINE_BYTES / (1024 * 1024)
     )
-}
-
-/// The grouping and ordering rules, checked with constant state.
-#[derive(Default)]
-struct Checker {
-    /// The file's format version: member and invite lines exist from version 2 on, token
-    /// lines from 3, webhook lines from 4, the VAPID key and push subscriptions from 5.
-    version: u64,
-    /// Whether the file holds the VAPID key, which push subscriptions need.
-    vapid_key: bool,
-    counts: Counts,
-    /// Set once the first room is seen: users and sessions come before every room.
-    in_rooms: bool,
-    /// Key of the last user, whose sessions may follow.
-    user: Option<Vec<u8>>,
-    /// Token hash of the last session of that user.
-    session: Option<[u8; 32]>,
-    /// Secret hash of the last access token of that user (they follow its sessions).
-    token: Option<[u8; 32]>,
-    /// Endpoint hash of the last push subscription of that user (they follow its tokens).
-    push: Option<[u8; 32]>,
-    room: Option<OpenRoom>,
-}
-
-struct OpenRoom {
-    id: RoomId,
-    last_seq: u64,
-    /// Sequence number of its last message so far (0: none yet).
-    seen: u64,
-    /// Key of its last member so far.
-    member: Option<Vec<u8>>,
-    /// Code hash of its last invite so far.
-    invite: Option<[u8; 32]>,
-    /// Id of its last webhook so far.
-    webhook: Option<WebhookId>,
-}
-
-impl OpenRoom {
-    /// The room's lines come in groups: members, then invites, then webhooks, then messages.
-    fn phase(&self) -> u8 {
-        if self.seen > 0 {
-            4
-        } else if self.webhook.is_some() {
-            3
-        } else if self.invite.is_some() {
-            2
-        } else {
-            u8::from(self.member.is_some())
-        }
-    }
-}
-
-impl Checker {
-    fn check(&mut self, line: Line, line_no: u64) -> Result<Item, BackupError> {
-        let fail = |reason: String| format_error(line_no, reason);
-        match line {
-            Line::VapidKey { secret_key } => {
-                if self.version < 5 || self.vapid_key || self.counts.users > 0 || self.in_rooms {
-                    return Err(fail(
-                        "a VAPID key line out of place (one, right after the header; version 5 and later)".into(),
-                    ));
-                }
-                let key = decode_vapid_key(&secret_key).map_err(fail)?;
-                self.vapid_key = true;
-                Ok(Item::VapidKey(key))
-            }
-            Line::User { record } => {
-                if self.in_rooms {
-                    return Err(fail("a user after the rooms".into()));
-                }
-                check_name(&record.username, "username").map_err(fail)?;
-                let key = keys::user(&record.username);
-                if self.user.as_ref().is_some_and(|last| *last >= key) {
-                    return Err(fail("users out of order or repeated".into()));
-                }
-                self.user = Some(key);
-                self.session = None;
-                self.token = None;
-                self.push = None;
-                self.counts.users += 1;
-                Ok(Item::User(record))
-            }
-            Line::Session {
-                token_sha256,
-                record,
-            } => {
-                let owner = keys::user(&record.username);
-                if self.in_rooms || self.user.as_ref() != Some(&owner) {
-                    return Err(fail(format!(
-                        "a session of {:?} that does not follow its user",
-                        record.username
-                    )));
-                }
-                let hash = from_hex32(&token_sha256)
-                    .ok_or_else(|| fail("token_sha256 is not 64 lowercase hex digits".into()))?;
-                if self.session.is_some_and(|last| last >= hash) {
-                    return Err(fail("sessions out of order or repeated".into()));
-                }
-                if self.token.is_some() {
-                    return Err(fail("a session after its user's access tokens".into()));
-                }
-                if self.push.is_some() {
-                    return Err(fail("a session after its user's push subscriptions".into()));
-                }
-                self.session = Some(hash);
-                self.counts.sessions += 1;
-                Ok(Item::Session(hash, record))
-            }
-            Line::Token {
-                token_sha256,
-                record,
-            } => {
-                let owner = keys::user(&record.username);
-                if self.version < 3 || self.in_rooms || self.user.as_ref() != Some(&owner) {
-                    return Err(fail(format!(
-                        "an access token of {:?} that does not follow its user (version 3 and later)",
-                        record.username
-                    )));
-                }
-                let hash = from_hex32(&token_sha256)
-                    .ok_or_else(|| fail("token_sha256 is not 64 lowercase hex digits".into()))?;
-                if self.token.is_some_and(|last| last >= hash) {
-                    return Err(fail("access tokens out of order or repeated".into()));
-                }
-                if self.push.is_some() {
-                    return Err(fail(
-                        "an access token after its user's push subscriptions".into(),
-                    ));
-                }
-                // The id is part of the per-user index key that restore rebuilds.
-                if record.id.parse::<ulid::Ulid>().is_err() {
-                    return Err(fail("an access token whose id is not a ULID".into()));
-                }
-                self.token = Some(hash);
-                self.counts.tokens += 1;
-                Ok(Item::Token(hash, record))
-            }
-            Line::PushSubscription { username, record } => {
-                self.check_push_subscription(username, record, line_no)
-            }
-            Line::Room {
-                id,
-                last_seq,
-                record,
-            } => {
-                self.in_rooms = true;
-                let room = RoomId::from_str(&id).map_err(|_| fail("bad room id".into()))?;
-                if RoomId::from_str(&record.id).ok() != Some(room) {
-                    return Err(fail(
-                        "the room record's id differs from the line's id".into(),
-                    ));
-                }
-                if self.room.as_ref().is_some_and(|last| last.id >= room) {
-                    return Err(fail("rooms out of order or repeated".into()));
-                }
-                self.room = Some(OpenRoom {
-                    id: room,
-                    last_seq,
-                    seen: 0,
-                    member: None,
-                    invite: None,
-                    webhook: None,
-                });
-                self.counts.rooms += 1;
-                Ok(Item::Room(room, record))
-            }
-            Line::Member {
-                room,
-                username,
-                record,
-                read_marker,
-                notifications,
-            } => {
-                let version = self.version;
-                let open = self.open_room(&room, "a member", line_no)?;
-                if version < 2 || open.phase() > 1 {
-                    return Err(fail(
-                        "a member line out of place (members follow their room, before its invites and messages; version 2 and later)".into(),
-                    ));
-                }
-                if version < 4 && (read_marker.is_some() || notifications.is_some()) {
-                    return Err(fail(
-                        "read_marker and notifications are version 4 and later".into(),
-                    ));
-                }
-                if let Some(marker) = &read_marker {
-                    if marker.message > open.last_seq || marker.ordinal > marker.message {
-                        return Err(fail(format!(
-                            "read_marker {} is past the room's last message {}",
-                            marker.message, open.last_seq
-                        )));
-                    }
-                }
-                check_name(&username, "username").map_err(fail)?;
-                let key = keys::user(&username);
-                if open.member.as_ref().is_some_and(|last| *last >= key) {
-                    return Err(fail("members out of order or repeated".into()));
-                }
-                open.member = Some(key);
-                let id = open.id;
-                self.counts.members += 1;
-                Ok(Item::Member {
-                    room: id,
-                    username: username.to_ascii_lowercase(),
-                    record,
-                    read_marker,
-                    notifications,
-                })
-            }
-            Line::Invite {
-                room,
-                code_sha256,
-                record,
-            } => {
-                let version = self.version;
-                let open = self.open_room(&room, "an invite", line_no)?;
-                if version < 2 || open.phase() > 2 {
-                    return Err(fail(
-                        "an invite line out of place (invites follow their room's members, before its messages; version 2 and later)".into(),
-                    ));
-                }
-                let hash = from_hex32(&code_sha256)
-                    .ok_or_else(|| fail("code_sha256 is not 64 lowercase hex digits".into()))?;
-                if open.invite.is_some_and(|last| last >= hash) {
-                    return Err(fail("invites out of order or repeated".into()));
-                }
-                if RoomId::from_str(&record.room).ok() != Some(open.id) {
-                    return Err(fail("an invite whose record names another room".into()));
-                }
-                open.invite = Some(hash);
-                let id = open.id;
-                self.counts.invites += 1;
-                Ok(Item::Invite(id, hash, record))
-            }
-            Line::Webhook {
-                room,
-                id,
-                secret_sha256,
-                record,
-            } => self.check_webhook(&room, &id, secret_sha256.as_deref(), record, line_no),
-            Line::Message { room, seq, record } => {
-                let room = RoomId::from_str(&room).map_err(|_| fail("bad room id".into()))?;
-                let open = match self.room.as_mut() {
-                    Some(open) if open.id == room => open,
-                    _ => {
-                        return Err(fail(format!(
-                            "a message of room {room}, which is not in the file before it"
-                        )))
-                    }
-                };
-                if seq <= open.seen || seq > open.last_seq {
-                    return Err(fail(format!(
-                        "message {seq} out of order or beyond the room's last_seq {}",
-                        open.last_seq
-                    )));
-                }
-                check_name(&record.author, "author").map_err(fail)?;
-                if let Some(nonce) = &record.nonce {
-                    check_name(nonce, "nonce").map_err(fail)?;
-                }
-                open.seen = seq;
-                self.counts.messages += 1;
-                Ok(Item::Message(room, seq, record))
-            }
-            Line::End { .. } => Err(fail("unexpected trailer".into())),
-        }
-    }
-
-    /// A push subscription line: it follows its user's sessions and tokens, in a file that holds
-    /// the VAPID key it is bound to, ordered by the SHA-256 of its endpoint, which is computed
-    /// here (the store's key), never taken from the file.
-    fn check_push_subscription(
-        &mut self,
-        username: String,
-        record: PushSubscriptionRecord,
-        line_no: u64,
-    ) -> Result<Item, BackupError> {
-        let fail = |reason: String| format_error(line_no, reason);
-        let owner = keys::user(&username);
-        if self.version < 5 || self.in_rooms || self.user.as_ref() != Some(&owner) {
-            return Err(fail(format!(
-                "a push subscription of {username:?} that does not follow its user (version 5 and later)"
-            )));
-        }
-        if !self.vapid_key {
-            return Err(fail(
-                "a push subscription in a file without the VAPID key it is bound to".into(),
-            ));
-        }
-        check_subscription(&record).map_err(fail)?;
-        let hash = endpoint_hash(&record.endpoint);
-        if self.push.is_some_and(|last| last >= hash) {
-            return Err(fail(
-                "push subscriptions out of order (by the SHA-256 of their endpoint) or repeated"
-                    .into(),
-            ));
-        }
-        self.push = Some(hash);
-        self.counts.push_subscriptions += 1;
-        Ok(Item::PushSubscription(
-            username.to_ascii_lowercase(),
-            hash,
-            record,
-        ))
-    }
-
-    /// A webhook line: it follows its room's invites, by id (the key restore stores it under),
-    /// with a secret hash exactly when it is incoming (restore indexes it by that hash), and an
-    /// outgoing cursor within the room (the writer keeps it there; one beyond the room's last
-    /// sequence number would make the restored room's next messages go unsent).
-    fn check_webhook(
-        &mut self,
-        room: &str,
-        id: &str,
-        secret_sha256: Option<&str>,
-        record: WebhookRecord,
-        line_no: u64,
-    ) -> Result<Item, BackupError> {
-        let fail = |reason: String| format_error(line_no, reason);
-        let version = self.version;
-        let open = self.open_room(room, "a webhook", line_no)?;
-        if version < 4 || open.phase() > 3 {
-            return Err(fail(
-                "a webhook line out of place (webhooks follow their room's invites, before its messages; version 4 and later)".into(),
-            ));
-        }
-        let hook = id
-            .parse::<ulid::Ulid>()
-            .map_err(|_| fail("a webhook whose id is not a ULID".into()))?
-            .to_bytes();
-        if record.id != id {
-            return Err(fail(
-                "the webhook record's id differs from the line's id".into(),
-            ));
-        }
-        if open.webhook.is_some_and(|last| last >= hook) {
-            return Err(fail("webhooks out of order or repeated".into()));
-        }
-        check_name(&record.created_by, "webhook creator").map_err(fail)?;
-        let hash = match (&record.kind, secret_sha256) {
-            (WebhookKind::Incoming, Some(hex)) => Some(
-                from_hex32(hex)
-                    .ok_or_else(|| fail("secret_sha256 is not 64 lowercase hex digits".into()))?,
-            ),
-            (WebhookKind::Incoming, None) => {
-                return Err(fail("an incoming webhook without its secret_sha256".into()))
-            }
-            (WebhookKind::Outgoing { .. }, Some(_)) => {
-                return Err(fail(
-                    "an outgoing webhook with a secret_sha256 (only incoming ones have one)".into(),
-                ))
-            }
-            (WebhookKind::Outgoing { cursor, .. }, None) => {
-                if *cursor > open.last_seq {
-                    return Err(fail(format!(
-                        "an outgoing webhook whose cursor {cursor} is beyond its room's last_seq {}",
-                        open.last_seq
-                    )));
-                }
-                None
-            }
-        };
-        open.webhook = Some(hook);
-        let room = open.id;
-        self.counts.webhooks += 1;
-        Ok(Item::Webhook(room, hook, hash, record))
-    }
-
-    /// The room a member, invite or webhook line belongs to: the room line just before its
-    /// group.
-    fn open_room(
-        &mut self,
-        room: &str,
-        what: &str,
-        line_no: u64,
-    ) -> Result<&mut OpenRoom, BackupError> {
-        let fail = |reason: String| format_error(line_no, reason);
-        let room = RoomId::from_str(room).map_err(|_| fail("bad room id".into()))?;
-        match self.room.as_mut() {
-            Some(open) if open.id == room => Ok(open),
-            _ => Err(fail(format!(
-                "{what} of room {room}, which is not in the file before it"
-            ))),
-        }
-    }
-}
-
-/// Names end up inside composite keys separated by 0x00 (see `keys`), so they must not hold one.
-fn check_name(value: &str, what: &str) -> Result<(), String> {
-    if value.is_empty() || value.contains('\0') {
-        return Err(format!("empty {what} or one holding a NUL character"));
-    }
-    Ok(())
 }

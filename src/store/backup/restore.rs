@@ -7,10 +7,11 @@ use std::path::Path;
 
 use sled::Batch;
 
+use super::attachments::RestoringAttachment;
 use super::read::{read_backup, Item};
 use super::{BackupError, BackupStats};
 use crate::store::records::{decode, encode};
-use crate::store::{keys, RoomKind, RoomRecord, Store, StoreResult};
+use crate::store::{keys, RoomKind, RoomRecord, Store, StoreError, StoreResult};
 
 /// Batches are applied once they hold about this many bytes, bounding restore's memory.
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -29,6 +30,12 @@ impl Store {
     /// the empty directory made one) becomes the file's, or none if the file has none (the
     /// server makes one at start); a failed restore puts back the one there was.
     ///
+    /// Attachments are written to disk as their bytes arrive (under `incoming/`, moved into
+    /// place once all of them have arrived and matched their record, like uploads). With empty
+    /// trees no record names any attachment file, so whatever files the data directory still
+    /// holds (left by a failed restore that could not remove them) are removed first; a failed
+    /// restore removes every file it wrote.
+    ///
     /// The caller must have the store to itself (no server using it) for the whole restore.
     /// `progress` counts bytes over both passes, so it ends at twice the file's size.
     pub fn restore_backup(
@@ -41,6 +48,7 @@ impl Store {
         }
         let previous_key = self.vapid_key()?;
         let mut file = File::open(path)?;
+        self.remove_all_attachment_files()?;
         let verified = read_backup(
             BufReader::with_capacity(64 * 1024, &file),
             progress,
@@ -92,6 +100,7 @@ impl Store {
             }
             self.db.open_tree(name)?.clear()?;
         }
+        self.remove_all_attachment_files()?;
         self.forget_directory();
         self.db.flush()?;
         Ok(())
@@ -173,6 +182,8 @@ struct Importer<'a> {
     invites: Batch,
     room_invites: Batch,
     push_subscriptions: Batch,
+    /// The attachment whose bytes are arriving.
+    attachment: Option<RestoringAttachment>,
     /// The file's VAPID key (its line comes right after the header), written last.
     vapid_key: Option<[u8; 32]>,
     /// The file's format version (its header comes first).
@@ -202,6 +213,7 @@ impl<'a> Importer<'a> {
             invites: Batch::default(),
             room_invites: Batch::default(),
             push_subscriptions: Batch::default(),
+            attachment: None,
             vapid_key: None,
             version: 0,
             pending_bytes: 0,
@@ -216,6 +228,27 @@ impl<'a> Importer<'a> {
             }
             Item::VapidKey(key) => {
                 self.vapid_key = Some(key);
+                return Ok(());
+            }
+            Item::Attachment(room, id, record) => {
+                // Its file is written as its bytes arrive, and kept (moved into place, its
+                // record and indexes written through the store's own insert, like a webhook's)
+                // once the reader has checked all of them.
+                self.attachment = Some(RestoringAttachment::start(self.store, room, id, record)?);
+                return Ok(());
+            }
+            Item::AttachmentData(bytes) => {
+                self.restoring()?.data(&bytes)?;
+                return Ok(());
+            }
+            Item::AttachmentThumbnail(bytes) => {
+                self.restoring()?.thumbnail(&bytes);
+                return Ok(());
+            }
+            Item::AttachmentDone => {
+                if let Some(attachment) = self.attachment.take() {
+                    attachment.keep(self.store)?;
+                }
                 return Ok(());
             }
             Item::PushSubscription(username, hash, record) => {
@@ -318,6 +351,13 @@ impl<'a> Importer<'a> {
             self.apply()?;
         }
         Ok(())
+    }
+
+    /// The attachment the reader is handing bytes of (it always says which first).
+    fn restoring(&mut self) -> StoreResult<&mut RestoringAttachment> {
+        self.attachment
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("attachment bytes before their attachment".into()))
     }
 
     fn apply(&mut self) -> StoreResult<()> {

@@ -29,7 +29,9 @@ impl Store {
     /// during the backup, and rooms created during it, are left out. Users and sessions are read
     /// one by one afterwards: each is as of the moment it is read, and a session is written only
     /// after its (still existing) user. A room's webhooks are read with it, each as of that
-    /// moment (see `write_webhooks_of` for their cursors and secrets).
+    /// moment (see `write_webhooks_of` for their cursors and secrets), and so are its
+    /// attachments, after its messages, each file's bytes streamed from disk (see
+    /// `write_attachments_of` for files that go missing meanwhile).
     ///
     /// The VAPID key is read first and never changes while a server runs (it is made once, at
     /// the first start): every push subscription in the file is bound to the key in the file.
@@ -286,6 +288,7 @@ impl Store {
                 counts.messages += 1;
             }
         }
+        self.write_attachments_of(writer, id, mark, counts)?;
         // A room's expiry never changes except when `delete_room` starts (it first marks the
         // room expired, then deletes messages): an unchanged expiry now means no message this
         // scan was owed went missing. Names, topics and member counts may change meanwhile.

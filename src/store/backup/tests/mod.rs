@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod attachments;
 mod damaged;
 mod live;
 mod push;
@@ -9,6 +10,7 @@ mod version1;
 mod version2;
 mod version3;
 mod version4;
+mod version5;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -305,6 +307,9 @@ fn dump(store: &Store) -> Dump {
         ("mention_index", &store.mention_index),
         ("mention_totals", &store.mention_totals),
         ("push_subscriptions", &store.push_subscriptions),
+        ("attachments", &store.attachments),
+        ("room_attachments", &store.room_attachments),
+        ("user_attachments", &store.user_attachments),
     ];
     trees
         .into_iter()
@@ -361,6 +366,7 @@ fn round_trip_restores_every_record_and_index_exactly() {
         tokens: 3,
         webhooks: 3,
         push_subscriptions: 0,
+        attachments: 0,
         bytes: bytes.len() as u64,
     };
     assert_eq!(stats, expected);

@@ -51,7 +51,7 @@ fn record_line(username: &str, record: &PushSubscriptionRecord) -> String {
 }
 
 /// The server's key, three subscriptions of alice and two of Bob (saved under "bob").
-fn add_push(store: &Store) {
+pub(super) fn add_push(store: &Store) {
     store.set_vapid_key(&VAPID_KEY).unwrap();
     for (username, n) in [
         ("alice", 3),

@@ -29,6 +29,7 @@ fn the_version_3_fixture_restores_what_it_was_written_from() {
             tokens: 3,
             webhooks: 0,
             push_subscriptions: 0,
+            attachments: 0,
             bytes: FIXTURE.len() as u64,
         }
     );

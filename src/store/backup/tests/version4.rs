@@ -29,6 +29,7 @@ fn the_version_4_fixture_restores_what_it_was_written_from_with_no_key_and_no_su
             tokens: 3,
             webhooks: 3,
             push_subscriptions: 0,
+            attachments: 0,
             bytes: FIXTURE.len() as u64,
         }
     );
