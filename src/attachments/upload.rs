@@ -19,8 +19,6 @@ pub struct Received {
 pub struct Bounds {
     /// The largest file the server takes.
     pub max_bytes: u64,
-    /// What is left of the uploader's quota.
-    pub quota_left: u64,
     /// How long the client may send nothing.
     pub idle: Duration,
 }
@@ -39,18 +37,46 @@ pub enum ReceiveError {
     Write(std::io::Error),
 }
 
+/// Where an upload is written. A file is made durable every `SETTLE_EVERY` bytes, so the
+/// disk never holds more than that of it unwritten: a gigabyte of dirty pages would make every
+/// group commit's fsync wait behind it (ext4 writes them out with the journal), and chat with it.
+pub trait Destination: AsyncWrite + Unpin + Send {
+    /// Makes what was written so far durable.
+    fn settle(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+impl Destination for tokio::fs::File {
+    async fn settle(&mut self) -> std::io::Result<()> {
+        self.flush().await?;
+        self.sync_data().await
+    }
+}
+
+impl Destination for Vec<u8> {}
+
+/// Bytes written between two `settle`s: small enough that a commit's fsync waits a few
+/// milliseconds behind an upload at worst, large enough that an upload still runs near disk
+/// speed.
+const SETTLE_EVERY: u64 = 4 * 1024 * 1024;
+
 /// Reads at most this much at a time: large enough for disk speed, small enough that a
 /// thousand uploads at once hold 64 MiB.
 const CHUNK: usize = 64 * 1024;
 
-/// Copies `body` into `file` within `bounds`; the caller removes the file on any error.
+/// Copies `body` into `file` within `bounds`, asking `within_quota` after each chunk whether
+/// the upload may be that long (the uploader's quota is shared with their other uploads on
+/// their way, so it is no fixed number); the caller removes the file on any error.
 pub async fn receive(
     mut body: impl AsyncRead + Unpin,
-    file: &mut (impl AsyncWrite + Unpin),
+    file: &mut impl Destination,
     bounds: Bounds,
+    mut within_quota: impl FnMut(u64) -> bool,
 ) -> Result<Received, ReceiveError> {
     let mut hasher = Sha256::new();
     let mut size = 0u64;
+    let mut unsettled = 0u64;
     let mut buffer = vec![0u8; CHUNK];
     loop {
         let read = tokio::time::timeout(bounds.idle, body.read(&mut buffer))
@@ -64,13 +90,18 @@ pub async fn receive(
         if size > bounds.max_bytes {
             return Err(ReceiveError::TooLarge(bounds.max_bytes));
         }
-        if size > bounds.quota_left {
+        if !within_quota(size) {
             return Err(ReceiveError::OverQuota);
         }
         hasher.update(&buffer[..read]);
         file.write_all(&buffer[..read])
             .await
             .map_err(ReceiveError::Write)?;
+        unsettled += read as u64;
+        if unsettled >= SETTLE_EVERY {
+            file.settle().await.map_err(ReceiveError::Write)?;
+            unsettled = 0;
+        }
     }
     file.flush().await.map_err(ReceiveError::Write)?;
     Ok(Received {
@@ -107,18 +138,22 @@ fn is_invisible_format(c: char) -> bool {
 mod tests {
     use super::*;
 
-    fn bounds(max_bytes: u64, quota_left: u64) -> Bounds {
+    fn bounds(max_bytes: u64) -> Bounds {
         Bounds {
             max_bytes,
-            quota_left,
             idle: Duration::from_secs(5),
         }
+    }
+
+    /// A quota with `left` bytes of room.
+    fn quota(left: u64) -> impl FnMut(u64) -> bool {
+        move |size| size <= left
     }
 
     #[tokio::test]
     async fn a_file_is_copied_hashed_and_measured() {
         let mut out = Vec::new();
-        let received = receive(&b"abc"[..], &mut out, bounds(10, 10))
+        let received = receive(&b"abc"[..], &mut out, bounds(10), quota(10))
             .await
             .expect("received");
         assert_eq!(out, b"abc");
@@ -133,7 +168,7 @@ mod tests {
     async fn the_size_and_the_quota_are_enforced_while_streaming() {
         let big = vec![7u8; 3 * CHUNK];
         let mut out = Vec::new();
-        let err = receive(&big[..], &mut out, bounds(CHUNK as u64, u64::MAX))
+        let err = receive(&big[..], &mut out, bounds(CHUNK as u64), quota(u64::MAX))
             .await
             .expect_err("too large");
         assert!(matches!(err, ReceiveError::TooLarge(_)), "{err}");
@@ -141,7 +176,7 @@ mod tests {
             out.len() <= CHUNK,
             "stopped at the first chunk past the limit"
         );
-        let err = receive(&big[..], &mut Vec::new(), bounds(u64::MAX, 10))
+        let err = receive(&big[..], &mut Vec::new(), bounds(u64::MAX), quota(10))
             .await
             .expect_err("over quota");
         assert!(matches!(err, ReceiveError::OverQuota), "{err}");
@@ -152,9 +187,9 @@ mod tests {
         let (_client, server) = tokio::io::duplex(64);
         let bounds = Bounds {
             idle: Duration::from_millis(50),
-            ..bounds(10, 10)
+            ..bounds(10)
         };
-        let err = receive(server, &mut Vec::new(), bounds)
+        let err = receive(server, &mut Vec::new(), bounds, quota(10))
             .await
             .expect_err("stalled");
         assert!(matches!(err, ReceiveError::Stalled(_)), "{err}");

@@ -115,12 +115,19 @@ impl Notices {
         if online.is_empty() {
             return Ok(());
         }
+        let newest_mention = store.newest_mention(message.room)?;
         let shared = SharedMessage::new(message.clone());
         let newest = message.ordinal.unwrap_or(0);
         for (username, connections) in online {
             let marker = store.read_marker(message.room, username)?;
             let read_ordinal = marker.map_or(0, |m| m.ordinal);
-            let mention_count = store.mention_count(message.room, username, marker.as_ref())?;
+            let read_seq = marker.map_or(0, |m| m.message);
+            let mention_count = match newest_mention {
+                Some(newest) if newest > read_seq => {
+                    store.mention_count(message.room, username, marker.as_ref())?
+                }
+                _ => 0,
+            };
             let event = Event::new(EventKind::RoomActivity {
                 room: message.room,
                 last_message: shared.clone(),

@@ -1,11 +1,12 @@
 //! Attachments in the chat domain: who may upload to a room and read its files, how a send
 //! takes its uploads along, and when an attachment has outlived its use.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::io::AsyncRead;
+use tokio::sync::Semaphore;
 
 use super::model::User;
 use super::Chat;
@@ -18,14 +19,48 @@ use crate::store::{AttachmentMeta, AttachmentRecord, IncomingFile, Store};
 /// Attachments a message carries at most.
 pub const MAX_PER_MESSAGE: usize = 10;
 
-/// Attachments named by a send on its way to disk: a second send naming one of them is refused
-/// until the first is saved (then the record says it is sent) or failed (then it is free again).
-#[derive(Default)]
-pub(super) struct Sending(Mutex<HashSet<AttachmentId>>);
+/// Uploads inspected (sniffed, measured, previewed) at once. One decode may take
+/// `max_decoded_bytes` of memory (512 MiB by default; a 1 MB PNG that inflates to 7,000 x
+/// 7,000 pixels, within the pixel limit, costs about 150 MB) and a whole core: without a bound,
+/// a few uploads at once could take every byte of a small server's memory. One slot keeps the
+/// other core for chat; the others wait with their file on disk, holding no memory.
+const INSPECTIONS_AT_ONCE: usize = 1;
 
-impl Sending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<AttachmentId>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+/// The name the chat service and the committer know [`InFlight`] by.
+pub(super) type Sending = InFlight;
+
+/// Attachment work on its way, shared by every upload, send and sweep of the server.
+pub(super) struct InFlight {
+    /// Attachments named by a send on its way to disk: a second send naming one of them is
+    /// refused until the first is saved (then the record says it is sent) or failed (then it
+    /// is free again), and the sweep leaves them alone. Sends check records under this lock
+    /// and the sweep deletes under it, so a send never takes an upload the sweep is deleting.
+    named: Mutex<HashSet<AttachmentId>>,
+    /// Bytes of uploads still arriving (or being stored), per uploader: with what is stored
+    /// they count against the uploader's quota, so parallel uploads cannot each fill the same
+    /// remaining space.
+    arriving: Mutex<HashMap<String, u64>>,
+    /// Slots for inspecting an upload (see [`INSPECTIONS_AT_ONCE`]).
+    inspecting: Arc<Semaphore>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        Self {
+            named: Mutex::default(),
+            arriving: Mutex::default(),
+            inspecting: Arc::new(Semaphore::new(INSPECTIONS_AT_ONCE)),
+        }
+    }
+}
+
+impl InFlight {
+    fn named(&self) -> MutexGuard<'_, HashSet<AttachmentId>> {
+        self.named.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn arriving(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.arriving.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// After the committer is done with a message, saved or not.
@@ -33,10 +68,91 @@ impl Sending {
         if attachments.is_empty() {
             return;
         }
-        let mut sending = self.lock();
+        let mut named = self.named();
         for meta in attachments {
             if let Ok(id) = meta.id.parse() {
-                sending.remove(&id);
+                named.remove(&id);
+            }
+        }
+    }
+}
+
+/// One upload's bytes, counted against its uploader's quota from its first byte until it is
+/// dropped: after its record is stored (so that, in between, its bytes count twice rather
+/// than not at all), or when it is given up.
+struct Arriving<'a> {
+    in_flight: &'a InFlight,
+    username: String,
+    bytes: u64,
+}
+
+impl<'a> Arriving<'a> {
+    fn new(in_flight: &'a InFlight, username: &str) -> Self {
+        Self {
+            in_flight,
+            username: username.to_string(),
+            bytes: 0,
+        }
+    }
+
+    /// Counts this upload as `bytes` long; whether the uploader's `stored` bytes and all they
+    /// have on its way stay within `quota`.
+    fn admit(&mut self, bytes: u64, stored: u64, quota: u64) -> bool {
+        let in_flight = self.in_flight;
+        let total = self.set(&mut in_flight.arriving(), bytes);
+        self.refused_unless(stored.saturating_add(total) <= quota)
+    }
+
+    /// Whether the uploader's `stored` bytes and all they have on its way leave no room.
+    fn full(&self, stored: u64, quota: u64) -> bool {
+        let arriving = self.in_flight.arriving();
+        let total = arriving.get(&self.username).copied().unwrap_or(0);
+        stored.saturating_add(total) >= quota
+    }
+
+    /// The final word on a received upload of `bytes`: `stored` is read under the same lock
+    /// as the uploads on their way, so an upload that finished meanwhile is counted either
+    /// there (its record is in) or here (its bytes still are).
+    fn admit_finished(
+        &mut self,
+        bytes: u64,
+        quota: u64,
+        stored: impl FnOnce() -> Result<u64>,
+    ) -> Result<bool> {
+        let in_flight = self.in_flight;
+        let mut arriving = in_flight.arriving();
+        let stored = stored()?;
+        let total = self.set(&mut arriving, bytes);
+        drop(arriving);
+        Ok(self.refused_unless(stored.saturating_add(total) <= quota))
+    }
+
+    /// `admitted`; a refused upload stops counting at once, so that an upload beside it is
+    /// not refused for bytes that are being thrown away.
+    fn refused_unless(&mut self, admitted: bool) -> bool {
+        if !admitted {
+            let in_flight = self.in_flight;
+            self.set(&mut in_flight.arriving(), 0);
+        }
+        admitted
+    }
+
+    /// Sets this upload's length in `arriving` to `bytes`; the uploader's total on its way.
+    fn set(&mut self, arriving: &mut HashMap<String, u64>, bytes: u64) -> u64 {
+        let total = arriving.entry(self.username.clone()).or_default();
+        *total = total.saturating_sub(self.bytes).saturating_add(bytes);
+        self.bytes = bytes;
+        *total
+    }
+}
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        let mut arriving = self.in_flight.arriving();
+        if let Some(total) = arriving.get_mut(&self.username) {
+            *total = total.saturating_sub(self.bytes);
+            if *total == 0 {
+                arriving.remove(&self.username);
             }
         }
     }
@@ -68,16 +184,17 @@ impl Chat {
                 "the server is nearly out of disk space; uploads are paused".into(),
             ));
         }
-        let used = self.store.attachment_usage(&user.username)?;
-        if used >= settings.user_quota {
-            return Err(quota_exceeded(settings.user_quota));
+        let quota = settings.user_quota;
+        let stored = self.store.attachment_usage(&user.username)?;
+        let mut arriving = Arriving::new(&self.sending, &user.username);
+        if arriving.full(stored, quota) {
+            return Err(quota_exceeded(quota));
         }
         let id = AttachmentId::generate(self.now_ms());
         let mut incoming =
             blocking(self.store.clone(), move |store| store.incoming_file(id)).await?;
         let bounds = Bounds {
             max_bytes: settings.max_bytes,
-            quota_left: settings.user_quota - used,
             idle: settings.idle_timeout,
         };
         let received = {
@@ -85,32 +202,26 @@ impl Chat {
             let mut writer = tokio::fs::File::from_std(
                 file.try_clone().map_err(crate::store::StoreError::from)?,
             );
-            upload::receive(body, &mut writer, bounds).await
+            // Early refusal against what was stored when the upload began; the final word
+            // comes once it is complete.
+            let within_quota = |size| arriving.admit(size, stored, quota);
+            upload::receive(body, &mut writer, bounds, within_quota).await
         };
         let received = received.map_err(|err| match err {
             ReceiveError::TooLarge(max) => {
                 Error::TooLarge(format!("a file has at most {max} bytes"))
             }
-            ReceiveError::OverQuota => quota_exceeded(settings.user_quota),
+            ReceiveError::OverQuota => quota_exceeded(quota),
             ReceiveError::Stalled(_) | ReceiveError::Read(_) => {
                 Error::invalid("upload_interrupted", err.to_string())
             }
             ReceiveError::Write(io) => write_failed(io),
         })?;
-        let limits = ImageLimits {
-            max_pixels: settings.max_image_pixels,
-            ..ImageLimits::default()
-        };
-        let (incoming, inspection) = tokio::task::spawn_blocking(move || {
-            let mut incoming = incoming;
-            let inspection = incoming
-                .finish()
-                .and_then(|()| inspect::inspect(incoming.path(), &limits));
-            (incoming, inspection)
-        })
-        .await
-        .map_err(|_| Error::SaveFailed)?;
-        let inspection = inspection.map_err(write_failed)?;
+        let usage = || Ok(self.store.attachment_usage(&user.username)?);
+        if !arriving.admit_finished(received.size, quota, usage)? {
+            return Err(quota_exceeded(quota));
+        }
+        let (incoming, inspection) = self.finish_and_inspect(incoming).await?;
         let (width, height, thumbnail) = match inspection.image {
             Some(image) => (Some(image.width), Some(image.height), image.thumbnail),
             None => (None, None, None),
@@ -134,7 +245,45 @@ impl Chat {
         };
         keep(&self.store, room, id, record, incoming, thumbnail).await?;
         self.store.flush().await?;
+        // Only now that its record counts: its bytes were counted as arriving until here.
+        drop(arriving);
         Ok(meta)
+    }
+
+    /// Makes a received upload durable, then sniffs, measures and previews it in one of the
+    /// inspection slots (see [`INSPECTIONS_AT_ONCE`]), off the async workers.
+    async fn finish_and_inspect(
+        &self,
+        incoming: IncomingFile,
+    ) -> Result<(IncomingFile, inspect::Inspection)> {
+        let incoming = tokio::task::spawn_blocking(move || {
+            let mut incoming = incoming;
+            incoming.finish().map(|()| incoming)
+        })
+        .await
+        .map_err(|_| Error::SaveFailed)?
+        .map_err(write_failed)?;
+        let limits = ImageLimits {
+            max_pixels: self.settings.attachments.max_image_pixels,
+            ..ImageLimits::default()
+        };
+        // Owned by the blocking task, so that a client gone meanwhile cannot free the slot
+        // while its image is still being decoded.
+        let slot = self
+            .sending
+            .inspecting
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Busy)?;
+        let (incoming, inspection) = tokio::task::spawn_blocking(move || {
+            let inspection = inspect::inspect(incoming.path(), &limits);
+            drop(slot);
+            (incoming, inspection)
+        })
+        .await
+        .map_err(|_| Error::SaveFailed)?;
+        Ok((incoming, inspection.map_err(write_failed)?))
     }
 
     /// Attachment `id` if `user` may read it: a member of its room, and for an upload not yet
@@ -187,6 +336,8 @@ impl Chat {
                 format!("attachment {id} is not an unsent upload of yours in this room"),
             )
         };
+        // Under the lock the sweep deletes under: a record read here is not being deleted.
+        let mut named = self.sending.named();
         let mut taken = Vec::with_capacity(ids.len());
         for raw in ids {
             let id: AttachmentId = raw.parse().map_err(|_| unusable(raw))?;
@@ -199,25 +350,22 @@ impl Chat {
             let record = self.store.attachment(id)?.ok_or_else(|| unusable(raw))?;
             let usable = record.message.is_none()
                 && record.room == room.to_string()
-                && record.uploader.eq_ignore_ascii_case(author);
+                && record.uploader.eq_ignore_ascii_case(author)
+                && !named.contains(&id);
             if !usable {
                 return Err(unusable(raw));
             }
             taken.push((id, record));
         }
-        let mut sending = self.sending.lock();
-        if let Some((id, _)) = taken.iter().find(|(id, _)| sending.contains(id)) {
-            return Err(unusable(&id.to_string()));
-        }
-        sending.extend(taken.iter().map(|(id, _)| *id));
+        named.extend(taken.iter().map(|(id, _)| *id));
         Ok(taken)
     }
 
     /// Gives back attachments taken by a send that was then refused before it was queued.
     pub(super) fn untake_attachments(&self, taken: &[(AttachmentId, AttachmentRecord)]) {
-        let mut sending = self.sending.lock();
+        let mut named = self.sending.named();
         for (id, _) in taken {
-            sending.remove(id);
+            named.remove(id);
         }
     }
 
@@ -228,14 +376,23 @@ impl Chat {
         let now = self.now_ms();
         let ttl =
             u64::try_from(self.settings.attachments.orphan_ttl.as_millis()).unwrap_or(u64::MAX);
-        let sending: HashSet<AttachmentId> = self.sending.lock().clone();
         let mut removed = 0;
         for (id, record) in self.store.attachments()? {
-            if sending.contains(&id) || !self.outlived(&record, now, ttl)? {
+            if !self.outlived(&record, now, ttl)? {
                 continue;
             }
-            self.store.remove_attachment(id)?;
-            removed += 1;
+            // Decided again under the lock sends take uploads under: a send that took this
+            // upload since the scan (and may be writing its claim on it) keeps it.
+            let named = self.sending.named();
+            let still = match self.store.attachment(id)? {
+                Some(record) => !named.contains(&id) && self.outlived(&record, now, ttl)?,
+                None => false,
+            };
+            if still {
+                self.store.remove_attachment(id)?;
+                removed += 1;
+            }
+            drop(named);
         }
         removed += self.store.remove_stray_attachment_files()?;
         Ok(removed)

@@ -217,9 +217,11 @@ impl FileResponse {
             "application/octet-stream"
         };
         response = response.content_type(content_type);
+        // `If-None-Match` compares weakly (RFC 9110, 13.1.2): `W/"x"` matches `"x"`.
         let not_modified = request.header(header::IF_NONE_MATCH).is_some_and(|tags| {
             tags.split(',')
-                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
         });
         if not_modified {
             return Ok(Self(response.status(StatusCode::NOT_MODIFIED).finish()));

@@ -31,6 +31,7 @@
 //! | `notification_levels` | room id, lowercase username          | `NotificationLevel` |
 //! | `mention_index` | room id, lowercase username 0x00 seq (u64 BE) | mentions so far (u64 BE) |
 //! | `mention_totals`| room id, lowercase username                | mentions so far (u64 BE) |
+//! |                 | room id (alone: the room's newest mention) | seq (u64 BE)     |
 //! | `attachments`   | attachment id (16 bytes, ULID)             | `AttachmentRecord` |
 //! | `room_attachments` | room id, attachment id                  | empty            |
 //! | `user_attachments` | lowercase username 0x00 attachment id   | size (u64 BE)    |
@@ -259,6 +260,12 @@ pub fn mention(room: RoomId, username: &str, seq: u64) -> Vec<u8> {
     let mut key = mentions_prefix(room, username);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// Where `mention_totals` keeps the number of `room`'s newest message that mentions anyone:
+/// the room's id alone, shorter than any (room, user) key.
+pub fn newest_mention(room: RoomId) -> [u8; ROOM_ID_LEN] {
+    room.to_bytes()
 }
 
 /// All mentions of `username` in `room`. Usernames are never empty and hold no 0x00, so one

@@ -75,6 +75,8 @@ pub(super) struct RunningCounts<'t> {
     index: &'t TransactionalTree,
     totals: &'t TransactionalTree,
     counts: HashMap<Vec<u8>, u64>,
+    /// Each room's newest message that mentions anyone, in this batch.
+    newest: HashMap<RoomId, u64>,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -85,6 +87,7 @@ impl<'t> RunningCounts<'t> {
             index,
             totals,
             counts: HashMap::new(),
+            newest: HashMap::new(),
         }
     }
 
@@ -103,12 +106,18 @@ impl<'t> RunningCounts<'t> {
         self.index
             .insert(keys::mention(room, username, seq), &keys::seq_value(count))?;
         self.counts.insert(key, count);
+        let newest = self.newest.entry(room).or_default();
+        *newest = (*newest).max(seq);
         Ok(())
     }
 
     pub(super) fn finish(self) -> TxResult<()> {
         for (key, count) in self.counts {
             self.totals.insert(key, &keys::seq_value(count))?;
+        }
+        for (room, seq) in self.newest {
+            self.totals
+                .insert(&keys::newest_mention(room)[..], &keys::seq_value(seq))?;
         }
         Ok(())
     }
@@ -136,6 +145,16 @@ impl Store {
             Some(marker) => self.mentions_through(room, username, marker.message)?,
         };
         Ok(total.saturating_sub(seen))
+    }
+
+    /// The number of `room`'s newest message that mentions anyone (`None`: none ever did). A
+    /// member whose marker is at or past it has no unread mention, which spares most members
+    /// of most `room_activity` notices a lookup of their own.
+    pub fn newest_mention(&self, room: RoomId) -> StoreResult<Option<u64>> {
+        self.mention_totals
+            .get(keys::newest_mention(room))?
+            .map(|bytes| keys::parse_seq_value(&bytes))
+            .transpose()
     }
 
     /// How many messages of `room` have mentioned `username` so far.
@@ -195,6 +214,7 @@ impl Store {
             let room = keys::parse_room_id(&key?)?;
             let members = self.member_names(room)?;
             let mut totals: HashMap<String, u64> = HashMap::new();
+            let mut newest = None;
             let mut batch = sled::Batch::default();
             for entry in self.messages.scan_prefix(keys::room(room)) {
                 let (key, value) = entry?;
@@ -204,14 +224,23 @@ impl Store {
                     continue;
                 }
                 let seq = keys::parse_message_seq(&key)?;
+                let mut counted = false;
                 for username in mentioned.recipients(&members) {
+                    counted = true;
                     let count = totals.entry(username.to_owned()).or_default();
                     *count += 1;
                     batch.insert(keys::mention(room, username, seq), &keys::seq_value(*count));
                     written += 1;
                 }
+                if counted {
+                    newest = Some(seq);
+                }
             }
             self.mention_index.apply_batch(batch)?;
+            if let Some(seq) = newest {
+                self.mention_totals
+                    .insert(keys::newest_mention(room), &keys::seq_value(seq))?;
+            }
             for (username, total) in &totals {
                 self.mention_totals
                     .insert(keys::room_member(room, username), &keys::seq_value(*total))?;

@@ -145,6 +145,12 @@ mod tests {
                 .mention_count(room, name, marker.as_ref())
                 .expect("count")
         };
+        // Message 4 names only its own author: it mentions no one.
+        assert_eq!(store.newest_mention(room).expect("newest"), Some(3));
+        assert_eq!(
+            store.newest_mention(RoomId::generate(2)).expect("newest"),
+            None
+        );
         assert_eq!(count("bob", None), 2, "by name, and @room from ann");
         assert_eq!(count("ann", None), 1, "@room from bob, never her own");
         assert_eq!(count("cy", None), 2, "both @room messages");

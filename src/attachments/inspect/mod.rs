@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
 pub const DEFAULT_MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
 /// Default longest side of a thumbnail, in pixels.
 pub const DEFAULT_THUMBNAIL_SIZE: u32 = 320;
+/// Default largest image file looked into: the JPEG decoder reads a whole file even for its
+/// header, so a bigger one would cost its size in memory.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The content type of valid UTF-8 text, HTML, XML and SVG included: served as `text/plain` they
 /// cannot run script even where some other header is forgotten.
@@ -45,6 +48,8 @@ pub struct ImageLimits {
     pub max_decoded_bytes: u64,
     /// The longest side of a thumbnail; smaller images keep their size.
     pub thumbnail_size: u32,
+    /// Image files larger than this are typed but neither measured nor previewed.
+    pub max_file_bytes: u64,
 }
 
 impl Default for ImageLimits {
@@ -53,6 +58,7 @@ impl Default for ImageLimits {
             max_pixels: DEFAULT_MAX_PIXELS,
             max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
             thumbnail_size: DEFAULT_THUMBNAIL_SIZE,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
 }
@@ -92,12 +98,13 @@ pub fn inspect(path: &Path, limits: &ImageLimits) -> io::Result<Inspection> {
     let more_follows = head.len() as u64 == SNIFF_LEN;
     let content_type = sniff(&head, more_follows);
 
+    let small_enough = file.metadata()?.len() <= limits.max_file_bytes;
     let image = match decodable_format(content_type) {
-        Some(format) => {
+        Some(format) if small_enough => {
             file.seek(SeekFrom::Start(0))?;
             thumbnail::inspect_image(file, format, limits)
         }
-        None => None,
+        _ => None,
     };
     Ok(Inspection {
         content_type: content_type.to_owned(),

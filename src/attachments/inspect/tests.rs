@@ -346,3 +346,18 @@ fn only_the_four_raster_types_are_inline() {
         assert!(!is_inline_image(other), "{other}");
     }
 }
+
+#[test]
+fn image_files_over_the_size_limit_are_typed_but_not_read() {
+    let png = encode(
+        &DynamicImage::ImageRgb8(landscape(64, 32)),
+        ImageFormat::Png,
+    );
+    let limits = ImageLimits {
+        max_file_bytes: png.len() as u64 - 1,
+        ..ImageLimits::default()
+    };
+    let found = inspect_bytes("big.png", &png, &limits);
+    assert_eq!(found.content_type, "image/png");
+    assert_eq!(found.image, None);
+}
