@@ -206,7 +206,7 @@ fn example_body(operation: &str, message: &str) -> Value {
         "POST /rooms" => json!({"name": "strict new", "kind": "private", "topic": "a topic"}),
         "PATCH /rooms/{id}" => json!({"name": "strict renamed", "topic": "another topic"}),
         "POST /rooms/{id}/messages" => {
-            json!({"body": "hello", "nonce": "strict-1", "reply_to": message})
+            json!({"body": "hello", "nonce": "strict-1", "reply_to": message, "attachments": []})
         }
         "PATCH /rooms/{id}/messages/{message}" => json!({"body": "edited"}),
         "PUT /rooms/{id}/members/{username}" => json!({"role": "member"}),

@@ -26,9 +26,6 @@ pub const MAX_PER_MESSAGE: usize = 10;
 /// other core for chat; the others wait with their file on disk, holding no memory.
 const INSPECTIONS_AT_ONCE: usize = 1;
 
-/// The name the chat service and the committer know [`InFlight`] by.
-pub(super) type Sending = InFlight;
-
 /// Attachment work on its way, shared by every upload, send and sweep of the server.
 pub(super) struct InFlight {
     /// Attachments named by a send on its way to disk: a second send naming one of them is
@@ -186,7 +183,7 @@ impl Chat {
         }
         let quota = settings.user_quota;
         let stored = self.store.attachment_usage(&user.username)?;
-        let mut arriving = Arriving::new(&self.sending, &user.username);
+        let mut arriving = Arriving::new(&self.attachments_in_flight, &user.username);
         if arriving.full(stored, quota) {
             return Err(quota_exceeded(quota));
         }
@@ -208,9 +205,7 @@ impl Chat {
             upload::receive(body, &mut writer, bounds, within_quota).await
         };
         let received = received.map_err(|err| match err {
-            ReceiveError::TooLarge(max) => {
-                Error::TooLarge(format!("a file has at most {max} bytes"))
-            }
+            ReceiveError::TooLarge(max) => file_too_large(max),
             ReceiveError::OverQuota => quota_exceeded(quota),
             ReceiveError::Stalled(_) | ReceiveError::Read(_) => {
                 Error::invalid("upload_interrupted", err.to_string())
@@ -270,7 +265,7 @@ impl Chat {
         // Owned by the blocking task, so that a client gone meanwhile cannot free the slot
         // while its image is still being decoded.
         let slot = self
-            .sending
+            .attachments_in_flight
             .inspecting
             .clone()
             .acquire_owned()
@@ -337,7 +332,7 @@ impl Chat {
             )
         };
         // Under the lock the sweep deletes under: a record read here is not being deleted.
-        let mut named = self.sending.named();
+        let mut named = self.attachments_in_flight.named();
         let mut taken = Vec::with_capacity(ids.len());
         for raw in ids {
             let id: AttachmentId = raw.parse().map_err(|_| unusable(raw))?;
@@ -363,7 +358,7 @@ impl Chat {
 
     /// Gives back attachments taken by a send that was then refused before it was queued.
     pub(super) fn untake_attachments(&self, taken: &[(AttachmentId, AttachmentRecord)]) {
-        let mut named = self.sending.named();
+        let mut named = self.attachments_in_flight.named();
         for (id, _) in taken {
             named.remove(id);
         }
@@ -383,7 +378,7 @@ impl Chat {
             }
             // Decided again under the lock sends take uploads under: a send that took this
             // upload since the scan (and may be writing its claim on it) keeps it.
-            let named = self.sending.named();
+            let named = self.attachments_in_flight.named();
             let still = match self.store.attachment(id)? {
                 Some(record) => !named.contains(&id) && self.outlived(&record, now, ttl)?,
                 None => false,
@@ -415,10 +410,33 @@ impl Chat {
     }
 }
 
+/// An upload over `attachments.max_bytes`, in words a person reads.
+pub fn file_too_large(max: u64) -> Error {
+    Error::TooLarge(format!("files can be at most {}", human_size(max)))
+}
+
 fn quota_exceeded(quota: u64) -> Error {
     Error::QuotaExceeded(format!(
-        "your attachments would take more than your quota of {quota} bytes; delete some messages with files first"
+        "your files would take more than your {} quota; delete some messages with files first",
+        human_size(quota)
     ))
+}
+
+/// `26214400` as "25 MiB", `1536` as "1.5 KiB", `500` as "500 bytes".
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
 }
 
 fn write_failed(err: std::io::Error) -> Error {
@@ -456,4 +474,18 @@ async fn blocking<T: Send + 'static>(
             crate::store::StoreError::Io(io) => write_failed(io),
             other => other.into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_size(500), "500 bytes");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(25 * 1024 * 1024), "25 MiB");
+        assert_eq!(human_size(1 << 30), "1 GiB");
+        assert_eq!(human_size(1 << 50), "1024 TiB");
+    }
 }

@@ -55,7 +55,7 @@ pub struct Listeners {
     /// they never hold up the committer.
     pub published: tokio::sync::broadcast::Sender<Arc<Message>>,
     /// Attachments of sends on their way, released once their batch is saved or refused.
-    pub sending: Arc<super::attachments::Sending>,
+    pub attachments_in_flight: Arc<super::attachments::InFlight>,
 }
 
 /// What the committer's queue carries.
@@ -81,9 +81,9 @@ pub(super) async fn run(
         activity,
         notices,
         published,
-        sending,
+        attachments_in_flight,
     } = listeners;
-    let listeners = (&activity, &published, &*sending);
+    let listeners = (&activity, &published, &*attachments_in_flight);
     let mut batch = Vec::with_capacity(256);
     loop {
         let received = tokio::select! {
@@ -114,10 +114,10 @@ async fn commit(
     hub: &Hub,
     metrics: &Metrics,
     committed: &tokio::sync::Notify,
-    (activity, published, sending): (
+    (activity, published, attachments_in_flight): (
         &mpsc::UnboundedSender<Arc<Message>>,
         &tokio::sync::broadcast::Sender<Arc<Message>>,
-        &super::attachments::Sending,
+        &super::attachments::InFlight,
     ),
     queued: &mut Vec<Queued>,
 ) {
@@ -132,11 +132,16 @@ async fn commit(
     let started = std::time::Instant::now();
     let (batch, saved) = save(store, batch).await;
     for pending in batch.iter().filter(|p| p.is_new()) {
-        sending.release(&pending.message.attachments);
+        attachments_in_flight.release(&pending.message.attachments);
         if saved.is_ok() && pending.update && pending.message.deleted {
-            let message = &pending.message;
-            if let Err(err) = store.remove_message_attachments(message.room, message.id.0) {
-                tracing::warn!(error = %err, "could not delete a deleted message's files; the sweep will");
+            // Removing files is disk work: off the async workers, done before the deletion is
+            // acknowledged (deletions are rare; the batch waits, the workers do not).
+            let (store, room, id) = (store.clone(), pending.message.room, pending.message.id.0);
+            let removed =
+                tokio::task::spawn_blocking(move || store.remove_message_attachments(room, id))
+                    .await;
+            if !matches!(removed, Ok(Ok(()))) {
+                tracing::warn!("could not delete a deleted message's files; the sweep will");
             }
         }
     }

@@ -70,8 +70,9 @@ pub struct Chat {
     committed: Arc<tokio::sync::Notify>,
     /// Every new message once durable, for listeners outside the domain (see `new_messages`).
     published: tokio::sync::broadcast::Sender<Arc<model::Message>>,
-    /// Attachments named by sends on their way to disk (see `attachments`).
-    sending: Arc<attachments::Sending>,
+    /// Uploads arriving and attachments named by sends on their way to disk (see
+    /// `attachments`).
+    attachments_in_flight: Arc<attachments::InFlight>,
 }
 
 /// New messages a `new_messages` listener may fall behind by before it loses the oldest.
@@ -94,7 +95,7 @@ impl Chat {
         let (activity, activity_queue) = mpsc::unbounded_channel();
         let notices = tokio::spawn(activity::run(store.clone(), hub.clone(), activity_queue));
         let (published, _) = tokio::sync::broadcast::channel(PUBLISHED_BACKLOG);
-        let sending = Arc::new(attachments::Sending::default());
+        let attachments_in_flight = Arc::new(attachments::InFlight::default());
         let committer = tokio::spawn(commit::run(
             store.clone(),
             hub.clone(),
@@ -104,7 +105,7 @@ impl Chat {
                 activity,
                 notices,
                 published: published.clone(),
-                sending: sending.clone(),
+                attachments_in_flight: attachments_in_flight.clone(),
             },
             queue,
             shutdown,
@@ -121,7 +122,7 @@ impl Chat {
             membership_lock: tokio::sync::Mutex::new(()),
             committed,
             published,
-            sending,
+            attachments_in_flight,
         };
         (Arc::new(chat), committer)
     }

@@ -29,6 +29,8 @@ use crate::wire::AttachmentView;
 pub struct Upload {
     /// The client's name for the file: the form part's filename (`?name=` wins).
     filename: Option<String>,
+    /// The request's `Content-Length`, when it declares one.
+    declared: Option<u64>,
     body: Box<dyn AsyncRead + Send + Unpin>,
 }
 
@@ -73,9 +75,13 @@ impl<'a> ApiExtractor<'a> for Upload {
         let is_form = request
             .content_type()
             .is_some_and(|kind| kind.starts_with("multipart/form-data"));
+        let declared = request
+            .header(header::CONTENT_LENGTH)
+            .and_then(|length| length.parse().ok());
         if !is_form {
             return Ok(Self {
                 filename: None,
+                declared,
                 body: Box::new(body.take()?.into_async_read()),
             });
         }
@@ -85,6 +91,7 @@ impl<'a> ApiExtractor<'a> for Upload {
             if field.name() == Some("file") {
                 return Ok(Self {
                     filename: field.file_name().map(str::to_owned),
+                    declared,
                     body: Box::new(field.into_async_read()),
                 });
             }
@@ -131,6 +138,15 @@ impl AttachmentsApi {
         upload: Upload,
     ) -> ApiResult<Uploaded> {
         let room = parse_room_id(&id.0)?;
+        // A body that says it is too long is refused before a byte of it is read (a form's
+        // own lines are allowed for).
+        let max_bytes = self.state.config.attachments.max_bytes;
+        if upload
+            .declared
+            .is_some_and(|length| length > max_bytes + FORM_OVERHEAD)
+        {
+            return Err(crate::chat::attachments::file_too_large(max_bytes).into());
+        }
         let name = name.0.or(upload.filename).unwrap_or_default();
         let meta = self
             .state
@@ -261,6 +277,9 @@ impl FileResponse {
         ))
     }
 }
+
+/// What a multipart form may add to a file's length: boundaries and part headers.
+const FORM_OVERHEAD: u64 = 64 * 1024;
 
 /// A file is never a page of this site: no scripts, no plugins, no forms, its own origin.
 const FILE_POLICY: &str = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'";

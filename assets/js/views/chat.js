@@ -25,6 +25,7 @@ import { parseDate } from '../format.js';
 import { composerLabel, roomTitle } from '../rooms-store.js';
 import { setTitle } from '../title.js';
 import { toast } from '../toast.js';
+import { roomLabel, showNotice, startText } from './chat-text.js';
 import { describeMembershipError, messageUser } from './new-conversation.js';
 
 const PAGE = 50;
@@ -88,50 +89,6 @@ export function mountChat(outlet, ctx, roomId, messageId = null) {
       else pendingMessage = id;
     },
   };
-}
-
-/** Replaces the page with a notice (room missing, access lost) and a way back. */
-function showNotice(page, title, text, retry) {
-  setTitle(`${title} · confab`);
-  const actions = [h('a', { class: 'btn btn-primary', href: '#/rooms' }, 'Back to rooms')];
-  if (retry) {
-    const again = h('button', { class: 'btn btn-ghost', type: 'button' }, 'Try again');
-    again.addEventListener('click', retry);
-    actions.unshift(again);
-  }
-  page.replaceChildren(
-    h(
-      'div',
-      { class: 'empty-state', role: 'alert' },
-      h('span', { class: 'empty-icon' }, icon('alert')),
-      h('h1', {}, title),
-      h('p', {}, text),
-      h('div', { class: 'empty-actions' }, actions),
-    ),
-  );
-}
-
-/** The "beginning of the room" marker's wording for each kind of room. */
-function startText(room, me) {
-  if (room.kind === 'direct') {
-    return {
-      glyph: '@',
-      title: `Your conversation with ${roomTitle(room, me)}`,
-      text: 'Only the people in this conversation can see it. Say hello!',
-    };
-  }
-  if (room.kind === 'private') {
-    return {
-      title: `Welcome to #${room.name}`,
-      text: 'This is the very beginning of this private room: only its members can see it.',
-    };
-  }
-  return { title: `Welcome to #${room.name}`, text: 'This is the very beginning of the room. Say hello!' };
-}
-
-/** "#general" or, for a direct room, the other people's names. */
-function roomLabel(room, me) {
-  return room.kind === 'direct' ? roomTitle(room, me) : `#${room.name}`;
 }
 
 /** The live chat once the room and its newest messages are loaded. */

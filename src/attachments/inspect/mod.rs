@@ -5,6 +5,7 @@
 //! inline (see [`is_inline_image`]). Everything in this module blocks and can spend a lot of CPU
 //! and memory on one file; callers run it in `spawn_blocking` behind a small semaphore.
 
+mod jpeg;
 mod thumbnail;
 
 #[cfg(test)]
@@ -102,7 +103,10 @@ pub fn inspect(path: &Path, limits: &ImageLimits) -> io::Result<Inspection> {
     let image = match decodable_format(content_type) {
         Some(format) if small_enough => {
             file.seek(SeekFrom::Start(0))?;
-            thumbnail::inspect_image(file, format, limits)
+            // A truncated JPEG would decode with grey rows for the missing part: no preview.
+            let whole = format != ImageFormat::Jpeg || jpeg::is_complete(&mut file)?;
+            file.seek(SeekFrom::Start(0))?;
+            thumbnail::inspect_image(file, format, limits, whole)
         }
         _ => None,
     };

@@ -218,9 +218,44 @@ fn truncated_images_keep_their_type_and_lose_only_what_is_missing() {
     );
     let found = inspect_bytes("half.jpg", &jpeg[..jpeg.len() / 2], &ImageLimits::default());
     assert_eq!(found.content_type, "image/jpeg");
-    // The JPEG decoder is lenient and may fill in the missing rows, so only the size is certain.
-    let info = found.image.expect("image info");
-    assert_eq!((info.width, info.height), (200, 100));
+    // The decoder would fill in the missing rows with grey; a cut JPEG gets its size only.
+    assert_eq!(
+        found.image,
+        Some(ImageInfo {
+            width: 200,
+            height: 100,
+            thumbnail: None
+        })
+    );
+    // Cut just before its end marker: still not whole.
+    let found = inspect_bytes(
+        "almost.jpg",
+        &jpeg[..jpeg.len() - 2],
+        &ImageLimits::default(),
+    );
+    assert_eq!(found.image.expect("image info").thumbnail, None);
+}
+
+#[test]
+fn a_whole_jpeg_is_told_from_a_cut_one_by_its_markers() {
+    let jpeg = encode(
+        &DynamicImage::ImageRgb8(landscape(120, 80)),
+        ImageFormat::Jpeg,
+    );
+    let whole = |bytes: &[u8]| super::jpeg::is_complete(bytes).expect("read");
+    assert!(whole(&jpeg));
+    // Segments before the scan (EXIF here) are skipped by their length, whatever they hold.
+    let with_exif = insert_after_soi(&jpeg, &exif_app1_rotate90_with_gps());
+    assert!(whole(&with_exif));
+    assert!(!whole(&with_exif[..with_exif.len() / 2]));
+    for cut in [2, 100, jpeg.len() / 2, jpeg.len() - 1] {
+        assert!(!whole(&jpeg[..cut]), "cut at {cut}");
+    }
+    assert!(!whole(b"not a jpeg"));
+    // Trailing data after the end marker (phones append their own) leaves it whole.
+    let mut trailed = jpeg.clone();
+    trailed.extend_from_slice(b"SEFT trailer");
+    assert!(whole(&trailed));
 }
 
 #[test]

@@ -19,17 +19,21 @@ use super::{ImageInfo, ImageLimits};
 /// JPEG quality of thumbnails: small files without visible artefacts at thumbnail size.
 const THUMBNAIL_QUALITY: u8 = 80;
 
-/// Dimensions and thumbnail of `file`, already sniffed as `format`; `None` when even its header
-/// cannot be read.
+/// Dimensions and thumbnail of `file`, already sniffed as `format` (no thumbnail unless
+/// `whole`); `None` when even its header cannot be read.
 pub(super) fn inspect_image(
     file: File,
     format: ImageFormat,
     limits: &ImageLimits,
+    whole: bool,
 ) -> Option<ImageInfo> {
     let (decoder, orientation) = guarded("header", || read_header(file, format, limits))?;
     let (width, height) = decoder.dimensions();
     let pixels = u64::from(width) * u64::from(height);
-    let thumbnail = if pixels > limits.max_pixels {
+    let thumbnail = if !whole {
+        tracing::debug!(width, height, "truncated image; no thumbnail");
+        None
+    } else if pixels > limits.max_pixels {
         tracing::debug!(width, height, "image too large to decode; no thumbnail");
         None
     } else {
