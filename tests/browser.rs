@@ -75,6 +75,8 @@ fn start_server(env: &[(&str, &str)]) -> Server {
         .args(["serve", "--listen", &addr.to_string(), "--data"])
         .arg(data.path())
         .env("RUST_LOG", "warn")
+        // A nearly full test disk must not refuse uploads (`attachments.min_free_disk`).
+        .env("CONFAB_ATTACHMENTS__MIN_FREE_DISK", "0")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .spawn()

@@ -32,6 +32,9 @@ pub fn test_config(data: &Path) -> Config {
         ..Config::default()
     };
     config.storage.cache_mb = 16;
+    // Uploads are refused below `min_free_disk` (512 MiB by default); a test machine's disk may
+    // be nearly full, which is not what these tests are about.
+    config.attachments.min_free_disk = 0;
     config
 }
 
@@ -503,6 +506,8 @@ impl BinaryServer {
                 command.env_remove(key);
             }
         }
+        // See `test_config`: a nearly full test disk must not refuse uploads.
+        command.env("CONFAB_ATTACHMENTS__MIN_FREE_DISK", "0");
         for (key, value) in extra_env {
             command.env(key, value);
         }
