@@ -137,7 +137,7 @@ impl AttachmentFiles {
         sync_dir(&self.root)
     }
 
-    /// Rooms that have a directory here, and the ids of the files in each.
+    /// Rooms that have a directory here, with the directory.
     fn stored(&self) -> io::Result<Vec<(RoomId, PathBuf)>> {
         let mut rooms = Vec::new();
         let entries = match fs::read_dir(&self.root) {
