@@ -247,13 +247,10 @@ impl Store {
         })?;
         counts.rooms += 1;
         for (username, member) in self.members(id)? {
-            // The mention count is derived data, recounted on restore.
-            let read_marker = self
-                .read_marker(id, &username)?
-                .map(|marker| ReadMarkerRecord {
-                    mentions: None,
-                    ..marker
-                });
+            let read_marker = match self.read_marker(id, &username)? {
+                Some(marker) => self.read_marker_within(id, marker, mark)?,
+                None => None,
+            };
             let notifications = self.notification_level(id, &username)?;
             writer.write(&Line::Member {
                 room: id.to_string(),
@@ -298,6 +295,42 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// A member's read marker as the file can hold it: the mention count left out (derived
+    /// data, recounted on restore), and a marker that moved past the room's mark while the
+    /// backup ran (reading messages sent meanwhile, which the file leaves out) brought back
+    /// to the last message at or before the mark, or dropped if there is none.
+    pub(super) fn read_marker_within(
+        &self,
+        room: RoomId,
+        marker: ReadMarkerRecord,
+        mark: u64,
+    ) -> Result<Option<ReadMarkerRecord>, BackupError> {
+        if marker.message <= mark {
+            return Ok(Some(ReadMarkerRecord {
+                mentions: None,
+                ..marker
+            }));
+        }
+        if mark == 0 {
+            return Ok(None);
+        }
+        let Some(entry) = self
+            .messages
+            .range(keys::message(room, 1)..=keys::message(room, mark))
+            .keys()
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let message = keys::parse_message_seq(&entry?)?;
+        let ordinal = self.ordinal_of(room, message)?.unwrap_or(message);
+        Ok(Some(ReadMarkerRecord {
+            message,
+            ordinal: ordinal.min(message),
+            mentions: None,
+        }))
     }
 
     /// Which secret hash opens each incoming webhook: `incoming_hooks` turned around, read

@@ -557,3 +557,50 @@ fn taken_back_messages_stay_holes_and_half_deleted_rooms_are_left_out() {
     assert_eq!(target.nonce_seq(room_id(1), "a", "n3").unwrap(), None);
     assert_eq!(target.nonce_seq(room_id(1), "a", "n4").unwrap(), Some(4));
 }
+
+#[test]
+fn a_read_marker_that_moved_past_the_mark_is_brought_back_to_the_last_message_before_it() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir, "source");
+    add_room(&store, room_id(1), "busy", NOW + HOUR, NOW);
+    for seq in [1, 2, 4, 5] {
+        let mut record = message("a", seq, None);
+        record.ordinal = Some(if seq < 3 { seq } else { seq - 1 });
+        store.insert_message(room_id(1), seq, &record).unwrap();
+    }
+    let marker = |message, ordinal| crate::store::ReadMarkerRecord {
+        message,
+        ordinal,
+        mentions: Some(2),
+    };
+    // Within the mark: kept as it is, less the derived mention count.
+    assert_eq!(
+        store
+            .read_marker_within(room_id(1), marker(2, 2), 4)
+            .unwrap(),
+        Some(marker(2, 2)).map(|m| crate::store::ReadMarkerRecord {
+            mentions: None,
+            ..m
+        })
+    );
+    // Read up to 5 while the backup, marked at 3, ran: message 3 is a hole, so 2 it is.
+    let back = store
+        .read_marker_within(room_id(1), marker(5, 4), 3)
+        .unwrap();
+    assert_eq!(
+        back.map(|m| (m.message, m.ordinal, m.mentions)),
+        Some((2, 2, None))
+    );
+    // Marked at 4: message 4 exists and is the third message.
+    let back = store
+        .read_marker_within(room_id(1), marker(5, 4), 4)
+        .unwrap();
+    assert_eq!(back.map(|m| (m.message, m.ordinal)), Some((4, 3)));
+    // A room that had no message at its mark keeps no marker.
+    assert_eq!(
+        store
+            .read_marker_within(room_id(1), marker(5, 4), 0)
+            .unwrap(),
+        None
+    );
+}
