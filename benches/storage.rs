@@ -59,6 +59,8 @@ fn room(id: RoomId, index: usize, expires_at_ms: u64) -> RoomRecord {
         kind: RoomKind::Public,
         topic: String::new(),
         member_count: 0,
+        encrypted: false,
+        key_version: 0,
     }
 }
 

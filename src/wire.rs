@@ -56,6 +56,13 @@ pub struct RoomView {
     /// One line, at most 256 characters; empty when unset.
     pub topic: String,
     pub member_count: u64,
+    /// End-to-end encrypted: messages carry `ciphertext` (see docs/encrypted-rooms.md).
+    pub encrypted: bool,
+    /// An encrypted room's current room key version (messages must be sent with it); absent
+    /// for plain rooms.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
     /// Whether the caller is a member.
     pub is_member: bool,
     /// The caller's role (`owner` or `member`) when a member; absent in shared events.
@@ -102,6 +109,8 @@ impl RoomView {
             kind: room.kind.as_str().to_string(),
             topic: room.topic.clone(),
             member_count: room.member_count,
+            encrypted: room.encrypted,
+            key_version: room.encrypted.then_some(room.key_version),
             is_member,
             role: None,
             members: None,
@@ -248,6 +257,19 @@ pub struct MessageView {
     #[oai(default, skip_serializing_if_is_empty)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentView>,
+    /// In an encrypted room: the AES-256-GCM ciphertext (base64) as the sender's browser made
+    /// it; `body` is empty. Absent in plain rooms and on a deleted message.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
+    /// Its 12-byte IV, base64 (with `ciphertext`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iv: Option<String>,
+    /// The room key version it was encrypted with (with `ciphertext`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
 }
 
 /// A file uploaded to a room (`POST /api/rooms/{id}/attachments`), sent with a message.
@@ -356,6 +378,9 @@ impl From<&Message> for MessageView {
                 id: stamp.id.clone(),
                 name: stamp.name.clone(),
             }),
+            ciphertext: message.encrypted.as_ref().map(|e| e.ciphertext.clone()),
+            iv: message.encrypted.as_ref().map(|e| e.iv.clone()),
+            key_version: message.encrypted.as_ref().map(|e| e.key_version),
         }
     }
 }

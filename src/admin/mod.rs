@@ -99,6 +99,9 @@ pub struct RoomSummary {
     pub kind: String,
     #[serde(default)]
     pub member_count: u64,
+    /// End-to-end encrypted: the server holds only ciphertext of its messages.
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 /// A room member as an administrator sees it.
@@ -274,6 +277,7 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
                     expires_at_ms: room.expires_at_ms,
                     kind: room.kind.as_str().to_string(),
                     member_count: room.member_count,
+                    encrypted: room.encrypted,
                 })
                 .collect();
             Ok(Reply::Rooms { rooms })

@@ -173,7 +173,12 @@ impl Chat {
         name: &str,
         body: impl AsyncRead + Unpin + Send,
     ) -> Result<AttachmentMeta> {
-        self.membership(room, user)?;
+        if self.membership(room, user)?.room.encrypted {
+            // Files would reach the server in clear: not in an end-to-end encrypted room.
+            return Err(super::encryption::refused_in_encrypted_room(
+                "attachments are",
+            ));
+        }
         let settings = &self.settings.attachments;
         let free = self.store.free_disk_space()?;
         if free < settings.min_free_disk {

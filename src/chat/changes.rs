@@ -13,8 +13,9 @@ use tokio::sync::oneshot;
 
 use super::commit::{Pending, Reply};
 use super::connection::Connection;
+use super::encryption::{not_encrypted, refused_in_encrypted_room, Sealed};
 use super::hub::Channel;
-use super::model::{validate_body, validate_nonce, Message, User};
+use super::model::{validate_body, validate_nonce, Message, Room, User};
 use super::Chat;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
@@ -28,6 +29,8 @@ pub const MAX_REACTIONS: usize = 20;
 pub enum Change {
     /// New body text (its author only).
     Edit(String),
+    /// New ciphertext, in an end-to-end encrypted room (its author only).
+    EditEncrypted(Sealed),
     /// Erase body and reactions, keep a tombstone (its author, the room's owner, an admin).
     Delete,
     /// Add or take back the actor's reaction (any member who may send).
@@ -35,6 +38,22 @@ pub enum Change {
 }
 
 impl Change {
+    /// An edit as a request carries it: a new body, or (in an encrypted room) new ciphertext.
+    pub fn edit(body: Option<String>, sealed: Result<Option<Sealed>>) -> Result<Self> {
+        match (body, sealed?) {
+            (None, Some(sealed)) => Ok(Change::EditEncrypted(sealed)),
+            (Some(body), None) => Ok(Change::Edit(body)),
+            (Some(_), Some(_)) => Err(Error::invalid(
+                "invalid_body",
+                "an edit has a body or a ciphertext, not both",
+            )),
+            (None, None) => Err(Error::invalid(
+                "invalid_body",
+                "an edit needs a body (or, in an encrypted room, a ciphertext)",
+            )),
+        }
+    }
+
     /// Checks what can be checked before the room is locked; an emoji is brought to its fully
     /// qualified form, so the same emoji typed two ways is one reaction.
     fn validated(self, max_body_chars: usize) -> Result<Self> {
@@ -43,13 +62,51 @@ impl Change {
                 validate_body(&body, max_body_chars)?;
                 Change::Edit(body)
             }
+            Change::React { emoji, on } if is_reaction_token(&emoji) => Change::React { emoji, on },
             Change::React { emoji, on } => Change::React {
                 emoji: canonical_emoji(&emoji)?,
                 on,
             },
-            Change::Delete => Change::Delete,
+            other => other,
         })
     }
+
+    /// The change as it may be made in `room`: encrypted rooms take only ciphertext and keyed
+    /// reaction tokens, plain rooms only text and emoji.
+    fn fit_for(self, chat: &Chat, room: &Room, author: &str) -> Result<Self> {
+        match (self, room.encrypted) {
+            (Change::Edit(_), true) => Err(refused_in_encrypted_room("a plain-text edit is")),
+            (Change::EditEncrypted(_), false) => Err(not_encrypted()),
+            (Change::EditEncrypted(sealed), true) => {
+                let body = chat.check_sealed(room, author, sealed)?;
+                Ok(Change::EditEncrypted(Sealed::from(body)))
+            }
+            (Change::React { emoji, .. }, true) if !is_reaction_token(&emoji) => Err(
+                refused_in_encrypted_room("a plain emoji reaction (send its keyed token) is"),
+            ),
+            (Change::React { emoji, .. }, false) if is_reaction_token(&emoji) => Err(
+                Error::invalid("invalid_emoji", "a reaction is exactly one Unicode emoji"),
+            ),
+            (change, _) => Ok(change),
+        }
+    }
+}
+
+/// A reaction in an encrypted room: `v{version}:` and 22 base64url characters, a keyed hash of
+/// the emoji that only members can map back (docs/encrypted-rooms.md).
+pub fn is_reaction_token(text: &str) -> bool {
+    let Some((version, mac)) = text.split_once(':') else {
+        return false;
+    };
+    let Some(digits) = version.strip_prefix('v') else {
+        return false;
+    };
+    (1..=10).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && mac.len() == 22
+        && mac
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The emoji as one fully qualified Unicode emoji (skin tones included), or `invalid_emoji`.
@@ -126,7 +183,8 @@ impl Chat {
             .map(|m| m.role);
         let now = self.now_ms();
         self.hub.with_channel(&self.store, room, |channel| {
-            channel.live_room(now)?;
+            let live = channel.live_room(now)?;
+            let change = change.fit_for(self, live, &actor.user.username)?;
             match actor.connection {
                 Some(id) if !channel.is_subscribed(id) => return Err(Error::NotJoined),
                 Some(_) => {}
@@ -204,33 +262,16 @@ impl Chat {
         let mut record = previous.clone();
         match change {
             Change::Edit(body) => {
-                if !is_author {
-                    return Err(Error::Forbidden(
-                        "only its author can edit a message".into(),
-                    ));
-                }
-                // The webhook's words, not its creator's: they may delete them, not reword them.
-                if previous.webhook.is_some() {
-                    return Err(Error::Forbidden(
-                        "a message from a webhook cannot be edited".into(),
-                    ));
-                }
-                refuse_deleted(previous)?;
-                if let Some(window) = self.settings.edit_window {
-                    let deadline = previous
-                        .sent_at_ms
-                        .saturating_add(window.as_millis() as u64);
-                    if now > deadline {
-                        return Err(Error::Forbidden(format!(
-                            "messages can be edited for {} after sending",
-                            humantime::format_duration(window)
-                        )));
-                    }
-                }
+                self.may_edit(previous, actor, now)?;
                 if previous.body == *body {
                     return Ok(None);
                 }
                 record.body = body.clone();
+                record.edited_at_ms = Some(now);
+            }
+            Change::EditEncrypted(sealed) => {
+                self.may_edit(previous, actor, now)?;
+                record.encrypted = Some(sealed.clone().into());
                 record.edited_at_ms = Some(now);
             }
             Change::Delete => {
@@ -244,6 +285,7 @@ impl Chat {
                     return Ok(None);
                 }
                 record.body = String::new();
+                record.encrypted = None;
                 record.reactions = Vec::new();
                 // Their files are deleted by the committer once the tombstone is durable.
                 record.attachments = Vec::new();
@@ -257,6 +299,35 @@ impl Chat {
             }
         }
         Ok(Some(record))
+    }
+
+    /// Whether `actor` may edit `previous` now: its author, not a webhook's words, not
+    /// deleted, within the edit window.
+    fn may_edit(&self, previous: &MessageRecord, actor: &Actor<'_>, now: u64) -> Result<()> {
+        if previous.author != actor.user.username {
+            return Err(Error::Forbidden(
+                "only its author can edit a message".into(),
+            ));
+        }
+        // The webhook's words, not its creator's: they may delete them, not reword them.
+        if previous.webhook.is_some() {
+            return Err(Error::Forbidden(
+                "a message from a webhook cannot be edited".into(),
+            ));
+        }
+        refuse_deleted(previous)?;
+        if let Some(window) = self.settings.edit_window {
+            let deadline = previous
+                .sent_at_ms
+                .saturating_add(window.as_millis() as u64);
+            if now > deadline {
+                return Err(Error::Forbidden(format!(
+                    "messages can be edited for {} after sending",
+                    humantime::format_duration(window)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

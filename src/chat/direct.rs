@@ -13,8 +13,14 @@ pub const DIRECT_MAX_PEOPLE: usize = 8;
 
 impl Chat {
     /// Opens the direct room of `opener` and `users`: the existing live one for the same set of
-    /// people (`false`), or a new one (`true`). An opener who had left it is let back in.
-    pub async fn open_direct(&self, opener: &User, users: &[String]) -> Result<(RoomInfo, bool)> {
+    /// people (`false`), or a new one (`true`). An opener who had left it is let back in. The
+    /// encrypted direct room of the same people is a room of its own.
+    pub async fn open_direct(
+        &self,
+        opener: &User,
+        users: &[String],
+        encrypted: bool,
+    ) -> Result<(RoomInfo, bool)> {
         let mut others: Vec<String> = users
             .iter()
             .map(|name| canonical_username(name))
@@ -52,6 +58,8 @@ impl Chat {
             kind: RoomKind::Direct,
             topic: String::new(),
             member_count: 0,
+            encrypted,
+            key_version: u32::from(encrypted),
         };
         let guard = self.membership_lock.lock().await;
         let inserted = self.insert_new_room(record, &others, opener)?;

@@ -55,6 +55,12 @@ pub enum EventKind {
         room: RoomId,
         message: crate::ids::MessageId,
     },
+    /// The recipient's keys of this encrypted room changed: keys were shared with them, or the
+    /// room moved to a new key version (a member left).
+    RoomKey {
+        room: RoomId,
+        key_version: u32,
+    },
     /// A send from this connection failed after it was accepted (e.g. the disk failed).
     SendFailed {
         code: &'static str,

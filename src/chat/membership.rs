@@ -285,7 +285,8 @@ impl Chat {
         })
     }
 
-    /// After `end_membership`: deletes an emptied room, or tells subscribers the new count.
+    /// After `end_membership`: deletes an emptied room, or tells subscribers the new count (and
+    /// the members of an encrypted room its new key version).
     async fn finish_removal(&self, id: RoomId, delete_room: bool) -> Result<()> {
         if delete_room {
             self.remove_room(id).await?;
@@ -294,6 +295,7 @@ impl Chat {
             self.store.flush().await?;
             if self.room(id).is_ok() {
                 self.refresh(id)?;
+                self.announce_key_rotation(id)?;
             }
         }
         Ok(())

@@ -6,6 +6,7 @@ use tokio::sync::oneshot;
 
 use super::commit::{Pending, Queued, Reply};
 use super::connection::Connection;
+use super::encryption::{not_encrypted, refused_in_encrypted_room, Sealed};
 use super::events::Joined;
 use super::hub::Channel;
 use super::model::{validate_body, validate_nonce, validate_optional_body, Message, User};
@@ -35,6 +36,10 @@ pub struct Draft {
     /// Ids of the sender's unsent uploads to this room to send with it; with any, the body
     /// may be empty.
     pub attachments: Vec<String>,
+    /// In an end-to-end encrypted room: the encrypted body (and `body` is empty).
+    pub sealed: Option<Sealed>,
+    /// In an encrypted room: the mentions the sender's browser found (the server cannot).
+    pub mentions: Vec<String>,
 }
 
 impl Draft {
@@ -46,10 +51,22 @@ impl Draft {
             reply_to: None,
             webhook: None,
             attachments: Vec::new(),
+            sealed: None,
+            mentions: Vec::new(),
         }
     }
 
     fn validate_body(&self, max_chars: usize) -> Result<()> {
+        if self.sealed.is_some() {
+            // Which of the two a room takes is checked under its lock (`fit_for`).
+            return match self.body.is_empty() {
+                true => Ok(()),
+                false => Err(Error::invalid(
+                    "invalid_body",
+                    "a message has a body or a ciphertext, not both",
+                )),
+            };
+        }
         if self.attachments.is_empty() {
             validate_body(&self.body, max_chars)
         } else {
@@ -139,13 +156,27 @@ impl Chat {
             reply_to,
             webhook,
             attachments,
+            sealed,
+            mentions: client_mentions,
         } = draft;
         if let Some(nonce) = &nonce {
             validate_nonce(nonce)?;
         }
         let now = self.now_ms();
         self.hub.with_channel(&self.store, room, |channel| {
-            channel.live_room(now)?;
+            let live = channel.live_room(now)?;
+            let encrypted = match (live.encrypted, sealed) {
+                (true, Some(sealed)) if attachments.is_empty() && webhook.is_none() => {
+                    Some(self.check_sealed(live, author, sealed)?)
+                }
+                (true, Some(_)) if webhook.is_some() => {
+                    return Err(refused_in_encrypted_room("webhooks are"))
+                }
+                (true, Some(_)) => return Err(refused_in_encrypted_room("attachments are")),
+                (true, None) => return Err(refused_in_encrypted_room("a plain-text body is")),
+                (false, Some(_)) => return Err(not_encrypted()),
+                (false, None) => None,
+            };
             match sender {
                 // Only members are ever subscribed, and a removal unsubscribes under this lock:
                 // the hot path needs no store read.
@@ -172,8 +203,12 @@ impl Chat {
                 }
             }
             let seq = channel.next_seq;
-            let mentions = self.mentions_in(room, &body)?;
+            let mentions = match &encrypted {
+                Some(_) => self.client_mentions(room, &client_mentions)?,
+                None => self.mentions_in(room, &body)?,
+            };
             let mut record = MessageRecord::new(author.to_string(), body, now, nonce);
+            record.encrypted = encrypted;
             record.webhook = webhook;
             record.ordinal = Some(channel.next_ordinal);
             record.mentions = mentions;

@@ -8,6 +8,7 @@ pub mod changes;
 mod commit;
 pub mod connection;
 mod direct;
+pub mod encryption;
 pub mod events;
 pub mod hub;
 mod invites;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
 use crate::store::{
-    AttachmentMeta, MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind, RoomRecord,
-    UserRecord, WebhookStamp,
+    AttachmentMeta, EncryptedBody, MemberRecord, MessageRecord, ReactionRecord, Role, RoomKind,
+    RoomRecord, UserRecord, WebhookStamp,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct Room {
     pub kind: RoomKind,
     pub topic: String,
     pub member_count: u64,
+    /// End-to-end encrypted, and if so its current room key version.
+    pub encrypted: bool,
+    pub key_version: u32,
 }
 
 impl Room {
@@ -55,6 +58,8 @@ impl Room {
             kind: record.kind,
             topic: record.topic.clone(),
             member_count: record.member_count,
+            encrypted: record.encrypted,
+            key_version: record.key_version,
         }
     }
 
@@ -144,6 +149,8 @@ pub struct Message {
     pub ordinal: Option<u64>,
     /// The files sent with it.
     pub attachments: Vec<AttachmentMeta>,
+    /// In an encrypted room: the body as the sender's browser encrypted it.
+    pub encrypted: Option<EncryptedBody>,
 }
 
 impl Message {
@@ -163,6 +170,7 @@ impl Message {
             mentions: record.mentions,
             ordinal: record.ordinal,
             attachments: record.attachments,
+            encrypted: record.encrypted,
         })
     }
 }

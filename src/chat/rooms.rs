@@ -15,6 +15,8 @@ pub struct NewRoom {
     pub name: String,
     pub kind: RoomKind,
     pub topic: Option<String>,
+    /// End-to-end encrypted: private rooms only (and direct ones, see `open_direct`).
+    pub encrypted: bool,
 }
 
 /// What inserting a new room did.
@@ -44,6 +46,12 @@ impl Chat {
                 "direct rooms are opened with POST /api/dms",
             ));
         }
+        if new.encrypted && new.kind != RoomKind::Private {
+            return Err(Error::invalid(
+                "invalid_encryption",
+                "only private rooms and direct rooms can be end-to-end encrypted",
+            ));
+        }
         let name = validate_room_name(&new.name)?;
         let topic = new.topic.as_deref().map(validate_topic).transpose()?;
         let now = self.now_ms();
@@ -56,6 +64,8 @@ impl Chat {
             kind: new.kind,
             topic: topic.unwrap_or_default(),
             member_count: 0,
+            encrypted: new.encrypted,
+            key_version: u32::from(new.encrypted),
         };
         let Insertion::New { id, record, owner } = self.insert_new_room(record, &[], creator)?
         else {

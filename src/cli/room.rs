@@ -70,14 +70,15 @@ pub fn run(args: RoomArgs) -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string_pretty(&rooms)?);
                 } else {
                     println!(
-                        "{:<26}  {:<8}  {:<24}  {:>7}  {:<16}  EXPIRES",
-                        "ID", "KIND", "NAME", "MEMBERS", "CREATED BY"
+                        "{:<26}  {:<8}  {:<9}  {:<24}  {:>7}  {:<16}  EXPIRES",
+                        "ID", "KIND", "ENCRYPTED", "NAME", "MEMBERS", "CREATED BY"
                     );
                     for room in rooms {
                         let name: String = room.name.chars().take(24).collect();
                         let expires = format_time(room.expires_at_ms);
+                        let encrypted = if room.encrypted { "e2e" } else { "-" };
                         println!(
-                            "{:<26}  {:<8}  {name:<24}  {:>7}  {:<16}  {expires}",
+                            "{:<26}  {:<8}  {encrypted:<9}  {name:<24}  {:>7}  {:<16}  {expires}",
                             room.id, room.kind, room.member_count, room.created_by
                         );
                     }

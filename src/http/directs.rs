@@ -16,6 +16,9 @@ use crate::wire::RoomView;
 pub struct NewDirect {
     /// The other people (1 to 7; you are always included).
     pub users: Vec<String>,
+    /// End-to-end encrypted: a room of its own beside the plain direct room of the same
+    /// people (see docs/encrypted-rooms.md).
+    pub encrypted: Option<bool>,
 }
 
 #[derive(ApiResponse)]
@@ -62,7 +65,11 @@ impl DirectsApi {
         let (room, created) = self
             .state
             .chat
-            .open_direct(&auth.caller().user, &body.0.users)
+            .open_direct(
+                &auth.caller().user,
+                &body.0.users,
+                body.0.encrypted.unwrap_or(false),
+            )
             .await?;
         let view = Json(RoomView::from(&room));
         Ok(if created {

@@ -11,6 +11,7 @@ use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::chat::changes::Change;
+use crate::chat::encryption::Sealed;
 use crate::chat::{Draft, HistoryPage};
 use crate::error::Error;
 use crate::ids::MessageId;
@@ -37,12 +38,29 @@ pub struct NewMessage {
     /// yet sent: the message carries them.
     #[oai(default)]
     pub attachments: Vec<String>,
+    /// In an end-to-end encrypted room, instead of `body`: the AES-256-GCM ciphertext, base64
+    /// (at most 4 x the message limit + 16 bytes). See docs/encrypted-rooms.md.
+    pub ciphertext: Option<String>,
+    /// With `ciphertext`: its 12-byte IV, base64.
+    pub iv: Option<String>,
+    /// With `ciphertext`: the room's current key version.
+    pub key_version: Option<u32>,
+    /// With `ciphertext`: who it mentions (usernames, `room` for everyone), as the client
+    /// found them; names that are not members are dropped. Ignored in plain rooms.
+    #[oai(default)]
+    pub mentions: Vec<String>,
 }
 
 #[derive(Debug, Object)]
 pub struct MessageEdit {
-    /// The new text: 1-4000 characters, not only whitespace.
-    pub body: String,
+    /// The new text: 1-4000 characters, not only whitespace. Not in encrypted rooms.
+    pub body: Option<String>,
+    /// In an encrypted room, instead of `body`: the new ciphertext, base64.
+    pub ciphertext: Option<String>,
+    /// With `ciphertext`: its 12-byte IV, base64.
+    pub iv: Option<String>,
+    /// With `ciphertext`: the room's current key version.
+    pub key_version: Option<u32>,
 }
 
 #[derive(ApiResponse)]
@@ -125,6 +143,10 @@ impl MessagesApi {
             nonce,
             reply_to,
             attachments,
+            ciphertext,
+            iv,
+            key_version,
+            mentions,
         } = body.0;
         let reply_to = parse_cursor("reply_to", reply_to)?;
         let draft = Draft {
@@ -133,6 +155,8 @@ impl MessagesApi {
             reply_to,
             webhook: None,
             attachments,
+            sealed: Sealed::from_fields(ciphertext, iv, key_version)?,
+            mentions,
         };
         let message = self
             .state
@@ -156,7 +180,13 @@ impl MessagesApi {
         message: Path<String>,
         body: StrictJson<MessageEdit>,
     ) -> ApiResult<Json<MessageView>> {
-        let change = Change::Edit(body.0.body);
+        let MessageEdit {
+            body,
+            ciphertext,
+            iv,
+            key_version,
+        } = body.0;
+        let change = Change::edit(body, Sealed::from_fields(ciphertext, iv, key_version))?;
         self.change(auth, &id.0, &message.0, change).await
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod header_deadline;
 mod health;
 mod invites;
+mod keys;
 mod members;
 mod messages;
 mod metrics;
@@ -46,6 +47,8 @@ pub enum ApiTags {
     Integrations,
     /// Web Push subscriptions of your browsers.
     Notifications,
+    /// Keys of end-to-end encrypted rooms (docs/encrypted-rooms.md).
+    Encryption,
 }
 
 /// Every API area, combined into one OpenAPI service.
@@ -63,6 +66,7 @@ pub type Apis = (
     read_state::ReadStateApi,
     push::PushApi,
     attachments::AttachmentsApi,
+    keys::KeysApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -105,6 +109,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         attachments::AttachmentsApi {
+            state: state.clone(),
+        },
+        keys::KeysApi {
             state: state.clone(),
         },
     );

@@ -31,6 +31,9 @@ pub struct NewRoom {
     pub kind: Option<String>,
     /// One line, at most 256 characters.
     pub topic: Option<String>,
+    /// End-to-end encrypted (private rooms only; cannot be changed later): messages are sent
+    /// as `ciphertext`, see docs/encrypted-rooms.md.
+    pub encrypted: Option<bool>,
 }
 
 #[derive(Debug, Object)]
@@ -115,11 +118,17 @@ impl RoomsApi {
     /// Scope: `write`.
     #[oai(path = "/", method = "post")]
     async fn create(&self, auth: Auth, body: StrictJson<NewRoom>) -> ApiResult<CreatedRoom> {
-        let NewRoom { name, kind, topic } = body.0;
+        let NewRoom {
+            name,
+            kind,
+            topic,
+            encrypted,
+        } = body.0;
         let spec = NewRoomSpec {
             name,
             kind: parse_kind(kind.as_deref())?,
             topic,
+            encrypted: encrypted.unwrap_or(false),
         };
         let room = self
             .state

@@ -80,6 +80,8 @@ mod tests {
                 kind,
                 topic: "ünïcode \u{1F600}".into(),
                 member_count: 3,
+                encrypted: false,
+                key_version: 0,
             },
             role,
             members,

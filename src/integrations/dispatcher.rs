@@ -202,6 +202,8 @@ impl Integrations {
             nonce: None,
             reply_to: None,
             attachments: Vec::new(),
+            sealed: None,
+            mentions: Vec::new(),
             webhook: Some(WebhookStamp {
                 id: hook.id.clone(),
                 name: hook.name.clone(),

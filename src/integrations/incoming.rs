@@ -92,6 +92,8 @@ impl Integrations {
             nonce: None,
             reply_to: None,
             attachments: Vec::new(),
+            sealed: None,
+            mentions: Vec::new(),
             webhook: Some(WebhookStamp {
                 id: record.id.clone(),
                 name,

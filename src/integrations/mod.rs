@@ -190,6 +190,17 @@ impl Integrations {
         record: &WebhookRecord,
         incoming_secret: Option<&crate::store::TokenHash>,
     ) -> Result<()> {
+        if self
+            .store
+            .room(room)?
+            .is_some_and(|stored| stored.encrypted)
+        {
+            // The server cannot read what an outgoing one would send, nor encrypt what an
+            // incoming one posts.
+            return Err(crate::chat::encryption::refused_in_encrypted_room(
+                "webhooks are",
+            ));
+        }
         let _one_at_a_time = self.creating.lock().await;
         if self.store.webhooks_of(room)?.len() >= MAX_WEBHOOKS_PER_ROOM {
             return Err(Error::conflict(

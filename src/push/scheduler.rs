@@ -132,13 +132,20 @@ fn payload(room: &Room, message: &Message, mentioned: bool) -> Vec<u8> {
         RoomKind::Private => "private",
         RoomKind::Direct => "direct",
     };
+    // An encrypted room's content is ciphertext here: say only that there is something new.
+    let body = match (room.encrypted, room.kind) {
+        (true, RoomKind::Direct) => "New message in a direct conversation".to_string(),
+        (true, _) => format!("New message in {}", room.name),
+        (false, _) => preview(&markdown::plain_text(&message.body)),
+    };
     let payload = serde_json::json!({
         "type": "message",
         "room": room.id.to_string(),
         "room_name": room.name,
         "room_kind": kind,
         "sender": sender,
-        "body": preview(&markdown::plain_text(&message.body)),
+        "body": body,
+        "encrypted": room.encrypted,
         "message": message.id.to_string(),
         "sent_at": crate::wire::format_time(message.sent_at_ms),
         "mention": mentioned,

@@ -147,6 +147,8 @@ mod tests {
             kind: RoomKind::Public,
             topic: String::new(),
             member_count: 0,
+            encrypted: false,
+            key_version: 0,
         }
     }
 

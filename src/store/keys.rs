@@ -37,6 +37,8 @@
 //! | `user_attachments` | lowercase username 0x00 attachment id   | size (u64 BE)    |
 //! | `push_subscriptions` | lowercase username 0x00 sha256(endpoint) | `PushSubscriptionRecord` |
 //! | `meta`          | `vapid_key`                                | P-256 secret scalar (32 bytes) |
+//! | `identity_keys` | lowercase username                         | `IdentityKeyRecord` |
+//! | `room_keys`     | room id, lowercase username 0x00 key version (u32 BE) | `RoomKeyRecord` |
 
 use super::StoreError;
 use crate::ids::{AttachmentId, RoomId};
@@ -184,12 +186,44 @@ pub fn parse_user_room(key: &[u8]) -> Result<RoomId, StoreError> {
 }
 
 /// The set of people in a direct room, as one key: sorted, deduplicated, lowercase, joined by
-/// 0x00, so the same people always find the same room whatever order they were named in.
-pub fn direct_members(usernames: &[String]) -> Vec<u8> {
+/// 0x00, so the same people always find the same room whatever order they were named in. An
+/// encrypted direct room is a room of its own beside the plain one: its key ends in 0x00 0x00
+/// `e` (no username is empty, so no plain key has two 0x00 in a row).
+pub fn direct_members(usernames: &[String], encrypted: bool) -> Vec<u8> {
     let mut names: Vec<Vec<u8>> = usernames.iter().map(|name| user(name)).collect();
     names.sort();
     names.dedup();
-    names.join(&0u8)
+    let mut key = names.join(&0u8);
+    if encrypted {
+        key.extend_from_slice(b"\0\0e");
+    }
+    key
+}
+
+/// Every room key version `username` holds in `room`.
+pub fn room_keys_prefix(room: RoomId, username: &str) -> Vec<u8> {
+    let mut key = room_member(room, username);
+    key.push(0);
+    key
+}
+
+pub fn room_key(room: RoomId, username: &str, version: u32) -> Vec<u8> {
+    let mut key = room_keys_prefix(room, username);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+/// The username and version of a `room_keys` key.
+pub fn parse_room_key(key: &[u8]) -> Result<(String, u32), StoreError> {
+    let bad = || corrupt("room_keys key");
+    let tail = key.get(ROOM_ID_LEN..).ok_or_else(bad)?;
+    let split = tail.len().checked_sub(5).ok_or_else(bad)?;
+    if tail[split] != 0 {
+        return Err(bad());
+    }
+    let username = String::from_utf8(tail[..split].to_vec()).map_err(|_| bad())?;
+    let version: [u8; 4] = tail[split + 1..].try_into().map_err(|_| bad())?;
+    Ok((username, u32::from_be_bytes(version)))
 }
 
 pub fn room_invite(room: RoomId, code_hash: &[u8; TOKEN_HASH_LEN]) -> [u8; ROOM_ID_LEN + 32] {
@@ -385,15 +419,29 @@ mod tests {
 
     #[test]
     fn direct_member_keys_ignore_order_case_and_repeats() {
-        let a = direct_members(&["Bob".into(), "ann".into()]);
-        let b = direct_members(&["ann".into(), "bob".into(), "BOB".into()]);
+        let a = direct_members(&["Bob".into(), "ann".into()], false);
+        let b = direct_members(&["ann".into(), "bob".into(), "BOB".into()], false);
         assert_eq!(a, b);
-        assert_ne!(a, direct_members(&["ann".into(), "bobby".into()]));
+        assert_ne!(a, direct_members(&["ann".into(), "bobby".into()], false));
         // "ab"+"c" and "a"+"bc" must not collide.
         assert_ne!(
-            direct_members(&["ab".into(), "c".into()]),
-            direct_members(&["a".into(), "bc".into()])
+            direct_members(&["ab".into(), "c".into()], false),
+            direct_members(&["a".into(), "bc".into()], false)
         );
+        // The encrypted room of the same people is another room.
+        let sealed = direct_members(&["ann".into(), "bob".into()], true);
+        assert_ne!(a, sealed);
+        assert_eq!(&sealed[..a.len()], &a[..]);
+    }
+
+    #[test]
+    fn room_keys_of_one_member_never_cover_another_s() {
+        let room = RoomId::from_bytes([5; 16]);
+        let key = room_key(room, "Bob", 7);
+        assert!(key.starts_with(&room_keys_prefix(room, "bob")));
+        assert!(!room_key(room, "bobby", 1).starts_with(&room_keys_prefix(room, "bob")));
+        assert_eq!(parse_room_key(&key).expect("parse"), ("bob".to_string(), 7));
+        assert!(parse_room_key(&key[..key.len() - 1]).is_err());
     }
 
     #[test]

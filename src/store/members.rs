@@ -72,9 +72,17 @@ impl Store {
             .collect()
     }
 
-    /// The direct room last created for exactly these people, if its record still exists.
-    pub fn direct_room(&self, usernames: &[String]) -> StoreResult<Option<RoomId>> {
-        match self.direct_rooms.get(keys::direct_members(usernames))? {
+    /// The direct room (plain or encrypted) last created for exactly these people, if its
+    /// record still exists.
+    pub fn direct_room(
+        &self,
+        usernames: &[String],
+        encrypted: bool,
+    ) -> StoreResult<Option<RoomId>> {
+        match self
+            .direct_rooms
+            .get(keys::direct_members(usernames, encrypted))?
+        {
             Some(id) => Ok(Some(keys::parse_room_id(&id)?)),
             None => Ok(None),
         }
@@ -118,7 +126,8 @@ impl Store {
     }
 
     /// Ends the membership of `username` in `room`, and hands the owner role to `promote` (a
-    /// remaining member) in the same transaction.
+    /// remaining member) in the same transaction; an encrypted room moves to its next key
+    /// version in it too, and the room keys the member held are forgotten.
     pub fn remove_member(
         &self,
         room: RoomId,
@@ -151,6 +160,10 @@ impl Store {
                     return Ok(RemovedMember::Removed { remaining: 0 });
                 };
                 record.member_count = record.member_count.saturating_sub(1);
+                if record.encrypted {
+                    // What is sent from now on must be unreadable to whoever left.
+                    record.key_version = record.key_version.saturating_add(1);
+                }
                 rooms.insert(&room_key, encode(&record))?;
                 Ok(RemovedMember::Removed {
                     remaining: record.member_count,
@@ -158,6 +171,7 @@ impl Store {
             },
         );
         let removed = result.map_err(StoreError::from)?;
+        self.delete_room_keys_of(room, username)?;
         self.refresh_room(room)?;
         Ok(removed)
     }

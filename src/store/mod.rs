@@ -5,6 +5,7 @@ mod attachments;
 mod backup;
 mod compact;
 mod directory;
+mod encryption;
 mod invites;
 mod keys;
 mod members;
@@ -29,10 +30,10 @@ pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
 pub use messages::{ChangedSince, EncodedMessage, Page};
 pub use records::{
-    AttachmentMeta, AttachmentRecord, DeliveryRecord, DeliveryStatus, InviteRecord, MemberRecord,
-    MessageRecord, NotificationLevel, PushSubscriptionRecord, ReactionRecord, ReadMarkerRecord,
-    Role, RoomKind, RoomRecord, SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord,
-    WebhookStamp,
+    AttachmentMeta, AttachmentRecord, DeliveryRecord, DeliveryStatus, EncryptedBody,
+    IdentityKeyRecord, InviteRecord, KdfRecord, MemberRecord, MessageRecord, NotificationLevel,
+    PushSubscriptionRecord, ReactionRecord, ReadMarkerRecord, Role, RoomKeyRecord, RoomKind,
+    RoomRecord, SessionRecord, TokenRecord, UserRecord, WebhookKind, WebhookRecord, WebhookStamp,
 };
 pub use rooms::InsertRoom;
 pub use tokens::TokenHash;
@@ -105,6 +106,10 @@ pub struct Store {
     room_attachments: sled::Tree,
     user_attachments: sled::Tree,
     files: attachments::AttachmentFiles,
+    /// Identity keys by user, and wrapped room keys by (room, member, version) (see
+    /// `encryption`).
+    identity_keys: sled::Tree,
+    room_keys: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
@@ -193,6 +198,8 @@ impl Store {
             attachments: tree("attachments")?,
             room_attachments: tree("room_attachments")?,
             user_attachments: tree("user_attachments")?,
+            identity_keys: tree("identity_keys")?,
+            room_keys: tree("room_keys")?,
             files: attachments::AttachmentFiles::new(dir),
             flushing: Default::default(),
             flushes: Default::default(),

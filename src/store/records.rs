@@ -84,6 +84,18 @@ pub struct RoomRecord {
     /// Kept in step with `room_members` by every membership write, so listings need no scan.
     #[serde(default)]
     pub member_count: u64,
+    /// End-to-end encrypted (private and direct rooms only; set at creation, never changed):
+    /// messages carry `MessageRecord::encrypted` instead of a body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypted: bool,
+    /// An encrypted room's current room key version: 1 at creation, one more each time a
+    /// member leaves or is removed. 0 for plain rooms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub key_version: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -162,6 +174,61 @@ pub struct MessageRecord {
     /// The files sent with it, as they were when sent (a deleted message has none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentMeta>,
+    /// In an encrypted room, the message as its sender's browser encrypted it (the body is
+    /// empty); never decrypted here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<EncryptedBody>,
+}
+
+/// An end-to-end encrypted message body: opaque to the server, which checks only its shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EncryptedBody {
+    /// AES-256-GCM ciphertext with its tag, base64.
+    pub ciphertext: String,
+    /// The 12-byte IV, base64.
+    pub iv: String,
+    /// The room key version it was encrypted with.
+    pub key_version: u32,
+}
+
+/// A user's identity key for encrypted rooms: the public half, and the private half wrapped
+/// by their browser under a key only their passphrase gives (never usable by the server).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityKeyRecord {
+    /// The uncompressed P-256 point (65 bytes), base64.
+    pub public_key: String,
+    /// The PKCS#8 private key encrypted with AES-256-GCM, base64.
+    pub wrapped_private_key: String,
+    pub kdf: KdfRecord,
+    pub created_at_ms: u64,
+}
+
+/// How the browser derives the key that wraps a private key from the passphrase.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KdfRecord {
+    /// `PBKDF2`.
+    pub name: String,
+    /// `SHA-256`.
+    pub hash: String,
+    pub iterations: u32,
+    /// base64.
+    pub salt: String,
+    /// The AES-GCM IV of the wrapped private key, base64.
+    pub iv: String,
+}
+
+/// One member's copy of one version of a room key, wrapped by another member's browser.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomKeyRecord {
+    /// base64.
+    pub wrapped_key: String,
+    /// base64 (12 bytes).
+    pub iv: String,
+    /// The member who wrapped it.
+    pub wrapped_by: String,
+    /// Their public key when they did (the member needs it to unwrap, and may verify it).
+    pub wrapper_public_key: String,
+    pub created_at_ms: u64,
 }
 
 /// What a message shows of a file it carries; the file itself is in the attachment files.
@@ -355,6 +422,7 @@ impl MessageRecord {
             ordinal: None,
             mentions: Vec::new(),
             attachments: Vec::new(),
+            encrypted: None,
         }
     }
 }

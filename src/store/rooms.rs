@@ -46,7 +46,7 @@ impl Store {
         record.member_count = members.len() as u64;
         let value = encode(&record);
         let usernames: Vec<String> = members.iter().map(|(name, _)| name.clone()).collect();
-        let direct_key = keys::direct_members(&usernames);
+        let direct_key = keys::direct_members(&usernames, record.encrypted);
         let member_rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = members
             .iter()
             .map(|(name, member)| {
@@ -169,6 +169,7 @@ impl Store {
         delete_prefix(&self.mention_index, &room_key)?;
         delete_prefix(&self.mention_totals, &room_key)?;
         self.remove_room_attachments(id)?;
+        self.delete_room_keys(id)?;
         if record.kind == RoomKind::Direct {
             let usernames: Vec<String> = self
                 .members(id)?
@@ -176,7 +177,7 @@ impl Store {
                 .map(|(name, _)| name)
                 .collect();
             let _ = self.direct_rooms.compare_and_swap(
-                keys::direct_members(&usernames),
+                keys::direct_members(&usernames, record.encrypted),
                 Some(&room_key[..]),
                 None as Option<&[u8]>,
             )?;

@@ -57,11 +57,13 @@ impl Store {
         Ok(false)
     }
 
-    /// Deletes the user and every session and access token they hold.
+    /// Deletes the user and every session, access token, push subscription and identity key
+    /// they hold.
     pub fn delete_user(&self, username: &str) -> StoreResult<bool> {
         self.delete_sessions_of(username)?;
         self.delete_tokens_of(username)?;
         self.delete_push_subscriptions_of(username)?;
+        self.delete_identity_key(username)?;
         Ok(self.users.remove(keys::user(username))?.is_some())
     }
 

@@ -30,13 +30,31 @@ pub enum ClientFrame {
         /// Ids of the sender's unsent uploads to the room.
         #[serde(default)]
         attachments: Vec<String>,
+        /// In an encrypted room, instead of `body` (docs/encrypted-rooms.md).
+        #[serde(default)]
+        ciphertext: Option<String>,
+        #[serde(default)]
+        iv: Option<String>,
+        #[serde(default)]
+        key_version: Option<u32>,
+        /// In an encrypted room: who the message mentions, as the client found them.
+        #[serde(default)]
+        mentions: Vec<String>,
     },
     Edit {
         room: String,
         message: String,
-        body: String,
+        /// In a plain room; in an encrypted one, `ciphertext`, `iv` and `key_version`.
+        #[serde(default)]
+        body: Option<String>,
         #[serde(default)]
         nonce: Option<String>,
+        #[serde(default)]
+        ciphertext: Option<String>,
+        #[serde(default)]
+        iv: Option<String>,
+        #[serde(default)]
+        key_version: Option<u32>,
     },
     Delete {
         room: String,
@@ -125,6 +143,10 @@ enum ServerFrame<'a> {
         room: String,
         message: String,
     },
+    RoomKey {
+        room: String,
+        key_version: u32,
+    },
     /// The backlog of a join is complete: `cursor` is where a rejoin should resume from.
     ReplayDone {
         room: String,
@@ -194,6 +216,10 @@ pub fn encode_event(kind: &EventKind) -> String {
         EventKind::Read { room, message } => encode(&ServerFrame::Read {
             room: room.to_string(),
             message: message.to_string(),
+        }),
+        EventKind::RoomKey { room, key_version } => encode(&ServerFrame::RoomKey {
+            room: room.to_string(),
+            key_version: *key_version,
         }),
         EventKind::SendFailed {
             code,

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::tokens;
 use crate::chat::changes::Change;
 use crate::chat::connection::{ConnectionSlot, Kick};
+use crate::chat::encryption::Sealed;
 use crate::chat::events::{Event, EventKind};
 use crate::chat::model::User;
 use crate::chat::{Connection, Draft};
@@ -301,6 +302,10 @@ impl Session {
                 nonce,
                 reply_to,
                 attachments,
+                ciphertext,
+                iv,
+                key_version,
+                mentions,
             } => {
                 let result = self.rate_limited().and_then(|()| {
                     let room = parse_room(&room)?;
@@ -317,6 +322,8 @@ impl Session {
                         reply_to,
                         webhook: None,
                         attachments,
+                        sealed: Sealed::from_fields(ciphertext, iv, key_version)?,
+                        mentions,
                     };
                     self.state
                         .chat
@@ -332,8 +339,12 @@ impl Session {
                 message,
                 body,
                 nonce,
+                ciphertext,
+                iv,
+                key_version,
             } => {
-                let result = self.change(&room, &message, Change::Edit(body), nonce.clone());
+                let result = Change::edit(body, Sealed::from_fields(ciphertext, iv, key_version))
+                    .and_then(|change| self.change(&room, &message, change, nonce.clone()));
                 match result {
                     Ok(()) => Ok(()),
                     Err(err) => send(sink, protocol::error(&err, nonce.as_deref())).await,

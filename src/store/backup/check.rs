@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use super::attachments::PendingAttachment;
+use super::encryption::{check_identity_key, check_room_key};
 use super::format::{from_hex32, Counts, Line};
 use super::read::Item;
 use super::web_push::{check_subscription, decode_vapid_key};
@@ -24,7 +25,7 @@ pub(super) fn format_error(line: u64, reason: String) -> BackupError {
 pub(super) struct Checker {
     /// The file's format version: member and invite lines exist from version 2 on, token
     /// lines from 3, webhook lines from 4, the VAPID key and push subscriptions from 5,
-    /// attachments from 6.
+    /// attachments from 6, identity and room keys from 7.
     version: u64,
     /// Whether the file holds the VAPID key, which push subscriptions need.
     vapid_key: bool,
@@ -39,6 +40,8 @@ pub(super) struct Checker {
     token: Option<[u8; 32]>,
     /// Endpoint hash of the last push subscription of that user (they follow its tokens).
     push: Option<[u8; 32]>,
+    /// Whether that user's identity key line came (the last of its lines).
+    identity_key: bool,
     room: Option<OpenRoom>,
     /// The attachment whose bytes the next lines carry, until all of them have come.
     attachment: Option<PendingAttachment>,
@@ -57,6 +60,11 @@ struct OpenRoom {
     webhook: Option<WebhookId>,
     /// Id of its last attachment so far.
     attachment: Option<AttachmentId>,
+    /// End-to-end encrypted, with its current key version.
+    encrypted: bool,
+    key_version: u32,
+    /// Member key and version of its last room key so far.
+    room_key: Option<(Vec<u8>, u32)>,
 }
 
 impl OpenRoom {
@@ -132,6 +140,7 @@ impl Checker {
                 self.session = None;
                 self.token = None;
                 self.push = None;
+                self.identity_key = false;
                 self.counts.users += 1;
                 Ok(Item::User(record))
             }
@@ -191,7 +200,66 @@ impl Checker {
                 Ok(Item::Token(hash, record))
             }
             Line::PushSubscription { username, record } => {
+                if self.identity_key {
+                    return Err(fail(
+                        "a push subscription after its user's identity key".into(),
+                    ));
+                }
                 self.check_push_subscription(username, record, line_no)
+            }
+            Line::IdentityKey { username, record } => {
+                let owner = keys::user(&username);
+                if self.version < 7
+                    || self.in_rooms
+                    || self.identity_key
+                    || self.user.as_ref() != Some(&owner)
+                {
+                    return Err(fail(format!(
+                        "an identity key of {username:?} that does not follow its user's lines, or a second one (version 7 and later)"
+                    )));
+                }
+                check_identity_key(&record).map_err(fail)?;
+                self.identity_key = true;
+                self.counts.identity_keys += 1;
+                Ok(Item::IdentityKey(username.to_ascii_lowercase(), record))
+            }
+            Line::RoomKey {
+                room,
+                username,
+                key_version,
+                record,
+            } => {
+                let version = self.version;
+                let open = self.open_room(&room, "a room key", line_no)?;
+                let member = keys::user(&username);
+                if version < 7 || open.phase() != 1 || open.member.as_ref() != Some(&member) {
+                    return Err(fail(
+                        "a room key line out of place (room keys follow their member's line; version 7 and later)".into(),
+                    ));
+                }
+                if !open.encrypted || key_version == 0 || key_version > open.key_version {
+                    return Err(fail(format!(
+                        "a room key of version {key_version} in a room whose key version is {} (encrypted: {})",
+                        open.key_version, open.encrypted
+                    )));
+                }
+                if open
+                    .room_key
+                    .as_ref()
+                    .is_some_and(|(last, v)| *last == member && *v >= key_version)
+                {
+                    return Err(fail("room keys out of order or repeated".into()));
+                }
+                check_room_key(&record).map_err(fail)?;
+                open.room_key = Some((member, key_version));
+                let id = open.id;
+                self.counts.room_keys += 1;
+                Ok(Item::RoomKey(
+                    id,
+                    username.to_ascii_lowercase(),
+                    key_version,
+                    record,
+                ))
             }
             Line::Room {
                 id,
@@ -208,6 +276,15 @@ impl Checker {
                 if self.room.as_ref().is_some_and(|last| last.id >= room) {
                     return Err(fail("rooms out of order or repeated".into()));
                 }
+                if record.encrypted
+                    && (self.version < 7
+                        || record.kind == crate::store::RoomKind::Public
+                        || record.key_version == 0)
+                {
+                    return Err(fail(
+                        "an encrypted room that is public or without a key version (version 7 and later)".into(),
+                    ));
+                }
                 self.room = Some(OpenRoom {
                     id: room,
                     last_seq,
@@ -216,6 +293,9 @@ impl Checker {
                     invite: None,
                     webhook: None,
                     attachment: None,
+                    encrypted: record.encrypted,
+                    key_version: record.key_version,
+                    room_key: None,
                 });
                 self.counts.rooms += 1;
                 Ok(Item::Room(room, record))
@@ -321,6 +401,14 @@ impl Checker {
                     return Err(fail(
                         "a message with attachments (version 6 and later)".into(),
                     ));
+                }
+                if let Some(sealed) = &record.encrypted {
+                    if !open.encrypted || sealed.key_version > open.key_version {
+                        return Err(fail(format!(
+                            "an encrypted message of key version {} in a room whose key version is {} (encrypted: {})",
+                            sealed.key_version, open.key_version, open.encrypted
+                        )));
+                    }
                 }
                 open.seen = seq;
                 self.counts.messages += 1;

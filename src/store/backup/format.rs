@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::{BackupError, BackupStats};
 use crate::store::{
-    AttachmentRecord, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
-    PushSubscriptionRecord, ReadMarkerRecord, RoomRecord, SessionRecord, StoreError, TokenRecord,
-    UserRecord, WebhookRecord,
+    AttachmentRecord, IdentityKeyRecord, InviteRecord, MemberRecord, MessageRecord,
+    NotificationLevel, PushSubscriptionRecord, ReadMarkerRecord, RoomKeyRecord, RoomRecord,
+    SessionRecord, StoreError, TokenRecord, UserRecord, WebhookRecord,
 };
 
 pub(super) const FORMAT: &str = "confab-backup";
@@ -20,8 +20,10 @@ pub(super) const FORMAT: &str = "confab-backup";
 /// - 2: access tokens (token lines) and bots (`is_bot`, `bot_owner` in user records);
 /// - 3: webhooks (webhook lines, and the `webhook` stamp of messages they posted);
 /// - 4: Web Push (the VAPID key line and push subscription lines);
-/// - 5: attachments (attachment lines with their bytes, and the `attachments` of messages).
-pub(super) const VERSION: u64 = 6;
+/// - 5: attachments (attachment lines with their bytes, and the `attachments` of messages);
+/// - 6: end-to-end encrypted rooms (identity key and room key lines, the rooms' `encrypted`
+///   and `key_version`, and the messages' `encrypted` bodies).
+pub(super) const VERSION: u64 = 7;
 /// The oldest version this confab reads.
 pub(super) const OLDEST_READABLE: u64 = 1;
 
@@ -89,10 +91,24 @@ pub(super) enum Line {
         username: String,
         record: PushSubscriptionRecord,
     },
+    /// Version 7: the identity key of the user before it (after its push subscriptions): the
+    /// public key, and the private key as the user's browser wrapped it.
+    IdentityKey {
+        username: String,
+        record: IdentityKeyRecord,
+    },
     Room {
         id: String,
         last_seq: u64,
         record: RoomRecord,
+    },
+    /// Version 7: a wrapped room key of the member before it (right after its member line), by
+    /// version, oldest first.
+    RoomKey {
+        room: String,
+        username: String,
+        key_version: u32,
+        record: RoomKeyRecord,
     },
     /// Version 2: a member of the room before it, by username.
     Member {
@@ -178,6 +194,11 @@ pub(super) struct Counts {
     /// Absent before version 6.
     #[serde(default)]
     pub attachments: u64,
+    /// Absent before version 7.
+    #[serde(default)]
+    pub identity_keys: u64,
+    #[serde(default)]
+    pub room_keys: u64,
 }
 
 impl Counts {
@@ -193,6 +214,8 @@ impl Counts {
             webhooks: self.webhooks,
             push_subscriptions: self.push_subscriptions,
             attachments: self.attachments,
+            identity_keys: self.identity_keys,
+            room_keys: self.room_keys,
             bytes,
         }
     }

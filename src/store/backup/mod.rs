@@ -1,21 +1,23 @@
 //! Backups: one engine-independent, versioned, checksummed file holding the whole database, taken
 //! while chat goes on and restored into an empty store.
 //!
-//! # The file (version 6)
+//! # The file (version 7)
 //!
 //! UTF-8 text, one JSON object per line, every line ending in `\n` and at most
 //! [`format::MAX_LINE_BYTES`] (1 MiB) long (without its `\n`):
 //!
 //! ```text
-//! {"format":"confab-backup","version":6,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
+//! {"format":"confab-backup","version":7,"created_at_ms":1767225600000,"confab_version":"0.1.0","sessions_included":true}
 //! {"type":"vapid_key","secret_key":"<43 base64url characters: 32 bytes>"}
 //! {"type":"user","record":{"username":"alice","password_hash":"$argon2id$v=19$...","is_admin":true,"locked":false,"created_at_ms":...}}
 //! {"type":"session","token_sha256":"<64 hex digits>","record":{"username":"alice","created_at_ms":...,"last_seen_ms":...}}
 //! {"type":"token","token_sha256":"<64 hex digits>","record":{"id":"01J...","username":"alice","name":"ci","scopes":["read","write"],"created_at_ms":...}}
 //! {"type":"push_subscription","username":"alice","record":{"endpoint":"https://push.example/...","p256dh":"<base64url>","auth":"<base64url>","created_at_ms":...}}
+//! {"type":"identity_key","username":"alice","record":{"public_key":"<base64: 65 bytes>","wrapped_private_key":"<base64>","kdf":{"name":"PBKDF2","hash":"SHA-256","iterations":600000,"salt":"<base64>","iv":"<base64>"},"created_at_ms":...}}
 //! {"type":"user","record":{"username":"deploy-bot","password_hash":"","is_admin":false,"locked":false,"created_at_ms":...,"is_bot":true,"bot_owner":"alice"}}
 //! {"type":"room","id":"01J...","last_seq":2,"record":{"id":"01J...","name":"general","created_by":"alice","created_at_ms":...,"expires_at_ms":...,"kind":"private","member_count":1}}
 //! {"type":"member","room":"01J...","username":"alice","record":{"role":"owner","joined_at_ms":...}}
+//! {"type":"room_key","room":"01J...","username":"alice","key_version":1,"record":{"wrapped_key":"<base64>","iv":"<base64>","wrapped_by":"alice","wrapper_public_key":"<base64>","created_at_ms":...}}
 //! {"type":"invite","room":"01J...","code_sha256":"<64 hex digits>","record":{"id":"...","room":"01J...","created_by":"alice",...}}
 //! {"type":"webhook","room":"01J...","id":"01K...","secret_sha256":"<64 hex digits>","record":{"id":"01K...","name":"alerts","created_by":"alice","created_at_ms":...,"kind":"incoming"}}
 //! {"type":"webhook","room":"01J...","id":"01K...","record":{"id":"01K...","name":"ci","created_by":"alice","created_at_ms":...,"kind":"outgoing","url":"https://...","events":["message"],"trigger_words":["!deploy"],"secret":"...","cursor":1}}
@@ -26,14 +28,15 @@
 //! {"type":"attachment_data","data":"<base64url of bytes 0..49152>"}
 //! {"type":"attachment_data","data":"<base64url of bytes 49152..70000>"}
 //! {"type":"attachment_thumbnail","data":"<base64url of the preview's 5120 bytes>"}
-//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":3,"members":1,"invites":1,"tokens":1,"webhooks":2,"push_subscriptions":1,"attachments":1},"sha256":"<64 hex digits>"}
+//! {"type":"end","counts":{"users":2,"sessions":1,"rooms":1,"messages":3,"members":1,"invites":1,"tokens":1,"webhooks":2,"push_subscriptions":1,"attachments":1,"identity_keys":1,"room_keys":1},"sha256":"<64 hex digits>"}
 //! ```
 //!
 //! - Line 1 is the header. Then the server's VAPID key, if it had made one; then every user, by
 //!   lowercase name, each followed by its sessions (by token hash), then its access tokens (by
 //!   secret hash), then its Web Push subscriptions (by the SHA-256 of their endpoint, which is
-//!   their key in the store; the reader computes it, the file does not hold it); then every
-//!   room, by id, each followed by its members (by username), its invites (by code hash), its
+//!   their key in the store; the reader computes it, the file does not hold it), then its
+//!   identity key for encrypted rooms; then every room, by id, each followed by its members
+//!   (by username, each followed by its wrapped room keys by version), its invites (by code hash), its
 //!   webhooks (by id), its messages by sequence number, none above the room's `last_seq`
 //!   (its last sequence number when the backup was taken), and its attachments (by id), each
 //!   followed at once by its bytes. Numbers may have holes: the store takes back a message
@@ -91,6 +94,7 @@
 
 mod attachments;
 mod check;
+mod encryption;
 mod format;
 mod read;
 mod restore;
@@ -123,6 +127,8 @@ pub struct BackupStats {
     pub webhooks: u64,
     pub push_subscriptions: u64,
     pub attachments: u64,
+    pub identity_keys: u64,
+    pub room_keys: u64,
     pub bytes: u64,
 }
 

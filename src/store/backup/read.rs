@@ -14,9 +14,9 @@ use super::web_push::VAPID_KEY_LEN;
 use super::{BackupError, BackupStats};
 use crate::ids::{AttachmentId, RoomId};
 use crate::store::{
-    AttachmentRecord, InviteRecord, MemberRecord, MessageRecord, NotificationLevel,
-    PushSubscriptionRecord, ReadMarkerRecord, RoomRecord, SessionRecord, Store, TokenRecord,
-    UserRecord, WebhookId, WebhookRecord,
+    AttachmentRecord, IdentityKeyRecord, InviteRecord, MemberRecord, MessageRecord,
+    NotificationLevel, PushSubscriptionRecord, ReadMarkerRecord, RoomKeyRecord, RoomRecord,
+    SessionRecord, Store, TokenRecord, UserRecord, WebhookId, WebhookRecord,
 };
 
 /// A checked record, handed to the reader's sink in file order.
@@ -30,7 +30,11 @@ pub(super) enum Item {
     Token([u8; 32], TokenRecord),
     /// A push subscription of the (lowercase) user, with the SHA-256 of its endpoint.
     PushSubscription(String, [u8; 32], PushSubscriptionRecord),
+    /// The (lowercase) user's identity key.
+    IdentityKey(String, IdentityKeyRecord),
     Room(RoomId, RoomRecord),
+    /// A wrapped room key of a member: room, (lowercase) username, key version.
+    RoomKey(RoomId, String, u32, RoomKeyRecord),
     Member {
         room: RoomId,
         username: String,

@@ -121,8 +121,10 @@ impl Store {
                 }
                 RoomKind::Direct => {
                     let names: Vec<String> = members.iter().map(|(name, _)| name.clone()).collect();
-                    self.direct_rooms
-                        .insert(keys::direct_members(&names), &room_key[..])?;
+                    self.direct_rooms.insert(
+                        keys::direct_members(&names, record.encrypted),
+                        &room_key[..],
+                    )?;
                 }
                 RoomKind::Private => {}
             }
@@ -182,6 +184,8 @@ struct Importer<'a> {
     invites: Batch,
     room_invites: Batch,
     push_subscriptions: Batch,
+    identity_keys: Batch,
+    room_keys: Batch,
     /// The attachment whose bytes are arriving.
     attachment: Option<RestoringAttachment>,
     /// The file's VAPID key (its line comes right after the header), written last.
@@ -213,6 +217,8 @@ impl<'a> Importer<'a> {
             invites: Batch::default(),
             room_invites: Batch::default(),
             push_subscriptions: Batch::default(),
+            identity_keys: Batch::default(),
+            room_keys: Batch::default(),
             attachment: None,
             vapid_key: None,
             version: 0,
@@ -255,6 +261,18 @@ impl<'a> Importer<'a> {
                 let value = encode(&record);
                 self.push_subscriptions
                     .insert(keys::push_subscription(&username, &hash), value.as_slice());
+                value
+            }
+            Item::IdentityKey(username, record) => {
+                let value = encode(&record);
+                self.identity_keys
+                    .insert(keys::user(&username), value.as_slice());
+                value
+            }
+            Item::RoomKey(room, username, version, record) => {
+                let value = encode(&record);
+                self.room_keys
+                    .insert(keys::room_key(room, &username, version), value.as_slice());
                 value
             }
             Item::Member {
@@ -400,6 +418,12 @@ impl<'a> Importer<'a> {
         store
             .push_subscriptions
             .apply_batch(mem::take(&mut self.push_subscriptions))?;
+        store
+            .identity_keys
+            .apply_batch(mem::take(&mut self.identity_keys))?;
+        store
+            .room_keys
+            .apply_batch(mem::take(&mut self.room_keys))?;
         self.pending_bytes = 0;
         Ok(())
     }

@@ -124,6 +124,14 @@ impl Store {
             if include.push_subscriptions {
                 self.write_push_subscriptions_of(writer, &username, counts)?;
             }
+            // As the browser wrapped it: the file holds no key that opens it.
+            if let Some(record) = self.identity_key(&username)? {
+                writer.write(&Line::IdentityKey {
+                    username: username.to_ascii_lowercase(),
+                    record,
+                })?;
+                counts.identity_keys += 1;
+            }
         }
         Ok(())
     }
@@ -254,12 +262,21 @@ impl Store {
             let notifications = self.notification_level(id, &username)?;
             writer.write(&Line::Member {
                 room: id.to_string(),
-                username,
+                username: username.clone(),
                 record: member,
                 read_marker,
                 notifications,
             })?;
             counts.members += 1;
+            for (key_version, record) in self.room_keys_of(id, &username)? {
+                writer.write(&Line::RoomKey {
+                    room: id.to_string(),
+                    username: username.clone(),
+                    key_version,
+                    record,
+                })?;
+                counts.room_keys += 1;
+            }
         }
         let mut invites = self.room_invites(id)?;
         invites.sort_by_key(|(hash, _)| *hash);

@@ -71,7 +71,7 @@ const PREVIEW: usize = 3000;
 /// On top of [`populate`]: in "quiet" (room 3), alice's image of [`BIG`] bytes with a preview,
 /// sent with message 1, and an empty file she has not sent; in "general" (room 2), a small
 /// unsent file of Bob's.
-fn add_attachments(store: &Store) {
+pub(super) fn add_attachments(store: &Store) {
     let (image, record) = upload(
         store,
         room_id(3),
@@ -138,7 +138,7 @@ fn kind(line: &[u8]) -> String {
 }
 
 /// `lines` joined again, with a trailer whose checksum fits them (its counts unchanged).
-fn resealed(lines: &[&[u8]]) -> Vec<u8> {
+pub(super) fn resealed(lines: &[&[u8]]) -> Vec<u8> {
     let (trailer, body) = lines.split_last().unwrap();
     let mut bytes = body.join(&b'\n');
     bytes.push(b'\n');

@@ -126,10 +126,10 @@ fn foreign_files_and_unknown_versions_are_refused_by_their_header() {
     assert_eq!(format_line(check(b"")), 1);
     assert_eq!(format_line(check(b"\x89PNG\r\n\x1a\n")), 1);
 
-    let newer = text.replacen(r#""version":6"#, r#""version":7"#, 1);
+    let newer = text.replacen(r#""version":7"#, r#""version":8"#, 1);
     assert!(matches!(
         check(newer.as_bytes()),
-        Err(BackupError::UnsupportedVersion(7))
+        Err(BackupError::UnsupportedVersion(8))
     ));
 }
 

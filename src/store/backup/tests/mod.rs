@@ -4,6 +4,7 @@
 
 mod attachments;
 mod damaged;
+mod encryption;
 mod live;
 mod push;
 mod version1;
@@ -11,6 +12,7 @@ mod version2;
 mod version3;
 mod version4;
 mod version5;
+mod version6;
 mod webhooks;
 
 use std::collections::BTreeMap;
@@ -108,6 +110,8 @@ fn add_room_of(
         kind,
         topic: String::new(),
         member_count: 0,
+        encrypted: false,
+        key_version: 0,
     };
     let members: Vec<(String, MemberRecord)> = members
         .iter()
@@ -307,6 +311,8 @@ fn dump(store: &Store) -> Dump {
         ("mention_index", &store.mention_index),
         ("mention_totals", &store.mention_totals),
         ("push_subscriptions", &store.push_subscriptions),
+        ("identity_keys", &store.identity_keys),
+        ("room_keys", &store.room_keys),
         ("attachments", &store.attachments),
         ("room_attachments", &store.room_attachments),
         ("user_attachments", &store.user_attachments),
@@ -367,6 +373,8 @@ fn round_trip_restores_every_record_and_index_exactly() {
         webhooks: 3,
         push_subscriptions: 0,
         attachments: 0,
+        identity_keys: 0,
+        room_keys: 0,
         bytes: bytes.len() as u64,
     };
     assert_eq!(stats, expected);
@@ -416,6 +424,8 @@ fn round_trip_restores_every_record_and_index_exactly() {
         kind: RoomKind::Public,
         topic: String::new(),
         member_count: 0,
+        encrypted: false,
+        key_version: 0,
     };
     assert_eq!(
         target.insert_room(room_id(9), &taken, &[], NOW).unwrap(),
@@ -427,7 +437,7 @@ fn round_trip_restores_every_record_and_index_exactly() {
         vec![room_id(5), room_id(6)]
     );
     let pair = ["alice".to_string(), "carol".to_string()];
-    assert_eq!(target.direct_room(&pair).unwrap(), Some(room_id(6)));
+    assert_eq!(target.direct_room(&pair, false).unwrap(), Some(room_id(6)));
     assert_eq!(target.room(room_id(5)).unwrap().unwrap().member_count, 3);
     assert_eq!(target.invite(&[1; 32]).unwrap().unwrap().uses, 1);
     assert_eq!(target.session(&[2; 32]).unwrap(), Some(session("Bob", 3)));

@@ -30,6 +30,8 @@ fn the_version_3_fixture_restores_what_it_was_written_from() {
             webhooks: 0,
             push_subscriptions: 0,
             attachments: 0,
+            identity_keys: 0,
+            room_keys: 0,
             bytes: FIXTURE.len() as u64,
         }
     );

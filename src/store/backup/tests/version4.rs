@@ -30,6 +30,8 @@ fn the_version_4_fixture_restores_what_it_was_written_from_with_no_key_and_no_su
             webhooks: 3,
             push_subscriptions: 0,
             attachments: 0,
+            identity_keys: 0,
+            room_keys: 0,
             bytes: FIXTURE.len() as u64,
         }
     );

@@ -28,6 +28,8 @@ fn the_version_5_fixture_restores_what_it_was_written_from_with_no_attachments()
             webhooks: 3,
             push_subscriptions: 5,
             attachments: 0,
+            identity_keys: 0,
+            room_keys: 0,
             bytes: FIXTURE.len() as u64,
         }
     );
