@@ -535,3 +535,67 @@ async fn subscriptions_are_checked_limited_and_removable() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     server.stop().await;
 }
+
+/// An encrypted room's push says only that there is something new: never the ciphertext,
+/// which the service worker could not read anyway, nor anything of the content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_from_encrypted_rooms_carry_no_content() {
+    use base64ct::Base64;
+    let server = TestServer::start_with(fast_push).await;
+    let service = PushService::start().await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    for (client, seed) in [(&ann, 1u8), (&bob, 2u8)] {
+        let secret = p256::SecretKey::from_slice(&[seed; 32]).expect("scalar");
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+            &secret.public_key(),
+            false,
+        );
+        let identity = json!({
+            "public_key": Base64::encode_string(point.as_bytes()),
+            "wrapped_private_key": Base64::encode_string(&[seed; 154]),
+            "kdf": {"name": "PBKDF2", "hash": "SHA-256", "iterations": 600_000,
+                    "salt": Base64::encode_string(&[seed; 16]), "iv": Base64::encode_string(&[seed; 12])},
+        });
+        let (status, body) = client.put("/api/keys/me", identity).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, dm) = ann
+        .post("/api/dms", json!({"users": ["bob"], "encrypted": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{dm}");
+    let dm = dm["id"].as_str().expect("dm id").to_string();
+    let wrapped = |name: &str| {
+        json!({"username": name, "wrapped_key": Base64::encode_string(&[7u8; 48]),
+               "iv": Base64::encode_string(&[8u8; 12])})
+    };
+    let (status, body) = ann
+        .put(
+            &format!("/api/rooms/{dm}/keys"),
+            json!({"key_version": 1, "keys": [wrapped("ann"), wrapped("bob")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let browser = Browser::new();
+    let endpoint = service.endpoint("/bob/phone");
+    let (status, _) = subscribe(&bob, browser.subscription(&endpoint)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ciphertext = Base64::encode_string(&[42u8; 64]);
+    let (status, sent) = ann
+        .post(
+            &format!("/api/rooms/{dm}/messages"),
+            json!({"ciphertext": ciphertext, "iv": Base64::encode_string(&[1u8; 12]),
+                   "key_version": 1, "mentions": ["bob"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let pushes = service.wait_for("/bob/phone", 1).await;
+    let payload = browser.open(&pushes[0]);
+    assert_eq!(payload["message"], sent["id"]);
+    assert_eq!(payload["encrypted"], true);
+    assert_eq!(payload["body"], "New message in a direct conversation");
+    assert_eq!(payload["mention"], true, "the client's mentions count");
+    assert!(!payload.to_string().contains(&ciphertext), "{payload}");
+    server.stop().await;
+}
