@@ -10,6 +10,7 @@
 //! and otherwise prints a loud SKIPPED notice and passes, so a developer
 //! without a browser can still run `cargo test`.
 
+use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
+const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One browser at a time: two Chromiums on a small CI machine make timing flaky.
 static BROWSER: Mutex<()> = Mutex::new(());
@@ -27,7 +29,24 @@ static BROWSER: Mutex<()> = Mutex::new(());
 struct Server {
     child: Child,
     addr: SocketAddr,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    /// Stops the server as an admin would (SIGTERM), so what it holds in memory reaches the disk.
+    fn stop_gracefully(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + SERVER_STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("confab did not stop within {SERVER_STOP_TIMEOUT:?} of SIGTERM");
+    }
 }
 
 impl Drop for Server {
@@ -65,27 +84,36 @@ fn healthz_ok(addr: SocketAddr) -> bool {
     status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200")
 }
 
-/// Starts the server with extra `CONFAB_*` environment overrides.
+/// Starts the server with extra `CONFAB_*` environment overrides; it logs warnings to the test's
+/// output.
 fn start_server(env: &[(&str, &str)]) -> Server {
+    start_server_logging(env, None)
+}
+
+/// Starts the server with extra `CONFAB_*` environment overrides. With `log`, everything it
+/// writes (stdout and stderr, down to `debug`) goes to that file instead of warnings only.
+fn start_server_logging(env: &[(&str, &str)], log: Option<&Path>) -> Server {
     let data = tempfile::tempdir().expect("temp data dir");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
         .parse()
         .expect("socket addr");
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
+    command
         .args(["serve", "--listen", &addr.to_string(), "--data"])
         .arg(data.path())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
         // A nearly full test disk must not refuse uploads (`attachments.min_free_disk`).
         .env("CONFAB_ATTACHMENTS__MIN_FREE_DISK", "0")
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start the confab binary");
-    let mut server = Server {
-        child,
-        addr,
-        _data: data,
-    };
+        .stdin(Stdio::null());
+    if let Some(path) = log {
+        let file = File::create(path).expect("create the server log file");
+        command
+            .stdout(file.try_clone().expect("clone the log file handle"))
+            .stderr(file);
+    }
+    let child = command.spawn().expect("start the confab binary");
+    let mut server = Server { child, addr, data };
     let deadline = Instant::now() + SERVER_START_TIMEOUT;
     while !healthz_ok(addr) {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -129,55 +157,72 @@ fn run_scenario(scenario: &str, env: &[(&str, &str)]) {
     run_scenario_with(scenario, env, &[]);
 }
 
-/// Runs one e2e.mjs scenario against a fresh server started with `server_env`, handing
-/// `node_env` to the scenario; skips (or fails in CI) when the browser prerequisites are missing.
-fn run_scenario_with(scenario: &str, server_env: &[(&str, &str)], node_env: &[(&str, &str)]) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let browser_dir = root.join("tests/browser");
+/// The browser tests' directory, when everything they need is there; otherwise None after a
+/// loud SKIPPED notice (or a panic when `CI` is set).
+fn browser_dir() -> Option<PathBuf> {
+    let browser_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let missing = missing_prerequisites(&browser_dir);
-    if !missing.is_empty() {
-        let list = missing.join(", ");
-        if std::env::var_os("CI").is_some() {
-            panic!("browser tests cannot run in CI: missing {list}");
-        }
-        // Straight to the stderr handle: libtest captures eprintln! of passing tests,
-        // and a skip must be seen.
-        let banner = "*".repeat(70);
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n{banner}\nSKIPPED: browser tests need chromium + npm install in tests/browser\n\
-             missing: {list}\n{banner}\n"
-        );
-        return;
+    if missing.is_empty() {
+        return Some(browser_dir);
     }
+    let list = missing.join(", ");
+    if std::env::var_os("CI").is_some() {
+        panic!("browser tests cannot run in CI: missing {list}");
+    }
+    // Straight to the stderr handle: libtest captures eprintln! of passing tests,
+    // and a skip must be seen.
+    let banner = "*".repeat(70);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{banner}\nSKIPPED: browser tests need chromium + npm install in tests/browser\n\
+         missing: {list}\n{banner}\n"
+    );
+    None
+}
 
-    let _one_browser = BROWSER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let screenshots = root.join("target/screenshots");
+/// Runs one e2e.mjs scenario against `server`, handing `node_env` to it; prints its output and
+/// fails the test when it failed. Returns its standard output.
+fn run_node(
+    browser_dir: &Path,
+    server: &Server,
+    scenario: &str,
+    node_env: &[(&str, &str)],
+) -> String {
+    let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
-    let server = start_server(server_env);
     let base_url = format!("http://{}", server.addr);
-
     let output = Command::new("node")
         .arg(browser_dir.join("e2e.mjs"))
         .arg(&base_url)
         .arg(&screenshots)
         .arg(scenario)
-        .current_dir(&browser_dir)
+        .current_dir(browser_dir)
         .envs(node_env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run node tests/browser/e2e.mjs");
-    drop(server);
-
-    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
         "the browser scenario `{scenario}` failed ({}); see its output above",
         output.status
     );
+    stdout
+}
+
+/// Runs one e2e.mjs scenario against a fresh server started with `server_env`, handing
+/// `node_env` to the scenario; skips (or fails in CI) when the browser prerequisites are missing.
+fn run_scenario_with(scenario: &str, server_env: &[(&str, &str)], node_env: &[(&str, &str)]) {
+    let Some(browser_dir) = browser_dir() else {
+        return;
+    };
+    let _one_browser = BROWSER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let server = start_server(server_env);
+    run_node(&browser_dir, &server, scenario, node_env);
 }
 
 /// Two users sign up, create and join a room, chat live both ways, reload,
@@ -282,4 +327,120 @@ fn web_ui_notifications_and_push_in_chromium() {
 #[test]
 fn web_ui_attachments_in_chromium() {
     run_scenario("attachments", &[]);
+}
+
+/// End-to-end encrypted rooms: two users set encryption passphrases and chat in an encrypted
+/// private room, a wrong passphrase is refused and the right one unlocks the room in a second
+/// browser, a removed member's browser never shows what is written after the removal, a third
+/// user added later reads from the current key version on, safety codes match on both sides and
+/// a key reset leaves older messages unreadable. Then the random marker the scenario typed must
+/// be nowhere the server keeps or writes things: its data directory, a backup of it, and its own
+/// log at `debug` level (with the access log on); the room's name and id, which the server does
+/// see, are found in the same places, so the search itself is shown to work.
+#[test]
+fn web_ui_encrypted_rooms_in_chromium() {
+    let Some(browser_dir) = browser_dir() else {
+        return;
+    };
+    let _one_browser = BROWSER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let scratch = tempfile::tempdir().expect("a temp dir for the log and the backup");
+    let log = scratch.path().join("server.log");
+    let mut server = start_server_logging(&[("CONFAB_LOG__ACCESS", "true")], Some(&log));
+    let stdout = run_node(&browser_dir, &server, "encrypted", &[]);
+
+    let printed = |name: &str| -> String {
+        let prefix = format!("{name}=");
+        stdout
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("the scenario printed no {name}= line"))
+            .to_owned()
+    };
+    let marker = printed("E2E_MARKER");
+    let room_name = printed("E2E_ROOM");
+    let room_id = printed("E2E_ROOM_ID");
+    assert!(
+        marker.starts_with("E2E-MARKER-") && marker.len() > 30,
+        "{marker}"
+    );
+
+    // A hot backup, taken through the running server as an admin would.
+    let backup = scratch.path().join("encrypted-rooms.backup");
+    let made = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["backup", "create"])
+        .arg(&backup)
+        .arg("--data")
+        .arg(server.data.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run confab backup create");
+    assert!(
+        made.status.success(),
+        "backup create failed: {}{}",
+        String::from_utf8_lossy(&made.stdout),
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // Everything the server held in memory is on disk once it has stopped.
+    server.stop_gracefully();
+
+    let data_files = files_under(server.data.path());
+    let in_data = |needle: &str| -> Vec<&PathBuf> {
+        data_files
+            .iter()
+            .filter(|path| file_contains(path, needle.as_bytes()))
+            .collect()
+    };
+    assert!(
+        !in_data(&room_name).is_empty(),
+        "the search works: the room's name is in the data directory ({} files)",
+        data_files.len()
+    );
+    assert_eq!(
+        in_data(&marker),
+        Vec::<&PathBuf>::new(),
+        "the marker typed in an encrypted room is in the data directory"
+    );
+    assert!(
+        file_contains(&backup, room_name.as_bytes()),
+        "the search works: the room's name is in the backup"
+    );
+    assert!(
+        !file_contains(&backup, marker.as_bytes()),
+        "the marker typed in an encrypted room is in the backup"
+    );
+    assert!(
+        file_contains(&log, room_id.as_bytes()),
+        "the search works: the room's id is in the server's log"
+    );
+    assert!(
+        !file_contains(&log, marker.as_bytes()),
+        "the marker typed in an encrypted room is in the server's log"
+    );
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("read a data directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Whether the file's bytes contain `needle` (a file that cannot be read, such as a socket,
+/// contains nothing).
+fn file_contains(path: &Path, needle: &[u8]) -> bool {
+    std::fs::read(path)
+        .is_ok_and(|bytes| bytes.windows(needle.len()).any(|window| window == needle))
 }

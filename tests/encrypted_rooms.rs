@@ -282,6 +282,12 @@ async fn room_keys_are_established_once_per_version_and_shared_only_with_members
     assert_eq!(seen["missing"], json!(["cat"]));
     let (status, _) = share(&bob, &room, 1, &["cat"]).await;
     assert_eq!(status, StatusCode::OK);
+    // A key is never replaced: cat may already have read with the one bob gave.
+    let (status, body) = share(&ann, &room, 1, &["cat"]).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "key_exists")
+    );
     let (_, cats) = cat.get(&format!("/api/rooms/{room}/keys/me")).await;
     assert_eq!(cats["keys"][0]["wrapped_by"], "bob");
 
@@ -588,10 +594,14 @@ async fn a_reset_identity_key_forgets_the_room_keys_wrapped_for_the_old_one() {
     let (_, kept) = bob.get(&format!("/api/rooms/{room}/keys/me")).await;
     assert_eq!(kept["keys"].as_array().expect("as set up").len(), 1);
 
-    // A new key pair: the old room keys are useless and gone; members see bob as missing.
+    // A new key pair: the old room keys are useless and gone; members see bob as missing,
+    // and are told.
+    let mut ann_ws = ann.ws().await;
     tokio::time::sleep(Duration::from_millis(5)).await;
     let (status, own) = bob.put("/api/keys/me", identity(22)).await;
     assert_eq!(status, StatusCode::OK);
+    let notice = ann_ws.recv_type("room_key").await;
+    assert_eq!(notice["room"].as_str(), Some(room.as_str()));
     assert_ne!(own["fingerprint"], first["fingerprint"]);
     let (_, gone) = bob.get(&format!("/api/rooms/{room}/keys/me")).await;
     assert_eq!(gone["keys"], json!([]));

@@ -122,9 +122,12 @@ export const api = {
 
   /** Public rooms plus the private and direct rooms the caller belongs to (`is_member` says which are theirs). */
   listRooms: async () => (await request('GET', '/api/rooms')).rooms,
-  /** @param kind 'public' | 'private' (direct rooms are made with `openDm`) */
-  createRoom: (name, { kind = 'public', topic } = {}) =>
-    request('POST', '/api/rooms', topic ? { name, kind, topic } : { name, kind }),
+  /**
+   * @param kind      'public' | 'private' (direct rooms are made with `openDm`)
+   * @param encrypted end-to-end encrypted (private rooms only; docs/encrypted-rooms.md)
+   */
+  createRoom: (name, { kind = 'public', topic, encrypted = false } = {}) =>
+    request('POST', '/api/rooms', { name, kind, ...(topic && { topic }), ...(encrypted && { encrypted }) }),
   getRoom: (id) => request('GET', `/api/rooms/${enc(id)}`),
   deleteRoom: (id) => request('DELETE', `/api/rooms/${enc(id)}`),
   joinRoom: (id) => request('POST', `/api/rooms/${enc(id)}/join`),
@@ -144,8 +147,39 @@ export const api = {
   createInvite: (roomId) => request('POST', `/api/rooms/${enc(roomId)}/invites`, {}),
   acceptInvite: (code) => request('POST', `/api/invites/${enc(code)}/accept`),
 
-  /** The direct room with exactly these people (and the caller), created on first use. */
-  openDm: (usernames) => request('POST', '/api/dms', { users: usernames }),
+  /**
+   * The direct room with exactly these people (and the caller), created on first use; an
+   * end-to-end encrypted one is a room of its own beside the plain one.
+   */
+  openDm: (usernames, { encrypted = false } = {}) =>
+    request('POST', '/api/dms', encrypted ? { users: usernames, encrypted } : { users: usernames }),
+
+  // End-to-end encryption keys (docs/encrypted-rooms.md). The server only stores and relays them.
+  /** The caller's identity key (`OwnKey`), or null when they have none yet (404 `no_key`). */
+  async myKey() {
+    try {
+      return await request('GET', '/api/keys/me');
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+  },
+  /** Stores the caller's identity key: `{ public_key, wrapped_private_key, kdf }`. */
+  putMyKey: (key) => request('PUT', '/api/keys/me', key),
+  /** A user's public key (`{ username, public_key, fingerprint, created_at }`), or null when they have none. */
+  async publicKey(username) {
+    try {
+      return await request('GET', `/api/keys/${enc(username)}`);
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+  },
+  /** The caller's wrapped keys of a room: `{ key_version, keys, missing, without_key }`. */
+  roomKeys: (roomId) => request('GET', `/api/rooms/${enc(roomId)}/keys/me`),
+  /** Stores wrapped copies of one room key version: `keys` = `[{ username, wrapped_key, iv }]`. */
+  putRoomKeys: (roomId, keyVersion, keys) =>
+    request('PUT', `/api/rooms/${enc(roomId)}/keys`, { key_version: keyVersion, keys }),
 
   /** Your personal access tokens, oldest first, without secrets. */
   listTokens: async () => (await request('GET', '/api/tokens')).tokens,

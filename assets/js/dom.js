@@ -97,17 +97,32 @@ const ICONS = {
   file: ['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6'],
   download: ['M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4', 'M7 10l5 5 5-5', 'M12 15V3'],
   upload: ['M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4', 'M17 8l-5-5-5 5', 'M12 3v12'],
+  // A lock on a shield: end-to-end encrypted rooms.
+  shieldLock: [
+    'M12 2l8 3v6c0 5-3.4 9.4-8 11-4.6-1.6-8-6-8-11V5z',
+    'M9 11.5h6v4.5H9z',
+    'M10.25 11.5V10a1.75 1.75 0 0 1 3.5 0v1.5',
+  ],
 };
 
 /**
- * The glyph in front of a room's name: a lock (labelled "Private room") for
- * private rooms, an "@" for direct messages, "#" for public rooms.
+ * The glyph in front of a room's name: a lock on a shield (labelled
+ * "End-to-end encrypted") for encrypted rooms, a lock (labelled "Private
+ * room") for other private rooms, an "@" for direct messages, "#" for public
+ * rooms.
  */
 export function roomGlyph(room, cls) {
+  if (room.encrypted) return encryptedBadge(`${cls} room-lock room-e2e`);
   if (room.kind === 'private') {
     return h('span', { class: `${cls} room-lock`, role: 'img', 'aria-label': 'Private room', title: 'Private room' }, icon('lock'));
   }
   return h('span', { class: cls, 'aria-hidden': 'true' }, room.kind === 'direct' ? '@' : '#');
+}
+
+/** The lock-on-a-shield mark of an end-to-end encrypted room, labelled for assistive technology. */
+export function encryptedBadge(cls = 'e2e-badge') {
+  const label = 'End-to-end encrypted';
+  return h('span', { class: cls, role: 'img', 'aria-label': label, title: label }, icon('shieldLock'));
 }
 
 /** An inline SVG icon, hidden from assistive technology (pair it with a label). */

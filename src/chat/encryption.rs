@@ -161,6 +161,7 @@ impl Chat {
         let replaced = self.store.put_identity_key(&user.username, &record)?;
         if replaced {
             tracing::info!(user = %user.username, "identity key set");
+            self.announce_new_identity(&user.username)?;
         }
         Ok(IdentityKey::new(user.username.clone(), record))
     }
@@ -187,9 +188,10 @@ impl Chat {
         }
     }
 
-    /// Stores wrapped keys of the room's current version for members; each recipient's
-    /// connections are told. The first upload of a version establishes it; then only a member
-    /// who holds it may add more (so one version never has two different keys).
+    /// Stores wrapped keys of the room's current version for members who do not hold it yet;
+    /// each recipient's connections are told. The first upload of a version establishes it;
+    /// then only a member who holds it may add more, and never replace one (so one version
+    /// never has two different keys).
     pub fn put_room_keys(
         &self,
         user: &User,
@@ -261,6 +263,16 @@ impl Chat {
                     ));
                 }
             }
+            // Never a replacement: a member's key of a version is the one they may already
+            // have used, and a second one would make those messages unreadable to others.
+            for (username, _) in &wrapped {
+                if self.store.holds_room_key(room, username, version)? {
+                    return Err(Error::conflict(
+                        "key_exists",
+                        format!("{username} already holds key version {version}"),
+                    ));
+                }
+            }
             if !self.store.holds_room_key(room, &user.username, version)? {
                 let established = self
                     .store
@@ -320,6 +332,15 @@ impl Chat {
             missing,
             without_key,
         })
+    }
+
+    /// Tells the members of every encrypted room of `username`, who has a new identity key,
+    /// that the room's keys changed: whoever holds the current version can wrap it for them.
+    fn announce_new_identity(&self, username: &str) -> Result<()> {
+        for room in self.store.rooms_of(username)? {
+            self.announce_key_rotation(room)?;
+        }
+        Ok(())
     }
 
     /// Tells every member's connections that the room moved to a new key version.

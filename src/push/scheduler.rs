@@ -145,11 +145,14 @@ fn payload(room: &Room, message: &Message, mentioned: bool) -> Vec<u8> {
         "room_kind": kind,
         "sender": sender,
         "body": body,
-        "encrypted": room.encrypted,
         "message": message.id.to_string(),
         "sent_at": crate::wire::format_time(message.sent_at_ms),
         "mention": mentioned,
     });
+    let mut payload = payload;
+    if room.encrypted {
+        payload["encrypted"] = serde_json::Value::Bool(true);
+    }
     payload.to_string().into_bytes()
 }
 

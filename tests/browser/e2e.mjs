@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments|encrypted]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -37,6 +37,11 @@
 //   opens a viewer, any other file as a chip that downloads it (an HTML file
 //   runs nothing); the ten-file limit and the size limit are explained.
 //   (scenario in e2e-attachments.mjs)
+// - `encrypted`: end-to-end encrypted rooms: passphrases, key sharing between
+//   browsers, ciphertext only on the server, a wrong passphrase, removal and
+//   a member added later, safety codes and a key reset. Prints the random
+//   marker it typed as `E2E_MARKER=...` for tests/browser.rs to look for on
+//   the server's disk and in its log. (scenario in e2e-encrypted.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -45,6 +50,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { attachmentsScenario } from './e2e-attachments.mjs';
+import { encryptedScenario } from './e2e-encrypted.mjs';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
 import { pushScenario } from './e2e-push.mjs';
@@ -65,10 +71,11 @@ const SCENARIOS = {
   unread: (browser) => unreadScenario(browser, harness),
   push: (browser) => pushScenario(browser, harness),
   attachments: (browser) => attachmentsScenario(browser, harness),
+  encrypted: (browser) => encryptedScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
   console.error(
-    'usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments]',
+    'usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments|encrypted]',
   );
   process.exit(2);
 }

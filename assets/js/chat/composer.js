@@ -21,14 +21,15 @@ const MAX_HEIGHT_PX = 200;
  * @param onTyping  () => void, at most every few seconds while typing
  * @param keys      { onArrowUpEmpty, onEscape }: () => boolean, true when the key was used;
  *                  mentionable: () => usernames offered after `@` (the room's other members);
- *                  upload: (file, name, onProgress) => { done, abort } (api.uploadAttachment for the room)
+ *                  upload: (file, name, onProgress) => { done, abort } (api.uploadAttachment for the room);
+ *                  attachments: false where files cannot be sent (end-to-end encrypted rooms)
  * @returns { el, focus(), setDisabled(reason|null), addFiles(files), destroy() }
  */
 export function createComposer(
   label,
   onSend,
   onTyping,
-  { onArrowUpEmpty = () => false, onEscape = () => false, mentionable = () => [], upload } = {},
+  { onArrowUpEmpty = () => false, onEscape = () => false, mentionable = () => [], upload, attachments = true } = {},
 ) {
   const input = h('textarea', {
     id: 'composer-input',
@@ -46,7 +47,7 @@ export function createComposer(
   );
   const attach = h(
     'button',
-    { class: 'icon-btn attach-btn', type: 'button', 'aria-label': 'Attach files', title: 'Attach files' },
+    { class: 'icon-btn attach-btn', type: 'button', 'aria-label': 'Attach files', title: 'Attach files', hidden: !attachments },
     icon('paperclip'),
   );
   const picker = h('input', { class: 'attach-input', type: 'file', multiple: true, hidden: true, tabindex: '-1' });
@@ -112,7 +113,7 @@ export function createComposer(
   // some: an office app copies cells or a paragraph as text plus a picture of them.
   input.addEventListener('paste', (event) => {
     const data = event.clipboardData;
-    if (!data || data.files.length === 0 || data.getData('text/plain') !== '' || input.disabled) return;
+    if (!attachments || !data || data.files.length === 0 || data.getData('text/plain') !== '' || input.disabled) return;
     event.preventDefault();
     tray.add(data.files);
   });
@@ -160,7 +161,7 @@ export function createComposer(
     },
     /** Uploads dropped files as for the paperclip; false when the composer is disabled. */
     addFiles(files) {
-      if (input.disabled) return false;
+      if (input.disabled || !attachments) return false;
       tray.add(files);
       input.focus();
       return true;

@@ -84,8 +84,9 @@ export function createHeader({ me, canDelete, onDelete, onToggleMembers, onNotif
       if (room.kind === 'direct') creator.textContent = 'Direct message';
       else if (room.kind === 'private') creator.textContent = `Private room, created by ${room.created_by}`;
       else creator.textContent = `created by ${room.created_by}`;
-      // Webhooks belong to rooms with a name; a direct conversation has none.
-      webhooksButton.hidden = room.kind === 'direct' || !(room.is_member || room.role);
+      // Webhooks belong to rooms with a name; a direct conversation has none. An end-to-end
+      // encrypted room has none either: the server cannot read or write its messages.
+      webhooksButton.hidden = room.kind === 'direct' || room.encrypted || !(room.is_member || room.role);
       notify.setRoom(room);
       renderExpiry();
     },

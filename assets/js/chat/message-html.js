@@ -13,6 +13,7 @@
 //   an opener or referrer.
 // The strict CSP (no inline script) is the third layer.
 
+import { renderDecrypted } from '../crypto/render.js';
 import { h } from '../dom.js';
 import { linkify } from '../format.js';
 
@@ -47,6 +48,8 @@ const BLOCKS = 'br, p, li, pre, blockquote, hr';
  * Markdown.
  */
 export function renderBody(message) {
+  // End-to-end encrypted: decrypted in this browser, never parsed as HTML (crypto/render.js).
+  if (message.e2e) return renderDecrypted(message);
   const fragment = document.createDocumentFragment();
   if (typeof message.html !== 'string') {
     const body = message.body ?? '';

@@ -21,6 +21,8 @@ const ERROR_TEXT = {
   invalid_message: 'A message cannot be empty.',
   too_large: 'This message is too long.',
   rate_limited: 'You are doing that too fast. Wait a moment and try again.',
+  encrypted_room: 'This room is end-to-end encrypted: that cannot be done here.',
+  invalid_ciphertext: 'The encrypted message was refused as malformed.',
 };
 const NOT_CONNECTED = 'Not connected: try again when the connection is back.';
 
@@ -38,8 +40,10 @@ export function describeError(frame) {
  * @param opts.rowOf      (id) => the MessageRow of a loaded message
  * @param opts.picker     the EmojiPicker
  * @param opts.onReply    (message) => void
+ * @param opts.e2e        in an end-to-end encrypted room: { seal(text) => Promise<{ ciphertext, iv,
+ *                        key_version, mentions }>, token(message, emoji) => Promise<reaction token> }
  */
-export function createMessageOps({ socket, roomId, user, role, isJoined, rowOf, picker, onReply }) {
+export function createMessageOps({ socket, roomId, user, role, isJoined, rowOf, picker, onReply, e2e = null }) {
   const me = user.username;
   /** nonce -> id of the message whose edit is on its way */
   const pendingEdits = new Map();
@@ -49,11 +53,41 @@ export function createMessageOps({ socket, roomId, user, role, isJoined, rowOf, 
     toast(NOT_CONNECTED, 'error');
     return false;
   };
-  const react = (message, emoji, on) => send({ type: 'react', room: roomId, message: message.id, emoji, on });
+  const react = async (message, emoji, on) => {
+    // Encrypted rooms react with keyed tokens, never the emoji itself.
+    let sent = emoji;
+    if (e2e) {
+      try {
+        sent = await e2e.token(message, emoji);
+      } catch (error) {
+        toast(error.message, 'error');
+        return false;
+      }
+    }
+    return send({ type: 'react', room: roomId, message: message.id, emoji: sent, on });
+  };
+  /** Sends an encrypted edit once sealed; the row's editor hears of a failure. */
+  const sendSealedEdit = async (message, body, nonce) => {
+    let sealed;
+    try {
+      sealed = await e2e.seal(body);
+    } catch (error) {
+      rowOf(message.id)?.editFailed(error.message);
+      return;
+    }
+    // The server takes no `mentions` with an edit (an edit keeps the message's mentions).
+    const { mentions: _mentions, ...fields } = sealed;
+    if (!isJoined() || !socket.send({ type: 'edit', room: roomId, message: message.id, ...fields, nonce })) {
+      rowOf(message.id)?.editFailed(NOT_CONNECTED);
+      return;
+    }
+    pendingEdits.set(nonce, message.id);
+  };
 
   return {
-    // A webhook's message has its creator as author, but it is the webhook's words.
-    canEdit: (m) => !m.deleted && !m.webhook && m.author === me,
+    // A webhook's message has its creator as author, but it is the webhook's words;
+    // an encrypted message this browser cannot read cannot be edited from it.
+    canEdit: (m) => !m.deleted && !m.webhook && m.author === me && (!m.e2e || m.e2e === 'ok'),
     canDelete: (m) => !m.deleted && (m.author === me || role() === 'owner' || Boolean(user.is_admin)),
     reply: (m) => onReply(m),
     react,
@@ -65,7 +99,12 @@ export function createMessageOps({ socket, roomId, user, role, isJoined, rowOf, 
     edit(message, body) {
       const nonce = newNonce();
       // The editor shows its own "not connected" line: no toast.
-      if (!isJoined() || !socket.send({ type: 'edit', room: roomId, message: message.id, body, nonce })) return false;
+      if (!isJoined()) return false;
+      if (e2e) {
+        sendSealedEdit(message, body, nonce);
+        return true;
+      }
+      if (!socket.send({ type: 'edit', room: roomId, message: message.id, body, nonce })) return false;
       pendingEdits.set(nonce, message.id);
       return true;
     },

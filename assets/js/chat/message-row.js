@@ -196,7 +196,7 @@ export class MessageRow {
       }
       return;
     }
-    const key = JSON.stringify([m.deleted, m.html, m.body, m.edited_at, (m.attachments ?? []).map((a) => a.id)]);
+    const key = JSON.stringify([m.deleted, m.html, m.body, m.e2e, m.edited_at, (m.attachments ?? []).map((a) => a.id)]);
     if (key === this.#contentKey) return;
     this.#contentKey = key;
     if (m.deleted) {

@@ -18,6 +18,7 @@ const ERROR_TEXT = {
   rate_limited: 'You are sending messages too fast.',
   too_large: 'This message is too long.',
   bad_request: 'The server refused this message.',
+  no_room_key: 'This browser does not have the room key yet.',
   not_found: 'This room no longer exists.',
   reply_not_found: 'The message it replies to is not in this room.',
 };
@@ -109,6 +110,11 @@ export class Outbox {
    */
   flush() {
     for (const [nonce, item] of this.#items) if (item.state !== 'failed') this.#send(nonce);
+  }
+
+  /** (Re)sends one item now, e.g. once its encrypted payload is ready. */
+  resend(nonce) {
+    if (this.#items.get(nonce)?.state !== 'failed') this.#send(nonce);
   }
 
   /** Nothing can be sent any more (the room is gone): every pending send fails. */

@@ -4,7 +4,9 @@
 // Clicking a chip adds or removes the reader's reaction.
 //
 // Chips are updated in place, keyed by emoji, so a chip keeps keyboard focus
-// while its count changes under it.
+// while its count changes under it. In an end-to-end encrypted room the key is
+// the reaction's token (`emoji`) and the chip shows the emoji it stands for
+// (`display`, mapped back by the room session; "?" while unknown).
 
 import { h, icon } from '../dom.js';
 import { emojiName } from './emoji-names.js';
@@ -35,7 +37,7 @@ export class ReactionBar {
     this.el = h('div', { class: 'msg-reactions', hidden: true });
   }
 
-  /** @param reactions the message's `reactions` ([{ emoji, count, users }]); empty for a tombstone */
+  /** @param reactions the message's `reactions` ([{ emoji, count, users, display? }]); empty for a tombstone */
   set(reactions = []) {
     const hadFocus = this.el.contains(document.activeElement);
     const shown = reactions.filter((r) => r.count > 0);
@@ -49,7 +51,7 @@ export class ReactionBar {
     // Re-appending in order moves nothing that is already in place, so focus stays.
     let before = this.el.firstChild;
     for (const reaction of shown) {
-      const chip = this.#chips.get(reaction.emoji) ?? this.#newChip(reaction.emoji);
+      const chip = this.#chips.get(reaction.emoji) ?? this.#newChip(reaction);
       this.#fill(chip, reaction);
       if (chip !== before) this.el.insertBefore(chip, before);
       else before = before.nextSibling;
@@ -63,11 +65,11 @@ export class ReactionBar {
     }
   }
 
-  #newChip(emoji) {
+  #newChip({ emoji, display }) {
     const chip = h(
       'button',
       { class: 'reaction', type: 'button', dataset: { emoji } },
-      h('span', { class: 'reaction-emoji', 'aria-hidden': 'true' }, emoji),
+      h('span', { class: 'reaction-emoji', 'aria-hidden': 'true' }, display ?? emoji),
       h('span', { class: 'reaction-count', 'aria-hidden': 'true' }),
     );
     chip.addEventListener('click', () => this.#onToggle(emoji, chip.getAttribute('aria-pressed') !== 'true'));
@@ -75,17 +77,19 @@ export class ReactionBar {
     return chip;
   }
 
-  #fill(chip, { emoji, count, users = [] }) {
+  #fill(chip, { emoji, count, users = [], display }) {
     const mine = users.includes(this.#me);
     chip.setAttribute('aria-pressed', String(mine));
     chip.classList.toggle('mine', mine);
     chip.querySelector('.reaction-count').textContent = String(count);
-    const name = emojiName(emoji) ?? emoji;
+    const shown = display ?? emoji;
+    chip.querySelector('.reaction-emoji').textContent = shown;
+    const name = emojiName(shown) ?? (display === '?' ? 'a reaction this browser cannot read' : shown);
     const who = whoReacted(users, count, this.#me);
     chip.title = `${who} reacted with ${name}`;
     chip.setAttribute(
       'aria-label',
-      `${emoji} ${name}: ${count} ${count === 1 ? 'reaction' : 'reactions'} (${who})${mine ? ', click to remove yours' : ''}`,
+      `${shown} ${name}: ${count} ${count === 1 ? 'reaction' : 'reactions'} (${who})${mine ? ', click to remove yours' : ''}`,
     );
   }
 }

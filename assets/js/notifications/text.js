@@ -27,8 +27,18 @@ export function messageNotification(room, message, mentioned) {
   else title = mentioned ? `${sender} mentioned you in #${room.name}` : `${sender} in #${room.name}`;
   return {
     title,
-    body: excerpt(message, BODY_CHARS),
+    body: encryptedRoom(room, message) ? nothingOfTheContent(room) : excerpt(message, BODY_CHARS),
     tag: roomTag(message.room),
     data: { room: message.room, message: message.id },
   };
+}
+
+/** An end-to-end encrypted room's message: its content is not for notifications, even decrypted. */
+function encryptedRoom(room, message) {
+  return Boolean(room?.encrypted) || typeof message.ciphertext === 'string';
+}
+
+/** What a notification of an encrypted room says instead of the text, as its pushes do. */
+function nothingOfTheContent(room) {
+  return room?.kind === 'direct' || !room?.name ? 'New message in a direct conversation' : `New message in ${room.name}`;
 }

@@ -28,17 +28,18 @@ export function showNotice(page, title, text, retry) {
 
 /** The "beginning of the room" marker's wording for each kind of room. */
 export function startText(room, me) {
+  const sealed = room.encrypted ? ' Messages here are end-to-end encrypted: only members’ browsers can read them.' : '';
   if (room.kind === 'direct') {
     return {
       glyph: '@',
       title: `Your conversation with ${roomTitle(room, me)}`,
-      text: 'Only the people in this conversation can see it. Say hello!',
+      text: `Only the people in this conversation can see it.${sealed} Say hello!`,
     };
   }
   if (room.kind === 'private') {
     return {
       title: `Welcome to #${room.name}`,
-      text: 'This is the very beginning of this private room: only its members can see it.',
+      text: `This is the very beginning of this private room: only its members can see it.${sealed}`,
     };
   }
   return { title: `Welcome to #${room.name}`, text: 'This is the very beginning of the room. Say hello!' };

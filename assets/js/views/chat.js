@@ -19,6 +19,8 @@ import { ReplayCursor } from '../chat/replay-cursor.js';
 import { createReplyBar } from '../chat/reply-bar.js';
 import { createRoomActions } from '../chat/room-actions.js';
 import { TypingIndicator } from '../chat/typing.js';
+import { KeyFollower, openEncryptedRoom, SealedSends } from '../crypto/chat-e2e.js';
+import { createEncryptionBar, showLockedNotice } from '../crypto/room-bar.js';
 import { confirmDialog } from '../dialog.js';
 import { h, icon } from '../dom.js';
 import { parseDate } from '../format.js';
@@ -72,7 +74,31 @@ export function mountChat(outlet, ctx, roomId, messageId = null) {
       return;
     }
     if (destroyed) return;
-    view = chatView(page, ctx, room, messages);
+    let e2e = null;
+    if (room.encrypted) {
+      let opened;
+      try {
+        opened = await openEncryptedRoom(ctx.user.username, roomId, messages);
+      } catch (error) {
+        if (!destroyed) showProblem('Could not open the encryption key', error.message, true);
+        return;
+      }
+      if (destroyed) {
+        opened?.e2e.close();
+        return;
+      }
+      if (!opened) {
+        showLockedNotice(page, load);
+        return;
+      }
+      ({ e2e, messages } = opened);
+    }
+    view = chatView(page, ctx, room, messages, e2e, () => {
+      // This browser's key was reset elsewhere: ask again.
+      view?.destroy();
+      view = null;
+      load();
+    });
     if (pendingMessage) view.showMessage(pendingMessage, { smooth: false });
     pendingMessage = null;
   }
@@ -91,8 +117,13 @@ export function mountChat(outlet, ctx, roomId, messageId = null) {
   };
 }
 
-/** The live chat once the room and its newest messages are loaded. */
-function chatView(page, ctx, initialRoom, history) {
+/**
+ * The live chat once the room and its newest messages are loaded.
+ * @param e2e      in an end-to-end encrypted room, its RoomSession (messages in
+ *                 `history` already opened with it), else null
+ * @param onLocked () => void: the encryption key here turned out stale
+ */
+function chatView(page, ctx, initialRoom, history, e2e = null, onLocked = () => {}) {
   const { socket, user } = ctx;
   const roomId = initialRoom.id;
   let room = initialRoom;
@@ -108,6 +139,8 @@ function chatView(page, ctx, initialRoom, history) {
   /** What `join` resumes from after a reconnect: the highest change number seen. */
   const cursor = new ReplayCursor();
   for (const message of history) cursor.see(message);
+  /** Encrypted rooms decrypt before they show: their frames (and re-shows) run one after another, in order. */
+  let frameQueue = Promise.resolve();
 
   // The unread count in front comes from the rooms store (title.js).
   const updateTitle = () => setTitle(`${roomLabel(room, me)} · confab`);
@@ -142,20 +175,26 @@ function chatView(page, ctx, initialRoom, history) {
     rowOf: (id) => list.row(id),
     picker,
     onReply: (message) => startReply(message),
+    e2e: e2e && {
+      seal: (text) => e2e.seal(text, members.memberNames),
+      token: (message, emoji) => e2e.token(message, emoji),
+    },
   });
   const list = new MessageList({
     start: startText(room, me),
     me,
     onLoadOlder: async (before) => {
       const older = await api.messages(roomId, { before, limit: PAGE });
-      return { messages: older, reachedStart: older.length < PAGE };
+      return { messages: e2e ? await e2e.openAll(older) : older, reachedStart: older.length < PAGE };
     },
     onAuthor: (author) => messageUser(ctx, author),
     actions: { ...ops, onEditClosed: () => composer.focus() },
   });
   const longPress = enableLongPress(list.scroller);
+  const sealedSends = e2e && new SealedSends({ e2e, socket, roomId, memberNames: () => members.memberNames });
   const outbox = new Outbox(list.pending, (nonce, body, replyTo, attachments) => {
     if (!joined) return false;
+    if (sealedSends) return sealedSends.transmit(nonce, body, replyTo);
     return socket.send({
       type: 'send',
       room: roomId,
@@ -165,6 +204,7 @@ function chatView(page, ctx, initialRoom, history) {
       ...(attachments.length > 0 && { attachments }),
     });
   });
+  sealedSends?.attach(outbox);
   const typing = new TypingIndicator();
   const members = new Members(me, {
     onMessage: (username) => messageUser(ctx, username),
@@ -195,8 +235,25 @@ function chatView(page, ctx, initialRoom, history) {
       },
       mentionable: () => members.memberNames.filter((name) => name !== me),
       upload: (file, name, onProgress) => api.uploadAttachment(roomId, file, name, onProgress),
+      // The server refuses files in encrypted rooms: it would have to see them.
+      attachments: !room.encrypted,
     },
   );
+  const encryptionBar =
+    e2e && createEncryptionBar({ session: e2e, me, members: () => members.memberNames, direct: room.kind === 'direct' });
+  const keyFollower =
+    e2e &&
+    new KeyFollower({
+      e2e,
+      list,
+      composer,
+      bar: encryptionBar,
+      isGone: () => gone,
+      enqueue: (work) => {
+        frameQueue = frameQueue.then(work).catch((error) => reportError(error));
+      },
+    });
+  for (const message of e2e ? history : []) keyFollower.track(message);
   function startReply(message) {
     if (gone) return;
     replyBar.set(message);
@@ -230,12 +287,13 @@ function chatView(page, ctx, initialRoom, history) {
     'section',
     { class: 'chat', 'aria-label': room.kind === 'direct' ? `Conversation with ${roomTitle(room, me)}` : `Room ${room.name}` },
     header.el,
+    encryptionBar?.el,
     banner,
     chatBody,
   );
   const dropZone = createDropZone(section, {
     label: () => `Drop files to share them in ${roomLabel(room, me)}`,
-    enabled: () => !gone,
+    enabled: () => !gone && !room.encrypted,
     onFiles: (files) => composer.addFiles(files),
   });
   chatBody.append(dropZone.el);
@@ -340,7 +398,15 @@ function chatView(page, ctx, initialRoom, history) {
       canMessage: room.kind !== 'direct',
       showRoles: room.kind !== 'direct',
     });
+    // A member added or removed: they get the room key, or it moves to a new version.
+    if (e2e) {
+      e2e.refresh();
+      encryptionBar.checkTrust();
+    }
   }
+  const onKeyLocked = () => {
+    if (!gone) onLocked();
+  };
 
   async function removeMember(username, button) {
     const ok = await confirmDialog({
@@ -415,6 +481,14 @@ function chatView(page, ctx, initialRoom, history) {
   }
 
   const onFrame = ({ detail: frame }) => {
+    if (!e2e) {
+      handleFrame(frame);
+      return;
+    }
+    frameQueue = frameQueue.then(() => handleFrame(frame)).catch((error) => reportError(error));
+  };
+
+  async function handleFrame(frame) {
     if (gone) return;
     switch (frame.type) {
       case 'joined': {
@@ -451,10 +525,15 @@ function chatView(page, ctx, initialRoom, history) {
         break;
       case 'message': {
         // New, or (replayed after a rejoin) the current state of one that changed meanwhile.
-        const message = frame.message;
-        if (message?.room !== roomId) return;
-        if (frame.nonce) outbox.ack(frame.nonce);
+        if (frame.message?.room !== roomId) return;
+        const message = e2e ? await e2e.open(frame.message) : frame.message;
+        if (gone) return;
+        if (frame.nonce) {
+          outbox.ack(frame.nonce);
+          sealedSends?.acked(frame.nonce);
+        }
         cursor.see(message);
+        keyFollower?.track(message);
         if (list.upsert(message, { own: Boolean(frame.nonce) }) === 'added') {
           typing.clear(message.author);
           ctx.rooms.touch(roomId, message.sent_at);
@@ -467,9 +546,11 @@ function chatView(page, ctx, initialRoom, history) {
         if (frame.room === roomId && frame.message) readMarker.readElsewhere(frame.message);
         break;
       case 'message_updated': {
-        const message = frame.message;
-        if (message?.room !== roomId) return;
+        if (frame.message?.room !== roomId) return;
+        const message = e2e ? await e2e.open(frame.message) : frame.message;
+        if (gone) return;
         cursor.see(message);
+        keyFollower?.track(message);
         list.upsert(message);
         ops.settled(frame);
         break;
@@ -482,6 +563,15 @@ function chatView(page, ctx, initialRoom, history) {
         members.setOnline(frame.user, frame.online);
         // Opening a public room joins it: a new face is probably a new member.
         if (frame.online && !members.isMember(frame.user)) loadMembers();
+        // Someone arriving may have set up or reset their key: share it, check it.
+        if (frame.online && e2e && frame.user !== me) {
+          e2e.refresh();
+          encryptionBar.checkTrust();
+        }
+        break;
+      case 'room_key':
+        // Keys were stored for us, or the room moved to a new key version.
+        if (frame.room === roomId) e2e?.refresh();
         break;
       case 'room_deleted':
         if (frame.room === roomId) setGone('deleted');
@@ -492,9 +582,11 @@ function chatView(page, ctx, initialRoom, history) {
       default:
         break;
     }
-  };
+  }
 
   function onError(frame) {
+    // Sealed with a key version the room has left: fetch the new key, seal again.
+    if (sealedSends?.refused(frame)) return;
     if (frame.nonce && outbox.has(frame.nonce)) {
       outbox.fail(frame.nonce, frame.code, frame.message);
       return;
@@ -527,6 +619,11 @@ function chatView(page, ctx, initialRoom, history) {
   socket.addEventListener('frame', onFrame);
   socket.addEventListener('state', onState);
   onState();
+  if (e2e) {
+    e2e.addEventListener('change', keyFollower.onKeys);
+    e2e.keyring.addEventListener('locked', onKeyLocked);
+    keyFollower.onKeys();
+  }
   wide.addEventListener('change', onLayoutChange);
   // Join after the REST page with `after` = the cursor: what changed or arrived
   // since the page was read is replayed, so nothing falls in between.
@@ -539,6 +636,12 @@ function chatView(page, ctx, initialRoom, history) {
     socket.leave(roomId);
     socket.removeEventListener('frame', onFrame);
     socket.removeEventListener('state', onState);
+    if (e2e) {
+      e2e.removeEventListener('change', keyFollower.onKeys);
+      e2e.keyring.removeEventListener('locked', onKeyLocked);
+      e2e.close();
+      encryptionBar.destroy();
+    }
     stopReading();
     readMarker.destroy();
     wide.removeEventListener('change', onLayoutChange);

@@ -1,7 +1,8 @@
 // Starting conversations that are not public rooms: a direct message with one
 // or more people (POST /api/dms, which opens the existing room for the same
 // set of people) and a private room with picked members (POST /api/rooms with
-// kind "private", then PUT .../members/{username} for each).
+// kind "private", then PUT .../members/{username} for each). Both can be made
+// end-to-end encrypted ("encrypted": true; docs/encrypted-rooms.md).
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
@@ -33,9 +34,12 @@ export function describeMembershipError(error, username = '') {
   }
 }
 
-/** Opens (creating on first use) the direct room with these people and shows it. Throws an ApiError. */
-export async function startDm(ctx, usernames) {
-  const room = await api.openDm(usernames);
+/**
+ * Opens (creating on first use) the direct room with these people and shows it
+ * (`encrypted`: the end-to-end encrypted one). Throws an ApiError.
+ */
+export async function startDm(ctx, usernames, { encrypted = false } = {}) {
+  const room = await api.openDm(usernames, { encrypted });
   ctx.rooms.upsert({ ...room, is_member: true });
   ctx.navigate(`#/room/${encodeURIComponent(room.id)}`);
 }
@@ -94,6 +98,22 @@ function formDialog({ id, title, lead, fields, submitLabel, onSubmit }) {
   return { dialog, showError };
 }
 
+/** The "End-to-end encrypted" checkbox of a new conversation, with what it means. */
+function encryptedField(id) {
+  const box = h('input', { id, type: 'checkbox', 'aria-describedby': `${id}-hint` });
+  const el = h(
+    'div',
+    { class: 'field e2e-option' },
+    h('label', { class: 'e2e-check', for: id }, box, icon('shieldLock', 'e2e-check-icon'), 'End-to-end encrypted'),
+    h(
+      'p',
+      { class: 'field-hint', id: `${id}-hint` },
+      'Messages are encrypted in your browsers: the server cannot read them. Files, webhooks and bots do not work there, and this cannot be changed later.',
+    ),
+  );
+  return { el, box };
+}
+
 /** Field label + control + optional hint, in the app's field style. */
 function field(forId, label, control, hint) {
   return h(
@@ -121,18 +141,19 @@ export function newDmDialog(ctx) {
     },
   });
   picker.input.setAttribute('aria-describedby', 'dm-user-hint');
+  const encrypted = encryptedField('dm-encrypted');
   const { showError } = formDialog({
     id: 'new-dm',
     title: 'New direct message',
     lead: 'Only the people you pick can see it. Picking the same people again opens the same conversation.',
-    fields: [field('dm-user', 'People', picker.el, 'Type a username, then Enter or pick a suggestion.'), chips.el],
+    fields: [field('dm-user', 'People', picker.el, 'Type a username, then Enter or pick a suggestion.'), chips.el, encrypted.el],
     submitLabel: 'Start conversation',
     onSubmit: async () => {
       const typed = picker.takeTyped();
       if (typed && typed !== ctx.user.username) chips.add(typed);
       if (chips.names.length === 0) throw new Error('Pick at least one person to message.');
       try {
-        await startDm(ctx, chips.names);
+        await startDm(ctx, chips.names, { encrypted: encrypted.box.checked });
       } catch (error) {
         throw new Error(describeMembershipError(error));
       }
@@ -147,6 +168,7 @@ export function newPrivateRoomDialog(ctx, initialName = '') {
   const name = h('input', { id: 'private-name', type: 'text', maxlength: MAX_NAME, autocomplete: 'off', value: initialName });
   const topic = h('input', { id: 'private-topic', type: 'text', maxlength: MAX_TOPIC, autocomplete: 'off' });
   const chips = new UserChips('Members to add');
+  const encrypted = encryptedField('private-encrypted');
   const picker = createUserPicker({
     id: 'private-member',
     exclude: () => new Set([ctx.user.username, ...chips.names]),
@@ -163,6 +185,7 @@ export function newPrivateRoomDialog(ctx, initialName = '') {
       field('private-topic', 'Topic (optional)', topic),
       field('private-member', 'Members', picker.el, 'You can add more people later from the members panel.'),
       chips.el,
+      encrypted.el,
     ],
     submitLabel: [icon('lock'), 'Create private room'],
     onSubmit: async () => {
@@ -175,7 +198,11 @@ export function newPrivateRoomDialog(ctx, initialName = '') {
       if (typed && typed !== ctx.user.username) chips.add(typed);
       let room;
       try {
-        room = await api.createRoom(roomName, { kind: 'private', topic: topic.value.trim() || undefined });
+        room = await api.createRoom(roomName, {
+          kind: 'private',
+          topic: topic.value.trim() || undefined,
+          encrypted: encrypted.box.checked,
+        });
       } catch (error) {
         throw new Error(describeMembershipError(error));
       }

@@ -2,7 +2,7 @@
 // @ direct), name, topic or creator, age, expiry and last activity. A public
 // room the user has not joined also gets a "Join" button.
 
-import { avatar, h, icon, roomGlyph } from '../dom.js';
+import { avatar, encryptedBadge, h, icon, roomGlyph } from '../dom.js';
 import { formatAgo, formatExpiresIn, formatFull, parseDate } from '../format.js';
 import { dmPartners, roomTitle } from '../rooms-store.js';
 
@@ -18,6 +18,8 @@ export function roomItem(room, now, me, join) {
   const glyph =
     room.kind === 'direct' ? h('span', { class: 'room-icon room-icon-dm' }, avatar(dmPartners(room, me)[0])) : roomGlyph(room, 'room-icon');
   const side = roomSide(room, now);
+  // A direct room's glyph is an avatar: an encrypted one says so beside its name.
+  const badge = room.kind === 'direct' && room.encrypted ? encryptedBadge('e2e-badge') : null;
 
   if (room.is_member || !join) {
     return h(
@@ -27,7 +29,7 @@ export function roomItem(room, now, me, join) {
         'a',
         { class: 'room-card', href, dataset: { kind: room.kind ?? 'public' } },
         glyph,
-        h('span', { class: 'room-main' }, h('span', { class: 'room-name' }, title), roomMeta(room, now)),
+        h('span', { class: 'room-main' }, h('span', { class: 'room-name' }, title, badge), roomMeta(room, now)),
         side,
       ),
     );
@@ -69,7 +71,7 @@ function roomMeta(room, now) {
     'span',
     { class: 'room-meta' },
     room.topic ? [h('span', { class: 'room-topic', title: room.topic }, room.topic), ' · '] : null,
-    room.kind === 'private' ? 'private · ' : null,
+    room.kind === 'private' ? (room.encrypted ? 'private, end-to-end encrypted · ' : 'private · ') : null,
     'by ',
     h('span', { class: 'room-creator' }, room.created_by),
     ' · ',

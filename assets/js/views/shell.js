@@ -3,7 +3,7 @@
 // and direct messages (desktop only), and the outlet the routed view renders
 // into.
 
-import { avatar, h, icon, roomGlyph } from '../dom.js';
+import { avatar, encryptedBadge, h, icon, roomGlyph } from '../dom.js';
 import { createNotificationsToggle } from '../notifications/toggle.js';
 import { dmPartners, roomTitle } from '../rooms-store.js';
 import { connectionStatus } from './connection.js';
@@ -121,7 +121,10 @@ export function createShell(ctx) {
     if (ctx.rooms.loaded && rooms.length === 0) rooms.push(h('li', { class: 'side-empty' }, 'No rooms yet'));
     roomList.replaceChildren(...rooms);
     const dms = ctx.rooms.directs.map((room) =>
-      link(room, avatar(dmPartners(room, ctx.user.username)[0], 'avatar-xs')),
+      link(room, [
+        avatar(dmPartners(room, ctx.user.username)[0], 'avatar-xs'),
+        room.encrypted ? encryptedBadge('e2e-badge side-e2e') : null,
+      ]),
     );
     if (ctx.rooms.loaded && dms.length === 0) dms.push(h('li', { class: 'side-empty' }, 'No conversations yet'));
     dmList.replaceChildren(...dms);
