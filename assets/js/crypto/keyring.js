@@ -18,10 +18,10 @@
 // made only when this tab is about to use it (`syncRoom(id, { establish:
 // true })`, from a send): a new random key wrapped for every member with a
 // public key, itself included. Made eagerly, every member's browser would race
-// to make it at the same moment after a removal, and the server lets a member
-// who holds a version replace its keys (docs/encrypted-rooms.md), so a late
-// racer could replace a key already used. A version someone holds is waited
-// for instead: they share it (a 409 `key_exists` says the same).
+// to make it at the same moment after a removal; the server keeps the first
+// and refuses the others (409 `key_exists`: a key is never replaced,
+// docs/encrypted-rooms.md), so most of that work would be wasted. A version
+// someone holds is waited for instead: they share it.
 //
 // Before wrapping anything it checks that its identity is still the one on the
 // server, so a stale device never hands out keys its members cannot open.
