@@ -9,30 +9,15 @@ use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
 use common::cli::{confab, ok};
-use common::{error_code, Client, TestServer};
+use common::{
+    error_code, identity_key as identity, p256_public_key as public_key, Client, TestServer,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// A real P-256 public key (uncompressed point), different for each `seed`.
-fn public_key(seed: u8) -> String {
-    let secret = p256::SecretKey::from_slice(&[seed; 32]).expect("scalar");
-    let point = secret.public_key();
-    let encoded = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&point, false);
-    Base64::encode_string(encoded.as_bytes())
-}
-
 fn b64(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
-}
-
-fn identity(seed: u8) -> Value {
-    json!({
-        "public_key": public_key(seed),
-        "wrapped_private_key": b64(&[seed; 154]),
-        "kdf": {"name": "PBKDF2", "hash": "SHA-256", "iterations": 600_000,
-                "salt": b64(&[7; 16]), "iv": b64(&[9; 12])},
-    })
 }
 
 async fn with_identity(server: &TestServer, name: &str, seed: u8) -> Client {

@@ -546,18 +546,7 @@ async fn pushes_from_encrypted_rooms_carry_no_content() {
     let ann = server.user("ann").await;
     let bob = server.user("bob").await;
     for (client, seed) in [(&ann, 1u8), (&bob, 2u8)] {
-        let secret = p256::SecretKey::from_slice(&[seed; 32]).expect("scalar");
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
-            &secret.public_key(),
-            false,
-        );
-        let identity = json!({
-            "public_key": Base64::encode_string(point.as_bytes()),
-            "wrapped_private_key": Base64::encode_string(&[seed; 154]),
-            "kdf": {"name": "PBKDF2", "hash": "SHA-256", "iterations": 600_000,
-                    "salt": Base64::encode_string(&[seed; 16]), "iv": Base64::encode_string(&[seed; 12])},
-        });
-        let (status, body) = client.put("/api/keys/me", identity).await;
+        let (status, body) = client.put("/api/keys/me", common::identity_key(seed)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let (status, dm) = ann

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{error_code, Client, TestServer, PASSWORD};
+use common::{error_code, identity_key, Client, TestServer, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -66,7 +66,7 @@ impl Fixture {
         let url = hook["url"].as_str().expect("url");
         let hook_secret = url[url.rfind('/').expect("slash") + 1..].to_string();
         for client in [&alice, &bob] {
-            let (status, body) = client.put("/api/keys/me", identity_key_example()).await;
+            let (status, body) = client.put("/api/keys/me", identity_key(8)).await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
         let (status, body) = alice
@@ -215,20 +215,6 @@ fn push_subscription_example() -> Value {
 
 const PUSH_ENDPOINT: &str = "http://127.0.0.1:9/push/strict";
 
-/// An identity key with a real P-256 point.
-fn identity_key_example() -> Value {
-    use base64ct::{Base64, Encoding};
-    let secret = p256::SecretKey::from_slice(&[8u8; 32]).expect("a valid scalar");
-    let point =
-        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
-    json!({
-        "public_key": Base64::encode_string(point.as_bytes()),
-        "wrapped_private_key": Base64::encode_string(&[1u8; 154]),
-        "kdf": {"name": "PBKDF2", "hash": "SHA-256", "iterations": 600_000,
-                "salt": Base64::encode_string(&[2u8; 16]), "iv": Base64::encode_string(&[3u8; 12])},
-    })
-}
-
 /// Key version 1 of the vault, wrapped for alice.
 fn room_keys_example() -> Value {
     use base64ct::{Base64, Encoding};
@@ -271,7 +257,7 @@ fn example_body(operation: &str, message: &str) -> Value {
         "PUT /rooms/{id}/members/{username}" => json!({"role": "member"}),
         "POST /rooms/{id}/invites" => json!({"max_uses": 5, "expires_in": 3600}),
         "POST /dms" => json!({"users": ["bob"], "encrypted": false}),
-        "PUT /keys/me" => identity_key_example(),
+        "PUT /keys/me" => identity_key(8),
         "PUT /rooms/{id}/keys" => room_keys_example(),
         "POST /tokens" | "POST /bots/{username}/tokens" => {
             json!({"name": "strict", "scopes": ["read", "write"], "expires_in": 3600})

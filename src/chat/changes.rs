@@ -13,13 +13,13 @@ use tokio::sync::oneshot;
 
 use super::commit::{Pending, Reply};
 use super::connection::Connection;
-use super::encryption::{not_encrypted, refused_in_encrypted_room, Sealed};
+use super::encryption::{not_encrypted, refused_in_encrypted_room};
 use super::hub::Channel;
 use super::model::{validate_body, validate_nonce, Message, Room, User};
 use super::Chat;
 use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
-use crate::store::{EncodedMessage, MessageRecord, ReactionRecord, Role};
+use crate::store::{EncodedMessage, EncryptedBody, MessageRecord, ReactionRecord, Role};
 
 /// Distinct emoji one message may carry.
 pub const MAX_REACTIONS: usize = 20;
@@ -30,7 +30,7 @@ pub enum Change {
     /// New body text (its author only).
     Edit(String),
     /// New ciphertext, in an end-to-end encrypted room (its author only).
-    EditEncrypted(Sealed),
+    EditEncrypted(EncryptedBody),
     /// Erase body and reactions, keep a tombstone (its author, the room's owner, an admin).
     Delete,
     /// Add or take back the actor's reaction (any member who may send).
@@ -39,7 +39,7 @@ pub enum Change {
 
 impl Change {
     /// An edit as a request carries it: a new body, or (in an encrypted room) new ciphertext.
-    pub fn edit(body: Option<String>, sealed: Result<Option<Sealed>>) -> Result<Self> {
+    pub fn edit(body: Option<String>, sealed: Result<Option<EncryptedBody>>) -> Result<Self> {
         match (body, sealed?) {
             (None, Some(sealed)) => Ok(Change::EditEncrypted(sealed)),
             (Some(body), None) => Ok(Change::Edit(body)),
@@ -79,7 +79,7 @@ impl Change {
             (Change::EditEncrypted(_), false) => Err(not_encrypted()),
             (Change::EditEncrypted(sealed), true) => {
                 let body = chat.check_sealed(room, author, sealed)?;
-                Ok(Change::EditEncrypted(Sealed::from(body)))
+                Ok(Change::EditEncrypted(body))
             }
             (Change::React { emoji, .. }, true) if !is_reaction_token(&emoji) => Err(
                 refused_in_encrypted_room("a plain emoji reaction (send its keyed token) is"),
@@ -271,7 +271,7 @@ impl Chat {
             }
             Change::EditEncrypted(sealed) => {
                 self.may_edit(previous, actor, now)?;
-                record.encrypted = Some(sealed.clone().into());
+                record.encrypted = Some(sealed.clone());
                 record.edited_at_ms = Some(now);
             }
             Change::Delete => {

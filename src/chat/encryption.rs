@@ -71,53 +71,24 @@ pub struct RoomKeys {
     pub without_key: Vec<String>,
 }
 
-/// An encrypted message body as a client sent it, before it is checked.
-#[derive(Debug, Clone)]
-pub struct Sealed {
-    pub ciphertext: String,
-    pub iv: String,
-    pub key_version: u32,
-}
-
-impl Sealed {
-    /// The three fields of an encrypted body as a request carries them: all or none.
-    pub fn from_fields(
-        ciphertext: Option<String>,
-        iv: Option<String>,
-        key_version: Option<u32>,
-    ) -> Result<Option<Self>> {
-        match (ciphertext, iv, key_version) {
-            (None, None, None) => Ok(None),
-            (Some(ciphertext), Some(iv), Some(key_version)) => Ok(Some(Self {
-                ciphertext,
-                iv,
-                key_version,
-            })),
-            _ => Err(Error::invalid(
-                "invalid_ciphertext",
-                "an encrypted message has ciphertext, iv and key_version together",
-            )),
-        }
-    }
-}
-
-impl From<EncryptedBody> for Sealed {
-    fn from(body: EncryptedBody) -> Self {
-        Self {
-            ciphertext: body.ciphertext,
-            iv: body.iv,
-            key_version: body.key_version,
-        }
-    }
-}
-
-impl From<Sealed> for EncryptedBody {
-    fn from(sealed: Sealed) -> Self {
-        Self {
-            ciphertext: sealed.ciphertext,
-            iv: sealed.iv,
-            key_version: sealed.key_version,
-        }
+/// The three fields of an encrypted body as a request carries them (all or none), unchecked
+/// until `Chat::check_sealed` has seen them under the room's lock.
+pub fn sealed_fields(
+    ciphertext: Option<String>,
+    iv: Option<String>,
+    key_version: Option<u32>,
+) -> Result<Option<EncryptedBody>> {
+    match (ciphertext, iv, key_version) {
+        (None, None, None) => Ok(None),
+        (Some(ciphertext), Some(iv), Some(key_version)) => Ok(Some(EncryptedBody {
+            ciphertext,
+            iv,
+            key_version,
+        })),
+        _ => Err(Error::invalid(
+            "invalid_ciphertext",
+            "an encrypted message has ciphertext, iv and key_version together",
+        )),
     }
 }
 
@@ -370,7 +341,7 @@ impl Chat {
         &self,
         room: &Room,
         author: &str,
-        sealed: Sealed,
+        sealed: EncryptedBody,
     ) -> Result<EncryptedBody> {
         let ciphertext = decode_base64(&sealed.ciphertext, "invalid_ciphertext", "ciphertext")?;
         if ciphertext.len() <= GCM_TAG_BYTES {

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use super::commit::{Pending, Queued, Reply};
 use super::connection::Connection;
-use super::encryption::{not_encrypted, refused_in_encrypted_room, Sealed};
+use super::encryption::{not_encrypted, refused_in_encrypted_room};
 use super::events::Joined;
 use super::hub::Channel;
 use super::model::{validate_body, validate_nonce, validate_optional_body, Message, User};
@@ -37,7 +37,7 @@ pub struct Draft {
     /// may be empty.
     pub attachments: Vec<String>,
     /// In an end-to-end encrypted room: the encrypted body (and `body` is empty).
-    pub sealed: Option<Sealed>,
+    pub sealed: Option<crate::store::EncryptedBody>,
     /// In an encrypted room: the mentions the sender's browser found (the server cannot).
     pub mentions: Vec<String>,
 }

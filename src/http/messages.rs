@@ -11,7 +11,7 @@ use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::chat::changes::Change;
-use crate::chat::encryption::Sealed;
+use crate::chat::encryption::sealed_fields;
 use crate::chat::{Draft, HistoryPage};
 use crate::error::Error;
 use crate::ids::MessageId;
@@ -155,7 +155,7 @@ impl MessagesApi {
             reply_to,
             webhook: None,
             attachments,
-            sealed: Sealed::from_fields(ciphertext, iv, key_version)?,
+            sealed: sealed_fields(ciphertext, iv, key_version)?,
             mentions,
         };
         let message = self
@@ -186,7 +186,7 @@ impl MessagesApi {
             iv,
             key_version,
         } = body.0;
-        let change = Change::edit(body, Sealed::from_fields(ciphertext, iv, key_version))?;
+        let change = Change::edit(body, sealed_fields(ciphertext, iv, key_version))?;
         self.change(auth, &id.0, &message.0, change).await
     }
 

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::tokens;
 use crate::chat::changes::Change;
 use crate::chat::connection::{ConnectionSlot, Kick};
-use crate::chat::encryption::Sealed;
+use crate::chat::encryption::sealed_fields;
 use crate::chat::events::{Event, EventKind};
 use crate::chat::model::User;
 use crate::chat::{Connection, Draft};
@@ -322,7 +322,7 @@ impl Session {
                         reply_to,
                         webhook: None,
                         attachments,
-                        sealed: Sealed::from_fields(ciphertext, iv, key_version)?,
+                        sealed: sealed_fields(ciphertext, iv, key_version)?,
                         mentions,
                     };
                     self.state
@@ -343,7 +343,7 @@ impl Session {
                 iv,
                 key_version,
             } => {
-                let result = Change::edit(body, Sealed::from_fields(ciphertext, iv, key_version))
+                let result = Change::edit(body, sealed_fields(ciphertext, iv, key_version))
                     .and_then(|change| self.change(&room, &message, change, nonce.clone()));
                 match result {
                     Ok(()) => Ok(()),

@@ -24,6 +24,27 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A real P-256 public key (the uncompressed point, base64), different for each `seed`.
+pub fn p256_public_key(seed: u8) -> String {
+    use base64ct::{Base64, Encoding};
+    let secret = p256::SecretKey::from_slice(&[seed; 32]).expect("a valid scalar");
+    let point =
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+    Base64::encode_string(point.as_bytes())
+}
+
+/// An identity key for encrypted rooms as `PUT /api/keys/me` takes it, around
+/// `p256_public_key(seed)` (the wrapped private key is filler: the server never opens it).
+pub fn identity_key(seed: u8) -> Value {
+    use base64ct::{Base64, Encoding};
+    json!({
+        "public_key": p256_public_key(seed),
+        "wrapped_private_key": Base64::encode_string(&[seed; 154]),
+        "kdf": {"name": "PBKDF2", "hash": "SHA-256", "iterations": 600_000,
+                "salt": Base64::encode_string(&[7; 16]), "iv": Base64::encode_string(&[9; 12])},
+    })
+}
+
 /// Settings that keep tests fast: the real hashing, but no throttling surprises.
 pub fn test_config(data: &Path) -> Config {
     let mut config = Config {
