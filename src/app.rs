@@ -35,6 +35,8 @@ pub struct AppState {
     pub integrations: Arc<Integrations>,
     /// Web Push subscriptions and the pushes sent to them.
     pub push: Arc<Push>,
+    /// None when `search.enabled` is off.
+    pub search: Option<Arc<crate::search::Search>>,
 }
 
 impl AppState {
@@ -65,9 +67,26 @@ impl RunningServer {
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
         let stop_background = CancellationToken::new();
-        let (services, committer) =
+        let (mut services, committer) =
             build_services(&config, store.clone(), clock, stop_background.clone());
-        let Services { chat, accounts } = services.clone();
+        let mut indexer = None;
+        if config.search.enabled {
+            let search = crate::search::Search::start(
+                &config.data,
+                services.chat.clone(),
+                config.search.clone(),
+            )
+            .context("cannot open the search index in the data directory")?;
+            indexer = Some(tokio::spawn(
+                search.clone().run_until(stop_background.clone()),
+            ));
+            services.search = Some(search);
+        }
+        let Services {
+            chat,
+            accounts,
+            search,
+        } = services.clone();
         let integrations = Arc::new(Integrations::new(
             store.clone(),
             chat.clone(),
@@ -107,6 +126,7 @@ impl RunningServer {
             accounts,
             integrations,
             push,
+            search,
             shutdown: CancellationToken::new(),
         };
         let stop_http = CancellationToken::new();
@@ -131,6 +151,7 @@ impl RunningServer {
         let mut background = vec![
             committer, sweeper, reaper, control, watchdog, dispatcher, pusher,
         ];
+        background.extend(indexer);
         if let (false, Some(dir)) = (
             state.config.backup.every.is_zero(),
             state.config.backup.dir.clone(),
@@ -306,6 +327,7 @@ pub fn build_services(
         Services {
             chat,
             accounts: Arc::new(accounts),
+            search: None,
         },
         committer,
     )

@@ -31,6 +31,7 @@ pub struct Config {
     pub integrations: IntegrationsConfig,
     pub push: PushConfig,
     pub attachments: AttachmentsConfig,
+    pub search: SearchConfig,
     /// The address people and tools reach this server at (`https://chat.example.org`), for
     /// links the server hands out (incoming webhook URLs). Unset: taken from each request's
     /// `Host` header.
@@ -95,6 +96,40 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, ConfigError> {
                 "integrations.allowed_networks: {text:?} is not a network like 10.0.0.0/8 or an address"
             ))
         })
+}
+
+/// Full-text search (`GET /api/search`): an index in `<data>/search`, kept up to date in the
+/// background and rebuilt from the database when needed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Off: no index is kept and `/api/search` answers 503 `search_disabled`.
+    pub enabled: bool,
+    /// How often the indexer makes new messages searchable (each time one commit of the index).
+    #[serde(with = "humantime_serde_compat")]
+    pub commit_interval: Duration,
+    /// Memory the indexer may fill before it writes a segment, in MiB (at least 15).
+    pub writer_memory_mb: u64,
+    /// The most time one search may take; what is found by then is answered, marked
+    /// `"truncated": true`.
+    #[serde(with = "humantime_serde_compat")]
+    pub time_budget: Duration,
+    /// Searches per user per minute, and how many may come at once.
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            commit_interval: Duration::from_millis(500),
+            writer_memory_mb: 48,
+            time_budget: Duration::from_secs(1),
+            per_minute: 120,
+            burst: 20,
+        }
+    }
 }
 
 /// Web Push: notifications sent through the browser vendors' push services while no tab is open.
@@ -334,6 +369,7 @@ impl Default for Config {
             integrations: IntegrationsConfig::default(),
             push: PushConfig::default(),
             attachments: AttachmentsConfig::default(),
+            search: SearchConfig::default(),
             public_url: None,
         }
     }
@@ -506,6 +542,8 @@ impl Config {
             ("push.retry_initial", self.push.retry_initial),
             ("attachments.orphan_ttl", self.attachments.orphan_ttl),
             ("attachments.idle_timeout", self.attachments.idle_timeout),
+            ("search.commit_interval", self.search.commit_interval),
+            ("search.time_budget", self.search.time_budget),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::Invalid(format!(
@@ -521,6 +559,20 @@ impl Config {
         }
         if self.attachments.max_image_pixels == 0 {
             return invalid("attachments.max_image_pixels must be positive");
+        }
+        if self.search.commit_interval < Duration::from_millis(10)
+            || self.search.commit_interval > Duration::from_secs(60)
+        {
+            return invalid("search.commit_interval must be between 10ms and 60s");
+        }
+        if self.search.time_budget < Duration::from_millis(10) {
+            return invalid("search.time_budget must be at least 10ms");
+        }
+        if !(15..=4096).contains(&self.search.writer_memory_mb) {
+            return invalid("search.writer_memory_mb must be between 15 and 4096");
+        }
+        if self.search.per_minute == 0 || self.search.burst == 0 {
+            return invalid("search.per_minute and search.burst must be positive");
         }
         if self.push.timeout.is_zero() || self.push.retry_initial.is_zero() {
             return invalid("push.timeout and push.retry_initial must be positive");

@@ -20,6 +20,7 @@ pub mod integrations;
 pub mod metrics;
 pub mod periodic;
 pub mod push;
+pub mod search;
 pub mod store;
 pub mod wire;
 pub mod ws;

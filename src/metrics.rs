@@ -106,6 +106,10 @@ pub struct Metrics {
     webhook_calls: Family<OutcomeLabels, Counter>,
     webhook_deliveries_queued: Counter,
     push_sent: Family<ResultLabels, Counter>,
+    search_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    search_index_commit: Histogram,
+    search_query: Histogram,
+    search_truncated: Counter,
 }
 
 impl Default for Metrics {
@@ -134,6 +138,10 @@ impl Metrics {
             webhook_calls: Family::default(),
             webhook_deliveries_queued: Counter::default(),
             push_sent: Family::default(),
+            search_lag: Gauge::default(),
+            search_index_commit: Histogram::new(LATENCY_BUCKETS),
+            search_query: Histogram::new(LATENCY_BUCKETS),
+            search_truncated: Counter::default(),
         };
         for result in PUSH_RESULTS {
             metrics
@@ -239,6 +247,29 @@ impl Metrics {
             self.push_sent.clone(),
         );
         r.register_with_unit(
+            "confab_search_lag",
+            "How long the oldest message change not yet searchable had waited, at the indexer's last pass",
+            Unit::Seconds,
+            self.search_lag.clone(),
+        );
+        r.register_with_unit(
+            "confab_search_index_commit",
+            "Time to index one batch of changed rooms and commit the search index",
+            Unit::Seconds,
+            self.search_index_commit.clone(),
+        );
+        r.register_with_unit(
+            "confab_search_query",
+            "Time to answer one search",
+            Unit::Seconds,
+            self.search_query.clone(),
+        );
+        r.register(
+            "confab_search_truncated",
+            "Searches cut short by search.time_budget (answered with what was found)",
+            self.search_truncated.clone(),
+        );
+        r.register_with_unit(
             "confab_backup_last_success_timestamp",
             "Unix time of the last successful backup; 0 if none since the server started",
             Unit::Seconds,
@@ -289,6 +320,24 @@ impl Metrics {
         self.webhook_calls
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// How far behind the search index was at the indexer's last pass.
+    pub fn search_lag(&self, seconds: f64) {
+        self.search_lag.set(seconds);
+    }
+
+    /// The indexer committed one batch.
+    pub fn search_indexed(&self, seconds: f64) {
+        self.search_index_commit.observe(seconds);
+    }
+
+    /// A search was answered.
+    pub fn search_answered(&self, seconds: f64, truncated: bool) {
+        self.search_query.observe(seconds);
+        if truncated {
+            self.search_truncated.inc();
+        }
     }
 
     /// Pushes ended with `result`, one of `PUSH_RESULTS`.

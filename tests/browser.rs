@@ -329,6 +329,16 @@ fn web_ui_attachments_in_chromium() {
     run_scenario("attachments", &[]);
 }
 
+/// Full-text search from the top bar: `/` and Ctrl+K reach the field; a word finds messages in a
+/// public and a private room newest first with the match in a `<mark>`, a phrase only its word
+/// order; a `from:` chip narrows and its removal widens the hits; "Load more" pages with the
+/// server's cursor; an unclosed quote shows the server's message; a hit opens its room at the
+/// message, on screen and flashing; a non-member never sees the private room's message.
+#[test]
+fn web_ui_search_in_chromium() {
+    run_scenario("search", &[]);
+}
+
 /// End-to-end encrypted rooms: two users set encryption passphrases and chat in an encrypted
 /// private room, a wrong passphrase is refused and the right one unlocks the room in a second
 /// browser, a removed member's browser never shows what is written after the removal, a third

@@ -668,6 +668,7 @@ async fn admin(server: &TestServer, request: confab::admin::Request) -> confab::
     let services = confab::admin::Services {
         chat: state.chat.clone(),
         accounts: state.accounts.clone(),
+        search: state.search.clone(),
     };
     confab::admin::execute(&services, request)
         .await

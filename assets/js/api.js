@@ -240,13 +240,28 @@ export const api = {
   /** The same file, always as a download. */
   attachmentDownloadUrl: (id) => `/api/attachments/${enc(id)}?download=true`,
 
-  /** Messages oldest first; `before`/`after` are message ids, no cursor means the newest `limit`. */
-  async messages(roomId, { before, after, limit } = {}) {
+  /**
+   * Messages oldest first; `before`/`after` are message ids, `around` a message
+   * id whose page is centred on it; no cursor means the newest `limit`.
+   */
+  async messages(roomId, { before, after, around, limit } = {}) {
     const q = new URLSearchParams();
     if (before) q.set('before', before);
     if (after) q.set('after', after);
+    if (around) q.set('around', around);
     if (limit) q.set('limit', String(limit));
     const qs = q.toString();
     return (await request('GET', `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ''}`)).messages;
+  },
+
+  /**
+   * Full-text search over the rooms the caller may read, newest first:
+   * `{ hits: [{ message, room, snippet }], next_cursor?, truncated? }`.
+   * @param params { q, room?, author?, before?, after?, limit?, cursor? }; empty ones are left out
+   */
+  search(params) {
+    const q = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (value) q.set(key, String(value));
+    return request('GET', `/api/search?${q}`);
   },
 };

@@ -5,7 +5,8 @@
 //   #/rooms             landing: join by name, live rooms
 //   #/room/<id>         chat
 //   #/room/<id>/message/<message id>
-//                       chat, scrolled to that message (a notification's target)
+//                       chat, scrolled to that message, which flashes (a
+//                       notification's or a search hit's target)
 //   #/invite/<code>     accept an invite link, then open its room
 //   #/settings/tokens   your personal access tokens
 

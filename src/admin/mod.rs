@@ -81,6 +81,10 @@ pub enum Request {
         token: TokenAsk,
     },
     BotList,
+    /// Empties the search index and rebuilds it from the database in the background.
+    SearchReindex,
+    /// Where the search index stands (answered with `Reply::Search`).
+    SearchStatus,
     /// Answered with `Reply::Streaming`, then the backup file's bytes until the socket closes.
     BackupCreate {
         include_sessions: bool,
@@ -183,6 +187,9 @@ pub enum Reply {
     Members {
         members: Vec<MemberSummary>,
     },
+    Search {
+        search: crate::search::Status,
+    },
     Streaming,
     Failed {
         code: String,
@@ -204,11 +211,17 @@ impl Reply {
 pub struct Services {
     pub chat: Arc<Chat>,
     pub accounts: Arc<Accounts>,
+    /// The search index, when search is on (and, without a server, for `confab search` only).
+    pub search: Option<Arc<crate::search::Search>>,
 }
 
 /// Runs one request (other than `BackupCreate`, which streams; see `socket`).
 pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
-    let Services { chat, accounts } = services;
+    let Services {
+        chat,
+        accounts,
+        search,
+    } = services;
     let done = |message: String| Ok(Reply::Done { message });
     match request {
         Request::UserAdd {
@@ -359,6 +372,13 @@ pub async fn execute(services: &Services, request: Request) -> Result<Reply> {
         Request::BotList => Ok(Reply::Bots {
             bots: accounts.bots()?,
         }),
+        Request::SearchReindex => {
+            searching(search)?.request_rebuild();
+            done("rebuilding the search index from the database".into())
+        }
+        Request::SearchStatus => Ok(Reply::Search {
+            search: searching(search)?.status(),
+        }),
         Request::BackupCreate { .. } => Err(Error::invalid(
             "bad_request",
             "backups are streamed by the control socket",
@@ -388,4 +408,11 @@ fn parse_room(id: &str) -> Result<RoomId> {
     id.trim()
         .parse::<RoomId>()
         .map_err(|_| Error::NotFound("room"))
+}
+
+fn searching(search: &Option<Arc<crate::search::Search>>) -> Result<&crate::search::Search> {
+    search.as_deref().ok_or_else(|| Error::Disabled {
+        code: "search_disabled",
+        message: "search is off in this server's config (search.enabled = false)".into(),
+    })
 }

@@ -56,6 +56,8 @@ pub struct Listeners {
     pub published: tokio::sync::broadcast::Sender<Arc<Message>>,
     /// Attachments of sends on their way, released once their batch is saved or refused.
     pub attachments_in_flight: Arc<super::attachments::InFlight>,
+    /// Marked with every room a saved batch wrote to (the search index reads them again).
+    pub changed_rooms: Arc<super::changed_rooms::ChangedRooms>,
 }
 
 /// What the committer's queue carries.
@@ -82,8 +84,14 @@ pub(super) async fn run(
         notices,
         published,
         attachments_in_flight,
+        changed_rooms,
     } = listeners;
-    let listeners = (&activity, &published, &*attachments_in_flight);
+    let listeners = (
+        &activity,
+        &published,
+        &*attachments_in_flight,
+        &*changed_rooms,
+    );
     let mut batch = Vec::with_capacity(256);
     loop {
         let received = tokio::select! {
@@ -114,10 +122,11 @@ async fn commit(
     hub: &Hub,
     metrics: &Metrics,
     committed: &tokio::sync::Notify,
-    (activity, published, attachments_in_flight): (
+    (activity, published, attachments_in_flight, changed_rooms): (
         &mpsc::UnboundedSender<Arc<Message>>,
         &tokio::sync::broadcast::Sender<Arc<Message>>,
         &super::attachments::InFlight,
+        &super::changed_rooms::ChangedRooms,
     ),
     queued: &mut Vec<Queued>,
 ) {
@@ -151,6 +160,15 @@ async fn commit(
         if saved.is_ok() {
             committed.notify_one();
         }
+    }
+    if saved.is_ok() {
+        let mut rooms: Vec<RoomId> = batch
+            .iter()
+            .filter(|p| p.is_new())
+            .map(|p| p.message.room)
+            .collect();
+        rooms.dedup();
+        changed_rooms.messages_changed(rooms);
     }
     if let Err(err) = &saved {
         tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");

@@ -15,11 +15,15 @@ use crate::error::{Error, Result};
 use crate::ids::{MessageId, RoomId};
 use crate::store::{EncodedMessage, MessageRecord, Page};
 
-/// A history request: at most one of `before` / `after`, and a limit already validated.
-#[derive(Debug, Clone, Copy)]
+/// A history request: at most one of `before` / `after` / `around`, and a limit already
+/// validated.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct HistoryPage {
     pub before: Option<MessageId>,
     pub after: Option<MessageId>,
+    /// The page centred on this message: it and up to half the limit before it, up to half
+    /// after (a client jumping to a search hit or a notification).
+    pub around: Option<MessageId>,
     pub limit: usize,
 }
 
@@ -394,6 +398,25 @@ impl Chat {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if let Some(around) = request.around {
+            let newer = request.limit / 2;
+            let up_to = around.0.saturating_add(1);
+            let older = Page {
+                after: None,
+                before: Some(before.map_or(up_to, |end| end.min(up_to))),
+                limit: request.limit - newer,
+            };
+            let mut messages = self.read(room, older)?;
+            if newer > 0 {
+                let later = Page {
+                    after: Some(around.0),
+                    before,
+                    limit: newer,
+                };
+                messages.extend(self.read(room, later)?);
+            }
+            return Ok(messages);
+        }
         let page = Page {
             after: request.after.map(|id| id.0),
             before,

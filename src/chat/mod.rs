@@ -4,6 +4,7 @@
 mod access;
 mod activity;
 pub mod attachments;
+pub mod changed_rooms;
 pub mod changes;
 mod commit;
 pub mod connection;
@@ -74,6 +75,8 @@ pub struct Chat {
     /// Uploads arriving and attachments named by sends on their way to disk (see
     /// `attachments`).
     attachments_in_flight: Arc<attachments::InFlight>,
+    /// Rooms whose stored messages changed, for the search index (see `changed_rooms`).
+    changed_rooms: Arc<changed_rooms::ChangedRooms>,
 }
 
 /// New messages a `new_messages` listener may fall behind by before it loses the oldest.
@@ -97,6 +100,7 @@ impl Chat {
         let notices = tokio::spawn(activity::run(store.clone(), hub.clone(), activity_queue));
         let (published, _) = tokio::sync::broadcast::channel(PUBLISHED_BACKLOG);
         let attachments_in_flight = Arc::new(attachments::InFlight::default());
+        let changed_rooms = Arc::new(changed_rooms::ChangedRooms::default());
         let committer = tokio::spawn(commit::run(
             store.clone(),
             hub.clone(),
@@ -107,6 +111,7 @@ impl Chat {
                 notices,
                 published: published.clone(),
                 attachments_in_flight: attachments_in_flight.clone(),
+                changed_rooms: changed_rooms.clone(),
             },
             queue,
             shutdown,
@@ -124,6 +129,7 @@ impl Chat {
             committed,
             published,
             attachments_in_flight,
+            changed_rooms,
         };
         (Arc::new(chat), committer)
     }
@@ -138,6 +144,12 @@ impl Chat {
     /// falls more than a few thousand messages behind is told how many it lost (`Lagged`).
     pub fn new_messages(&self) -> tokio::sync::broadcast::Receiver<Arc<model::Message>> {
         self.published.subscribe()
+    }
+
+    /// Rooms whose messages changed or which were deleted, for derived data (the search
+    /// index) that reads them again from the store.
+    pub fn changed_rooms(&self) -> Arc<changed_rooms::ChangedRooms> {
+        self.changed_rooms.clone()
     }
 
     pub fn hub(&self) -> &Hub {

@@ -150,6 +150,21 @@ impl Chat {
         Ok(rooms)
     }
 
+    /// Every live room whose messages `reader` may read now: the public rooms and their own
+    /// (for search, which must never look further).
+    pub fn readable_rooms(&self, reader: &User) -> Result<Vec<Room>> {
+        let now = self.now_ms();
+        let mut ids: HashSet<RoomId> = self.store.rooms_of(&reader.username)?.into_iter().collect();
+        ids.extend(self.store.public_room_ids()?);
+        let mut rooms = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(room) = self.stored_room(id, now)? {
+                rooms.push(room);
+            }
+        }
+        Ok(rooms)
+    }
+
     /// Every live room of every kind, most recently active first (for administrators: names
     /// and counts, never messages).
     pub fn list_all_rooms(&self) -> Result<Vec<Room>> {
@@ -296,10 +311,12 @@ impl Chat {
         // Messages accepted before the close may still be on their way to disk.
         self.committed_so_far().await;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.delete_room(id))
+        let existed = tokio::task::spawn_blocking(move || store.delete_room(id))
             .await
             .map_err(|_| Error::ShuttingDown)?
-            .map_err(Error::from)
+            .map_err(Error::from)?;
+        self.changed_rooms.room_deleted(id);
+        Ok(existed)
     }
 }
 

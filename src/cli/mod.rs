@@ -5,6 +5,7 @@ mod bot;
 mod compact;
 mod config_check;
 mod room;
+mod search;
 mod serve;
 mod target;
 mod user;
@@ -45,6 +46,8 @@ pub enum Command {
     Sweep(ConfigArgs),
     /// Create, verify and restore backups.
     Backup(backup::BackupArgs),
+    /// Rebuild the full-text search index, or show how far a rebuild has come.
+    Search(search::SearchArgs),
     /// Rewrite the database into fresh files; the server must be stopped.
     ///
     /// Deleted message bodies and swept rooms leave the disk, and the space sled's log keeps
@@ -91,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bot(args) => bot::run(args),
         Command::Sweep(args) => room::sweep(args),
         Command::Backup(args) => backup::run(args),
+        Command::Search(args) => search::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Config(args) => config_check::run(args),
     }

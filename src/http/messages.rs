@@ -89,7 +89,8 @@ fn parse_cursor(name: &str, value: Option<String>) -> Result<Option<MessageId>, 
 #[OpenApi(prefix_path = "/rooms", tag = "ApiTags::Messages")]
 impl MessagesApi {
     /// A page of a room's messages, oldest first. With `after`: the oldest `limit` after it.
-    /// Otherwise the newest `limit` (before `before`, when given).
+    /// With `around`: the page centred on that message. Otherwise the newest `limit` (before
+    /// `before`, when given).
     ///
     /// Scope: `read`.
     #[oai(path = "/:id/messages", method = "get")]
@@ -103,6 +104,11 @@ impl MessagesApi {
         /// Only messages newer than this message id.
         #[oai(validator(pattern = r"^[0-9a-fA-F]{16}$"))]
         after: Query<Option<String>>,
+        /// The page centred on this message id: it and up to `limit / 2` older messages
+        /// before it, up to `limit / 2` newer ones after it (to open a room at a search hit).
+        /// Not with `before` or `after`.
+        #[oai(validator(pattern = r"^[0-9a-fA-F]{16}$"))]
+        around: Query<Option<String>>,
         /// 1 to 200, default 50.
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u32>>,
@@ -115,8 +121,16 @@ impl MessagesApi {
         let page = HistoryPage {
             before: parse_cursor("before", before.0)?,
             after: parse_cursor("after", after.0)?,
+            around: parse_cursor("around", around.0)?,
             limit: limit as usize,
         };
+        if page.around.is_some() && (page.before.is_some() || page.after.is_some()) {
+            return Err(Error::invalid(
+                "bad_request",
+                "around cannot be combined with before or after",
+            )
+            .into());
+        }
         let messages = self.state.chat.history(&auth.caller().user, room, page)?;
         Ok(Json(MessageList {
             messages: messages

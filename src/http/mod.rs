@@ -17,6 +17,7 @@ pub mod middleware;
 mod push;
 mod read_state;
 mod rooms;
+mod search;
 pub mod security;
 mod serialized;
 mod strict_json;
@@ -49,6 +50,8 @@ pub enum ApiTags {
     Notifications,
     /// Keys of end-to-end encrypted rooms (docs/encrypted-rooms.md).
     Encryption,
+    /// Full-text search of the messages you may read.
+    Search,
 }
 
 /// Every API area, combined into one OpenAPI service.
@@ -67,6 +70,7 @@ pub type Apis = (
     push::PushApi,
     attachments::AttachmentsApi,
     keys::KeysApi,
+    search::SearchApi,
 );
 
 /// The REST API as an OpenAPI service, served under `/api`.
@@ -112,6 +116,9 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
             state: state.clone(),
         },
         keys::KeysApi {
+            state: state.clone(),
+        },
+        search::SearchApi {
             state: state.clone(),
         },
     );

@@ -16,6 +16,7 @@ mod push;
 mod read_state;
 mod records;
 mod rooms;
+mod search;
 mod tokens;
 mod users;
 mod webhooks;
@@ -110,6 +111,8 @@ pub struct Store {
     /// `encryption`).
     identity_keys: sled::Tree,
     room_keys: sled::Tree,
+    /// How far the search index has read each room (see `search`).
+    search_marks: sled::Tree,
     /// One flush at a time (see `flush`), and which flushes have run.
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
@@ -200,6 +203,7 @@ impl Store {
             user_attachments: tree("user_attachments")?,
             identity_keys: tree("identity_keys")?,
             room_keys: tree("room_keys")?,
+            search_marks: tree("search_marks")?,
             files: attachments::AttachmentFiles::new(dir),
             flushing: Default::default(),
             flushes: Default::default(),

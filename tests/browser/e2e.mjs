@@ -1,6 +1,6 @@
 // End-to-end test of the confab web UI in a real headless Chromium.
 //
-//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments|encrypted]
+//   node tests/browser/e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments|encrypted|search]
 //
 // Run by tests/browser.rs against the real server binary.
 // - `chat` (default): two browser contexts (two users) sign up, create and
@@ -42,6 +42,10 @@
 //   a member added later, safety codes and a key reset. Prints the random
 //   marker it typed as `E2E_MARKER=...` for tests/browser.rs to look for on
 //   the server's disk and in its log. (scenario in e2e-encrypted.mjs)
+// - `search`: full-text search from the top bar: shortcuts, highlighted hits
+//   newest first, phrases, filter chips, paging, the server's errors, a hit
+//   opening its room at the message, and a private room's messages found by
+//   its members only. (scenario in e2e-search.mjs)
 // Screenshots of every screen go to <screenshot_dir>.
 // Exits 0 on success, 1 on a failed check (with the reason on stderr).
 
@@ -54,6 +58,7 @@ import { encryptedScenario } from './e2e-encrypted.mjs';
 import { membershipScenario } from './e2e-membership.mjs';
 import { messagesScenario } from './e2e-messages.mjs';
 import { pushScenario } from './e2e-push.mjs';
+import { searchScenario } from './e2e-search.mjs';
 import { tokensScenario } from './e2e-tokens.mjs';
 import { unreadScenario } from './e2e-unread.mjs';
 import { webhooksScenario } from './e2e-webhooks.mjs';
@@ -72,10 +77,11 @@ const SCENARIOS = {
   push: (browser) => pushScenario(browser, harness),
   attachments: (browser) => attachmentsScenario(browser, harness),
   encrypted: (browser) => encryptedScenario(browser, harness),
+  search: (browser) => searchScenario(browser, harness),
 };
 if (!baseUrl || !shotDir || !SCENARIOS[scenarioName]) {
   console.error(
-    'usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments|encrypted]',
+    'usage: node e2e.mjs <base_url> <screenshot_dir> [chat|expiry|membership|messages|xss|tokens|webhooks|unread|push|attachments|encrypted|search]',
   );
   process.exit(2);
 }

@@ -56,6 +56,9 @@ pub fn test_config(data: &Path) -> Config {
     // Uploads are refused below `min_free_disk` (512 MiB by default); a test machine's disk may
     // be nearly full, which is not what these tests are about.
     config.attachments.min_free_disk = 0;
+    // Tests search many times in a row; the one test of the limit sets its own.
+    config.search.per_minute = 100_000;
+    config.search.burst = 10_000;
     config
 }
 
@@ -167,6 +170,20 @@ impl Client {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        self.token = Some(body["token"].as_str().expect("token").to_string());
+        self.username = username.to_string();
+        self
+    }
+
+    /// Logs in as `username` (registered earlier with `PASSWORD`, as `register` does).
+    pub async fn login(mut self, username: &str) -> Client {
+        let (status, body) = self
+            .post(
+                "/api/auth/login",
+                json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
         self.token = Some(body["token"].as_str().expect("token").to_string());
         self.username = username.to_string();
         self

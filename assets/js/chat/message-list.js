@@ -5,25 +5,31 @@
 // reconnect, an ack of a retried send, an edit, deletion or reaction) updates
 // its row in place instead of adding one; a stale state never replaces a
 // newer one. Rows live in message-row.js. Consecutive
-// messages by one author within a few minutes share a header, as in most chat
-// apps; day dividers separate days. The view sticks to the bottom while the
+// messages by one author within a few minutes share a header (message-group.js),
+// as in most chat apps; day dividers separate days. The view sticks to the bottom while the
 // reader is there; when they have scrolled up, new messages raise a
 // "New messages" button instead of yanking the view. A room opened with
 // unread messages shows a "New messages" divider above the first of them.
+//
+// Jumping to a message that is not loaded (a search hit, a quote, a
+// notification) fetches the page around it. When that page does not touch the
+// loaded messages, it replaces them: the list is then a window into older
+// history, which grows both ways as the reader scrolls, ignores live
+// messages (they load on the way down), and goes back to the newest messages
+// with the jump button or when the reader sends one.
 
-import { botBadge, isBot, knownBots } from '../bots.js';
-import { avatar, h, icon } from '../dom.js';
-import { formatDay, formatFull, formatMessageTime, parseDate, sameLocalDay } from '../format.js';
+import { knownBots } from '../bots.js';
+import { h, icon } from '../dom.js';
+import { formatDay, parseDate, sameLocalDay } from '../format.js';
 import { toast } from '../toast.js';
-import { MessageRow, shownAuthor } from './message-row.js';
+import { markBots, messageGroup } from './message-group.js';
+import { MessageRow } from './message-row.js';
 
 const GROUP_WINDOW_MS = 5 * 60_000;
 /** Within this many pixels of the bottom counts as "at the bottom". */
 const STICK_SLACK_PX = 48;
 /** Start fetching older messages this close to the top. */
 const LOAD_OLDER_PX = 240;
-/** Jumping to a quoted message loads at most this many older pages to find it. */
-const JUMP_MAX_PAGES = 5;
 
 export class MessageList {
   /** Messages in id order. */
@@ -38,7 +44,18 @@ export class MessageList {
   #lastGroup = null;
   #reachedStart = false;
   #loadingOlder = false;
+  /** False while the list is a window into older history (see the top of the file). */
+  #reachedEnd = true;
+  /** What a window is fetching past its end: null, 'page' (the next newer page) or 'latest' (the newest page, to leave it). */
+  #loadingNewer = null;
+  /** Live messages newer than the window, seen while `#loadingNewer`: applied when the page is in. */
+  #late = new Map();
+  /** Bumped whenever the loaded messages are replaced: pages fetched for the old ones are dropped. */
+  #windowSeq = 0;
   #onLoadOlder;
+  #onLoadNewer;
+  #onLoadAround;
+  #onLoadLatest;
   #onAuthor;
   #me;
   #resizeObserver;
@@ -54,20 +71,26 @@ export class MessageList {
     { class: 'new-divider', role: 'separator', 'aria-label': 'New messages' },
     h('span', {}, 'New messages'),
   );
-  #onBotsKnown = () => this.#markBots();
+  #onBotsKnown = () => markBots(this.list);
 
   /**
    * @param opts.start        { title, text } of the "beginning of the room" marker
    * @param opts.me           the signed-in username (their own name is not a button)
    * @param opts.onLoadOlder  async (beforeId) => { messages, reachedStart }, called when the reader nears the top
+   * @param opts.onLoadNewer  async (afterId) => { messages, reachedEnd }, when the reader nears the bottom of a window
+   * @param opts.onLoadAround async (id) => messages: the page centred on a message to jump to
+   * @param opts.onLoadLatest async () => { messages, reachedStart }: the newest page, to leave a window
    * @param opts.onAuthor     (username) => void, when someone's name is clicked (e.g. to message them); optional
    * @param opts.actions      what rows do: { canEdit, canDelete, reply, react, pickReaction, edit, remove,
    *                          onEditClosed } (see RowContext in message-row.js)
    */
-  constructor({ start, me, onLoadOlder, onAuthor = null, actions }) {
+  constructor({ start, me, onLoadOlder, onLoadNewer, onLoadAround, onLoadLatest, onAuthor = null, actions }) {
     this.#start = start;
     this.#me = me;
     this.#onLoadOlder = onLoadOlder;
+    this.#onLoadNewer = onLoadNewer;
+    this.#onLoadAround = onLoadAround;
+    this.#onLoadLatest = onLoadLatest;
     this.#onAuthor = onAuthor;
     this.#rowContext = {
       ...actions,
@@ -138,13 +161,8 @@ export class MessageList {
    *                 first message after it, scrolled into view; null: none
    */
   setHistory(messages, reachedStart, readUpTo = null) {
-    this.#messages = [];
-    this.#rows.clear();
-    for (const m of messages) this.#insertSorted(m);
-    this.#reachedStart = reachedStart;
     this.#readBefore = readUpTo;
-    this.#renderAll();
-    this.#renderTop();
+    this.#replaceMessages(messages, { reachedStart, reachedEnd: true });
     this.scrollToBottom();
     this.#revealing = readUpTo !== null;
     this.#revealNewDivider();
@@ -181,6 +199,13 @@ export class MessageList {
       if (this.#loadingOlder) this.#early.set(message.id, message);
       return 'ignored';
     }
+    if (!this.#reachedEnd && (!this.lastId || message.id > this.lastId)) {
+      // Reading older history: newer messages load on the way down.
+      if (this.#loadingNewer) this.#late.set(message.id, message);
+      if (own) this.scrollToBottom();
+      else this.#countUnseen();
+      return 'ignored';
+    }
     this.#add(message, own);
     return 'added';
   }
@@ -205,23 +230,25 @@ export class MessageList {
   }
 
   /**
-   * Scrolls to a message and highlights it, loading a few older pages if it
-   * is further up; says so when it cannot be found, unless `quiet` (a room
-   * opened from a notification then simply stays open).
+   * Scrolls to a message and highlights it, fetching the page around it when
+   * it is not loaded; says so when it cannot be found, unless `quiet` (a room
+   * opened from a notification or a search hit then simply stays open).
    * @param opts.smooth animate the scroll (not when a room has just opened at the message)
    */
   async jumpTo(id, { quiet = false, smooth = true } = {}) {
     // The reader asked for this message: the "New messages" divider no longer pulls the view.
     this.#revealing = false;
-    for (let page = 0; !this.#rows.has(id) && !this.#reachedStart && page < JUMP_MAX_PAGES; page += 1) {
-      if (!this.firstId || id > this.firstId) break;
-      const before = this.#messages.length;
-      await this.#loadOlder();
-      if (this.#messages.length === before) break;
+    let problem = 'That message is not in this room any more.';
+    if (!this.#rows.has(id) && !(this.firstId <= id && id <= this.lastId)) {
+      try {
+        await this.#loadAround(id);
+      } catch (error) {
+        problem = `Could not load that message: ${error.message}`;
+      }
     }
     const row = this.#rows.get(id);
     if (!row) {
-      if (!quiet) toast('That message is not loaded. Scroll up to find it.');
+      if (!quiet) toast(problem);
       return;
     }
     const animate = smooth && !matchMedia('(prefers-reduced-motion: reduce)').matches;
@@ -232,17 +259,106 @@ export class MessageList {
     row.flash();
   }
 
+  /**
+   * Loads the page centred on message `id`: merged with the loaded messages
+   * when the two overlap (the history stays one stretch), else in their place,
+   * as a window into older history.
+   */
+  async #loadAround(id) {
+    const seq = this.#windowSeq;
+    const page = await this.#onLoadAround(id);
+    if (seq !== this.#windowSeq || !page.some((m) => m.id === id)) return;
+    const [first, last] = [page[0].id, page.at(-1).id];
+    if (this.firstId && last >= this.firstId && first <= this.lastId) {
+      for (const m of page) this.#insertSorted(m);
+      this.#rerenderKeepingOffset();
+    } else {
+      this.#replaceMessages(page, { reachedStart: false, reachedEnd: false });
+    }
+  }
+
+  /** Goes back from a window into older history to the newest messages. */
+  async #returnToPresent() {
+    if (this.#loadingNewer === 'latest') return;
+    this.#windowSeq += 1;
+    const seq = this.#windowSeq;
+    this.#loadingNewer = 'latest';
+    let page;
+    try {
+      page = await this.#onLoadLatest();
+    } catch (error) {
+      if (seq !== this.#windowSeq) return;
+      this.#loadingNewer = null;
+      toast(`Could not load the newest messages: ${error.message}`, 'error');
+      return;
+    }
+    if (seq !== this.#windowSeq) return;
+    const late = [...this.#late.values()];
+    this.#replaceMessages(page.messages, { reachedStart: page.reachedStart, reachedEnd: true });
+    for (const m of late) this.upsert(m);
+    this.scrollToBottom();
+  }
+
+  /** In a window into older history, near its bottom: fetches the next newer page. */
+  async #loadNewer() {
+    if (this.#reachedEnd || this.#loadingNewer || !this.lastId) return;
+    const seq = this.#windowSeq;
+    this.#loadingNewer = 'page';
+    let page;
+    try {
+      page = await this.#onLoadNewer(this.lastId);
+    } catch {
+      if (seq === this.#windowSeq) this.#loadingNewer = null; // scrolling down again retries
+      return;
+    }
+    if (seq !== this.#windowSeq) return;
+    for (const m of page.messages) this.#insertSorted(m);
+    this.#reachedEnd = page.reachedEnd;
+    this.#loadingNewer = null;
+    const top = this.scroller.scrollTop;
+    this.#renderAll();
+    this.scroller.scrollTop = top;
+    // Changes and messages that arrived while the page was in flight.
+    const late = [...this.#late.values()];
+    this.#late.clear();
+    for (const m of late) this.upsert(m);
+    if (this.#reachedEnd) this.#onScroll();
+  }
+
+  /** Replaces every loaded message (the newest page, or a window into older history). */
+  #replaceMessages(messages, { reachedStart, reachedEnd }) {
+    this.#windowSeq += 1;
+    this.#messages = [];
+    this.#rows.clear();
+    for (const m of messages) this.#insertSorted(m);
+    this.#reachedStart = reachedStart;
+    this.#reachedEnd = reachedEnd;
+    this.#loadingOlder = false;
+    this.#loadingNewer = null;
+    this.#early.clear();
+    this.#late.clear();
+    this.#stuck = reachedEnd;
+    this.#unseen = 0;
+    this.unseenLabel.textContent = 'Newest messages';
+    this.jump.hidden = reachedEnd;
+    this.#renderAll();
+    this.#renderTop();
+  }
+
+  /** A message arrived out of view: the jump button counts it. */
+  #countUnseen() {
+    this.#unseen += 1;
+    this.unseenLabel.textContent = this.#unseen === 1 ? '1 new message' : `${this.#unseen} new messages`;
+    this.jump.hidden = false;
+  }
+
   #add(message, own) {
     const wasStuck = this.#stuck;
     const appended = this.#insertSorted(message);
     if (appended) this.#appendRow(message);
     else this.#rerenderKeepingOffset();
     if (wasStuck || own) this.scrollToBottom();
-    else {
-      this.#unseen += 1;
-      this.unseenLabel.textContent = this.#unseen === 1 ? '1 new message' : `${this.#unseen} new messages`;
-      this.jump.hidden = false;
-    }
+    else this.#countUnseen();
   }
 
   /** Shows a newer state of a loaded message; false when it is not newer. */
@@ -256,6 +372,10 @@ export class MessageList {
 
   /** Scrolls to the newest message and clears the "new messages" marker. */
   scrollToBottom({ smooth = false } = {}) {
+    if (!this.#reachedEnd) {
+      this.#returnToPresent();
+      return;
+    }
     this.#stuck = true;
     this.#revealing = false;
     this.#unseen = 0;
@@ -276,12 +396,13 @@ export class MessageList {
   #onScroll() {
     const s = this.scroller;
     const fromBottom = s.scrollHeight - s.scrollTop - s.clientHeight;
-    this.#stuck = fromBottom <= STICK_SLACK_PX;
+    this.#stuck = this.#reachedEnd && fromBottom <= STICK_SLACK_PX;
     if (this.#stuck && !this.jump.hidden) {
       this.#unseen = 0;
       this.jump.hidden = true;
     }
     if (s.scrollTop < LOAD_OLDER_PX) this.#loadOlder();
+    if (!this.#reachedEnd && fromBottom < LOAD_OLDER_PX) this.#loadNewer();
   }
 
   /** Fetches older pages until the history fills the viewport (or the start is reached). */
@@ -297,14 +418,18 @@ export class MessageList {
     if (this.#reachedStart || this.#loadingOlder || !this.firstId) return;
     this.#loadingOlder = true;
     this.#renderTop();
+    const seq = this.#windowSeq;
     try {
       const { messages, reachedStart } = await this.#onLoadOlder(this.firstId);
+      // The loaded messages were replaced meanwhile: this page belongs to them.
+      if (seq !== this.#windowSeq) return;
       for (const m of messages) this.#insertSorted(m);
       this.#reachedStart = reachedStart;
       // A change that arrived while the page was in flight may be newer than the page.
       for (const m of this.#early.values()) if (this.#rows.has(m.id)) this.#update(m);
       this.#rerenderKeepingOffset();
     } catch {
+      if (seq !== this.#windowSeq) return;
       // Shown in the top marker; scrolling up again retries.
       this.#loadingOlder = false;
       this.#early.clear();
@@ -386,50 +511,9 @@ export class MessageList {
       last.at = sentAt;
       return;
     }
-    const rows = h('div', { class: 'msg-rows' }, row);
-    const group = h(
-      'article',
-      { class: 'msg-group', dataset: message.webhook ? { webhook: message.webhook.id } : { author: message.author } },
-      avatar(shownAuthor(message)),
-      h(
-        'div',
-        { class: 'msg-group-main' },
-        h(
-          'header',
-          { class: 'msg-head' },
-          message.webhook ? webhookName(message) : [this.#authorName(message.author), isBot(message.author) ? botBadge() : null],
-          h(
-            'time',
-            { class: 'msg-time', datetime: message.sent_at, title: formatFull(sentAt) },
-            formatMessageTime(sentAt),
-          ),
-        ),
-        rows,
-      ),
-    );
+    const { el: group, rows } = messageGroup(message, row, { me: this.#me, onAuthor: this.#onAuthor });
     this.list.append(group);
     this.#lastGroup = { sender, at: sentAt, rows };
-  }
-
-  /** Adds the "bot" badge to the headers of authors that turned out to be bots (webhook groups have theirs). */
-  #markBots() {
-    for (const group of this.list.querySelectorAll('.msg-group')) {
-      const head = group.querySelector('.msg-head');
-      if (!head || head.querySelector('.tag-bot') || !isBot(group.dataset.author)) continue;
-      head.querySelector('.msg-author')?.after(botBadge());
-    }
-  }
-
-  /** The author's name; a button that messages them, unless it is the reader's own name. */
-  #authorName(author) {
-    if (!this.#onAuthor || author === this.#me) return h('span', { class: 'msg-author' }, author);
-    const button = h(
-      'button',
-      { class: 'msg-author msg-author-btn', type: 'button', title: `Send ${author} a direct message` },
-      author,
-    );
-    button.addEventListener('click', () => this.#onAuthor(author));
-    return button;
   }
 
   #renderTop(errorText) {
@@ -451,19 +535,4 @@ export class MessageList {
       this.top.replaceChildren();
     }
   }
-}
-
-/**
- * A webhook's name with the bot badge, both saying who added the webhook: the
- * message is theirs on the server, but no person typed it.
- */
-function webhookName(message) {
-  const via = `via webhook, added by ${message.author}`;
-  const badge = botBadge();
-  badge.title = via;
-  return [
-    h('span', { class: 'msg-author msg-author-webhook', title: via }, message.webhook.name),
-    badge,
-    h('span', { class: 'sr-only' }, ` (${via})`),
-  ];
 }

@@ -36,7 +36,8 @@ const EXPIRY_CHECK_MS = 10_000;
 
 /**
  * @param ctx       { user, socket, rooms, navigate }
- * @param messageId a message to scroll to and highlight once the room is open (a notification's), or null
+ * @param messageId a message to scroll to and highlight once the room is open (a notification's or a
+ *                  search hit's), or null
  * @returns { destroy, showMessage(id) }
  */
 export function mountChat(outlet, ctx, roomId, messageId = null) {
@@ -180,12 +181,23 @@ function chatView(page, ctx, initialRoom, history, e2e = null, onLocked = () => 
       token: (message, emoji) => e2e.token(message, emoji),
     },
   });
+  /** Messages from the server as shown: opened with the room key in an encrypted room. */
+  const shown = async (messages) => (e2e ? e2e.openAll(messages) : messages);
   const list = new MessageList({
     start: startText(room, me),
     me,
     onLoadOlder: async (before) => {
       const older = await api.messages(roomId, { before, limit: PAGE });
-      return { messages: e2e ? await e2e.openAll(older) : older, reachedStart: older.length < PAGE };
+      return { messages: await shown(older), reachedStart: older.length < PAGE };
+    },
+    onLoadNewer: async (after) => {
+      const newer = await api.messages(roomId, { after, limit: PAGE });
+      return { messages: await shown(newer), reachedEnd: newer.length < PAGE };
+    },
+    onLoadAround: async (id) => shown(await api.messages(roomId, { around: id, limit: PAGE })),
+    onLoadLatest: async () => {
+      const latest = await api.messages(roomId, { limit: PAGE });
+      return { messages: await shown(latest), reachedStart: latest.length < PAGE };
     },
     onAuthor: (author) => messageUser(ctx, author),
     actions: { ...ops, onEditClosed: () => composer.focus() },

@@ -1,11 +1,12 @@
-// The signed-in frame: top bar (brand, connection, user, browser
-// notifications, access tokens, log out), the sidebar with the user's rooms
+// The signed-in frame: top bar (brand, message search, connection, user,
+// browser notifications, access tokens, log out), the sidebar with the user's rooms
 // and direct messages (desktop only), and the outlet the routed view renders
 // into.
 
 import { avatar, encryptedBadge, h, icon, roomGlyph } from '../dom.js';
 import { createNotificationsToggle } from '../notifications/toggle.js';
 import { dmPartners, roomTitle } from '../rooms-store.js';
+import { createSearch } from '../search/search.js';
 import { connectionStatus } from './connection.js';
 import { newDmDialog } from './new-conversation.js';
 
@@ -16,6 +17,7 @@ import { newDmDialog } from './new-conversation.js';
 export function createShell(ctx) {
   const connection = connectionStatus(ctx.socket);
   const notifications = createNotificationsToggle(ctx.notifications);
+  const search = createSearch(ctx);
 
   const logout = h(
     'button',
@@ -42,6 +44,7 @@ export function createShell(ctx) {
       h('img', { src: '/favicon.svg', alt: '', width: 26, height: 26 }),
       h('span', { class: 'brand-name' }, 'confab'),
     ),
+    search.el,
     h('div', { class: 'topbar-spacer' }),
     connection.el,
     h(
@@ -138,6 +141,7 @@ export function createShell(ctx) {
     setActive(view, roomId = null) {
       active = { view, roomId };
       el.dataset.view = view;
+      search.setOpenRoom(view === 'chat' ? roomId : null);
       if (view === 'tokens') tokens.setAttribute('aria-current', 'page');
       else tokens.removeAttribute('aria-current');
       renderRooms();
@@ -145,6 +149,7 @@ export function createShell(ctx) {
     destroy() {
       connection.destroy();
       notifications.destroy();
+      search.destroy();
       ctx.rooms.removeEventListener('change', renderRooms);
       el.remove();
     },

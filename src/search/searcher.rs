@@ -1,0 +1,329 @@
+//! Running one search: the parsed query becomes a tantivy query limited to the rooms the caller
+//! may read now, the newest matches are collected segment by segment within a time budget, and
+//! each hit is checked against the store before it is shown, so a hit never outlives its
+//! message, its room or the caller's membership, and never shows text a message no longer has.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tantivy::collector::{Collector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, SegmentReader, TantivyDocument, Term};
+
+use super::analyzer;
+use super::index::{searchable_text, SearchIndex};
+use super::query::ParsedQuery;
+use crate::chat::model::Message;
+use crate::ids::RoomId;
+use crate::store::Store;
+
+/// The longest snippet, in characters.
+const SNIPPET_CHARS: usize = 200;
+
+/// Where the next page starts: just after this (sent_at, seq, tiebreak), the order of hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub sent_at_ms: u64,
+    pub seq: u64,
+    pub tiebreak: u64,
+}
+
+type SortKey = (u64, u64, u64);
+
+impl Cursor {
+    fn key(self) -> SortKey {
+        (self.sent_at_ms, self.seq, self.tiebreak)
+    }
+
+    fn from_key((sent_at_ms, seq, tiebreak): SortKey) -> Self {
+        Self {
+            sent_at_ms,
+            seq,
+            tiebreak,
+        }
+    }
+
+    pub fn encode(self) -> String {
+        format!("{:x}-{:x}-{:x}", self.sent_at_ms, self.seq, self.tiebreak)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text
+            .split('-')
+            .map(|part| u64::from_str_radix(part, 16).ok());
+        let cursor = Self {
+            sent_at_ms: parts.next()??,
+            seq: parts.next()??,
+            tiebreak: parts.next()??,
+        };
+        parts.next().is_none().then_some(cursor)
+    }
+}
+
+/// What to look for, with every filter resolved.
+pub struct Plan<'a> {
+    pub parsed: &'a ParsedQuery,
+    /// The rooms searched: those the caller may read, narrowed by the filters.
+    pub rooms: Vec<RoomId>,
+    pub author: Option<String>,
+    pub before_ms: Option<u64>,
+    pub after_ms: Option<u64>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+    pub deadline: Instant,
+}
+
+pub struct FoundMessage {
+    pub message: Arc<Message>,
+    pub snippet: String,
+}
+
+pub struct Found {
+    pub hits: Vec<FoundMessage>,
+    pub next_cursor: Option<Cursor>,
+    pub truncated: bool,
+}
+
+/// Why a plan could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchFailure {
+    /// Every word of the query is punctuation or too long, and no filter narrows it.
+    #[error("nothing to search for: the query has no words")]
+    NoWords,
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("reading a hit: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+pub fn run(index: &SearchIndex, store: &Store, plan: Plan<'_>) -> Result<Found, SearchFailure> {
+    let nothing = Found {
+        hits: Vec::new(),
+        next_cursor: None,
+        truncated: false,
+    };
+    if plan.rooms.is_empty() {
+        return Ok(nothing);
+    }
+    let mut analyzer = analyzer::for_queries();
+    let field = index.fields.text;
+    let mut positive: Vec<Box<dyn Query>> = Vec::new();
+    for text in &plan.parsed.required {
+        if let Some(query) = words_query(&mut analyzer, field, text) {
+            positive.push(query);
+        }
+    }
+    let mut excluded: Vec<Box<dyn Query>> = Vec::new();
+    for text in &plan.parsed.excluded {
+        if let Some(query) = words_query(&mut analyzer, field, text) {
+            excluded.push(query);
+        }
+    }
+    let narrowed = plan.author.is_some()
+        || plan.before_ms.is_some()
+        || plan.after_ms.is_some()
+        || plan.parsed.room_name.is_some();
+    if positive.is_empty() && !narrowed && excluded.is_empty() {
+        return Err(SearchFailure::NoWords);
+    }
+    let snippets = if positive.is_empty() {
+        None
+    } else {
+        let words = BooleanQuery::new(
+            positive
+                .iter()
+                .map(|q| (Occur::Must, q.box_clone()))
+                .collect(),
+        );
+        let mut generator = SnippetGenerator::create(&index.reader.searcher(), &words, field)?;
+        generator.set_max_num_chars(SNIPPET_CHARS);
+        Some(generator)
+    };
+    let query = filtered(index, &plan, positive, excluded);
+    let searcher = index.reader.searcher();
+    let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+    let cursor = plan.cursor;
+    let newest_first =
+        TopDocs::with_limit(plan.limit + 1).order_by(move |segment: &SegmentReader| {
+            let column = |name: &str| segment.fast_fields().u64(name).ok();
+            let (sent, seq, tie) = (column("sent_at"), column("seq"), column("tiebreak"));
+            move |doc| {
+                let key: SortKey = (
+                    sent.as_ref()?.first(doc)?,
+                    seq.as_ref()?.first(doc)?,
+                    tie.as_ref()?.first(doc)?,
+                );
+                match cursor {
+                    Some(c) if key >= c.key() => None,
+                    _ => Some(key),
+                }
+            }
+        });
+    let mut fruits = Vec::new();
+    let mut truncated = false;
+    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        if Instant::now() >= plan.deadline {
+            truncated = true;
+            break;
+        }
+        fruits.push(newest_first.collect_segment(weight.as_ref(), ord as u32, segment)?);
+    }
+    let mut top: Vec<(SortKey, DocAddress)> = newest_first
+        .merge_fruits(fruits)?
+        .into_iter()
+        .filter_map(|(key, address)| key.map(|k| (k, address)))
+        .collect();
+    let next_cursor = if top.len() > plan.limit {
+        top.truncate(plan.limit);
+        top.last().map(|(key, _)| Cursor::from_key(*key))
+    } else {
+        None
+    };
+    let mut hits = Vec::with_capacity(top.len());
+    for (_, address) in top {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        if let Some(hit) = current(index, store, &doc, snippets.as_ref())? {
+            hits.push(hit);
+        }
+    }
+    Ok(Found {
+        hits,
+        next_cursor,
+        truncated,
+    })
+}
+
+/// A word or phrase as the index holds it: one term, or its terms in order.
+fn words_query(
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    field: tantivy::schema::Field,
+    text: &str,
+) -> Option<Box<dyn Query>> {
+    let terms = analyzer::terms(analyzer, text);
+    match terms.as_slice() {
+        [] => None,
+        [(_, term)] => Some(Box::new(TermQuery::new(
+            Term::from_field_text(field, term),
+            IndexRecordOption::Basic,
+        ))),
+        [(first, _), ..] => {
+            let first = *first;
+            let offsets = terms
+                .iter()
+                .map(|(position, term)| (position - first, Term::from_field_text(field, term)))
+                .collect();
+            Some(Box::new(PhraseQuery::new_with_offset(offsets)))
+        }
+    }
+}
+
+fn filtered(
+    index: &SearchIndex,
+    plan: &Plan<'_>,
+    positive: Vec<Box<dyn Query>>,
+    excluded: Vec<Box<dyn Query>>,
+) -> BooleanQuery {
+    let f = &index.fields;
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if positive.is_empty() {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    clauses.extend(positive.into_iter().map(|q| (Occur::Must, q)));
+    clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
+    let rooms = plan.rooms.iter().map(|room| index.room_term(*room));
+    clauses.push((Occur::Must, Box::new(TermSetQuery::new(rooms))));
+    if let Some(author) = &plan.author {
+        let term = Term::from_field_text(f.author, author);
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+        ));
+    }
+    let upper = match (plan.before_ms, plan.cursor) {
+        (Some(before), Some(c)) if c.sent_at_ms < before => Bound::Included(c.sent_at_ms),
+        (Some(before), _) => Bound::Excluded(before),
+        (None, Some(c)) => Bound::Included(c.sent_at_ms),
+        (None, None) => Bound::Unbounded,
+    };
+    let lower = plan.after_ms.map_or(Bound::Unbounded, Bound::Included);
+    if !matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+        let term = |ms: u64| Term::from_field_u64(f.sent_at, ms);
+        clauses.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(lower.map(term), upper.map(term))),
+        ));
+    }
+    BooleanQuery::new(clauses)
+}
+
+/// The hit as the store has it now, or None when the message is gone or changed since it was
+/// indexed (the indexer is about to catch up).
+fn current(
+    index: &SearchIndex,
+    store: &Store,
+    doc: &TantivyDocument,
+    snippets: Option<&SnippetGenerator>,
+) -> Result<Option<FoundMessage>, SearchFailure> {
+    let f = &index.fields;
+    let room = doc
+        .get_first(f.room)
+        .and_then(|v| v.as_str())
+        .and_then(|text| text.parse::<RoomId>().ok());
+    let seq = doc.get_first(f.seq).and_then(|v| v.as_u64());
+    let version = doc.get_first(f.version).and_then(|v| v.as_u64());
+    let (Some(room), Some(seq), Some(version)) = (room, seq, version) else {
+        return Ok(None);
+    };
+    let Some(record) = store.message(room, seq)? else {
+        return Ok(None);
+    };
+    if record.changed_seq.unwrap_or(0) != version {
+        return Ok(None);
+    }
+    let Some(text) = searchable_text(&record) else {
+        return Ok(None);
+    };
+    let snippet = match snippets.map(|generator| generator.snippet(&text)) {
+        Some(mut snippet) if !snippet.is_empty() => {
+            snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
+            snippet.to_html()
+        }
+        _ => escape_html(&text.chars().take(SNIPPET_CHARS).collect::<String>()),
+    };
+    Ok(Some(FoundMessage {
+        message: Message::from_record(room, seq, record),
+        snippet,
+    }))
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Rooms by name, for `in:` (several rooms may share a name across kinds).
+pub fn rooms_named(rooms: &HashMap<RoomId, String>, name: &str) -> Vec<RoomId> {
+    let wanted = name.to_lowercase();
+    rooms
+        .iter()
+        .filter(|(_, n)| n.to_lowercase() == wanted)
+        .map(|(id, _)| *id)
+        .collect()
+}
