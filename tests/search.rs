@@ -501,6 +501,19 @@ async fn a_missing_or_damaged_index_is_rebuilt_from_the_store() {
     assert!(metrics(&server).await.contains("confab_search_lag_seconds"));
     server.stop().await;
 
+    // Written by an older schema: its commit says so.
+    let meta = std::fs::read_to_string(index.join("meta.json")).expect("meta.json");
+    assert!(meta.contains(r#"\"schema\":1"#), "{meta}");
+    let older = meta.replace(r#"\"schema\":1"#, r#"\"schema\":0"#);
+    std::fs::write(index.join("meta.json"), older).expect("older schema");
+    let server = TestServer::start_in(dir.path(), |_| {}).await;
+    let alice = server.client().login("alice").await;
+    let found = search_until(&alice, "\"durable fact 13\"", 1).await;
+    assert_eq!(bodies(&found), ["durable fact 13"]);
+    server.stop().await;
+    let meta = std::fs::read_to_string(index.join("meta.json")).expect("meta.json");
+    assert!(meta.contains(r#"\"schema\":1"#), "rewritten: {meta}");
+
     // Missing altogether.
     std::fs::remove_dir_all(&index).expect("remove index");
     let server = TestServer::start_in(dir.path(), |_| {}).await;
@@ -658,4 +671,34 @@ async fn confab_search_reindex_rebuilds_with_the_server_running_or_stopped() {
         .await;
     assert_eq!(status, StatusCode::OK, "ready at once: {all}");
     assert_eq!(hits(&all).len(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_index_is_rebuilt_searches_answer_503_and_chat_goes_on() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("general").await;
+    for i in 0..300 {
+        alice
+            .post_message(&room, &format!("rebuild subject {i}"))
+            .await;
+    }
+    search_until(&alice, "\"rebuild subject 299\"", 1).await;
+    let search = server.state().search.clone().expect("search on");
+    search.request_rebuild();
+    let (status, body) = alice.get(&search_path("rebuild")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(error_code(&body), "reindexing");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("being rebuilt"), "{message}");
+    // Chat is not held up by the rebuild.
+    alice.post_message(&room, "rebuild subject during").await;
+    let found = search_until(&alice, "\"rebuild subject during\"", 1).await;
+    assert_eq!(bodies(&found), ["rebuild subject during"]);
+    let (_, all) = alice
+        .get(&format!("{}&limit=100", search_path("rebuild")))
+        .await;
+    assert_eq!(hits(&all).len(), 100);
+    assert!(all["next_cursor"].is_string());
+    server.stop().await;
 }

@@ -327,3 +327,92 @@ pub fn rooms_named(rooms: &HashMap<RoomId, String>, name: &str) -> Vec<RoomId> {
         .map(|(id, _)| *id)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{EncodedMessage, MessageRecord};
+
+    /// An index and a store holding the same `count` messages of one room.
+    fn indexed(count: u64) -> (tempfile::TempDir, Store, SearchIndex, RoomId) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db"), 16).expect("store");
+        let (index, _) = SearchIndex::open(dir.path()).expect("index");
+        let room = RoomId::from_bytes([7; 16]);
+        let mut writer: tantivy::IndexWriter<TantivyDocument> = index
+            .index
+            .writer_with_num_threads(1, 20 << 20)
+            .expect("writer");
+        let mut encoded = Vec::new();
+        for seq in 1..=count {
+            let record = MessageRecord::new(
+                "alice".into(),
+                format!("budget word {seq}"),
+                1_800_000_000_000 + seq,
+                None,
+            );
+            writer
+                .add_document(index.document(room, seq, &record).expect("text"))
+                .expect("add");
+            encoded.push(EncodedMessage::new(room, seq, &record));
+        }
+        writer.commit().expect("commit");
+        index.reader.reload().expect("reload");
+        store
+            .append_messages(&encoded.iter().collect::<Vec<_>>())
+            .expect("append");
+        (dir, store, index, room)
+    }
+
+    fn plan(parsed: &ParsedQuery, room: RoomId, deadline: Instant) -> Plan<'_> {
+        Plan {
+            parsed,
+            rooms: vec![room],
+            author: None,
+            before_ms: None,
+            after_ms: None,
+            limit: 10,
+            cursor: None,
+            deadline,
+        }
+    }
+
+    #[test]
+    fn a_search_past_its_time_budget_answers_what_it_has_marked_truncated() {
+        let (_dir, store, index, room) = indexed(30);
+        let parsed = super::super::query::parse("budget").expect("query");
+        let in_time = run(
+            &index,
+            &store,
+            plan(&parsed, room, Instant::now() + Duration::from_secs(60)),
+        )
+        .expect("search");
+        assert_eq!(in_time.hits.len(), 10);
+        assert!(!in_time.truncated);
+        assert!(in_time.next_cursor.is_some());
+        assert_eq!(in_time.hits[0].snippet, "<mark>budget</mark> word 30");
+
+        let late = run(&index, &store, plan(&parsed, room, Instant::now())).expect("search");
+        assert!(
+            late.truncated,
+            "the budget was spent before the first segment"
+        );
+        assert!(late.hits.is_empty());
+        assert!(late.next_cursor.is_none());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let cursor = Cursor {
+            sent_at_ms: 1_800_000_000_123,
+            seq: 42,
+            tiebreak: u64::MAX,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["", "1-2", "1-2-3-4", "x-1-2", "1--2", "-1-2-3"] {
+            assert_eq!(Cursor::decode(bad), None, "{bad:?}");
+        }
+    }
+}
