@@ -702,3 +702,32 @@ async fn while_the_index_is_rebuilt_searches_answer_503_and_chat_goes_on() {
     assert!(all["next_cursor"].is_string());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_backup_is_searchable_and_carries_no_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = BinaryServer::start(&data, &[]);
+    let alice = server.client().register("alice").await;
+    let room = alice.create_room("general").await;
+    alice.post_message(&room, "backed up wisdom").await;
+    search_until(&alice, "wisdom", 1).await;
+    let file = dir.path().join("snapshot.backup");
+    let output = confab(&data, &["backup", "create", file.to_str().expect("path")]);
+    assert!(output.status.success(), "{output:?}");
+    alice.post_message(&room, "later wisdom").await;
+    search_until(&alice, "wisdom", 2).await;
+    drop(server);
+
+    // Over the same directory, replacing what it holds (and its index).
+    let output = confab(
+        &data,
+        &["backup", "restore", "--force", file.to_str().expect("path")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(!data.join("search").exists(), "the old index is gone");
+    let server = BinaryServer::start(&data, &[]);
+    let alice = server.client().login("alice").await;
+    let found = search_until(&alice, "wisdom", 1).await;
+    assert_eq!(bodies(&found), ["backed up wisdom"]);
+}

@@ -186,6 +186,11 @@ fn restore(config: &crate::config::Config, file: &Path, force: bool) -> anyhow::
             }
             clear_data_dir(&data)?;
         }
+        // The search index is derived from the data being replaced: the server rebuilds it.
+        let index = data.join(crate::search::DIR_NAME);
+        if index.exists() {
+            std::fs::remove_dir_all(&index)?;
+        }
         let direct = Direct::open(config).await?;
         let store = direct.store.clone();
         let path = file.to_path_buf();
