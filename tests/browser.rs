@@ -332,8 +332,9 @@ fn web_ui_attachments_in_chromium() {
 /// Full-text search from the top bar: `/` and Ctrl+K reach the field; a word finds messages in a
 /// public and a private room newest first with the match in a `<mark>`, a phrase only its word
 /// order; a `from:` chip narrows and its removal widens the hits; "Load more" pages with the
-/// server's cursor; an unclosed quote shows the server's message; a hit opens its room at the
-/// message, on screen and flashing; a non-member never sees the private room's message.
+/// server's cursor; an unclosed quote shows the server's message, a reindexing or cut-short
+/// answer (simulated) says so, and so does a search naming an encrypted room; a hit opens its room
+/// at the message, on screen and flashing; a non-member never sees the private room's message.
 #[test]
 fn web_ui_search_in_chromium() {
     run_scenario("search", &[]);

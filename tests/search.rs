@@ -151,6 +151,8 @@ async fn words_phrases_exclusions_and_filters_narrow_the_hits() {
     let bob = server.user("bob").await;
     let general = alice.create_room("general").await;
     let random = alice.create_room("random").await;
+    let spaced = alice.create_room("team room").await;
+    alice.post_message(&spaced, "release checklist").await;
     alice
         .post_message(&general, "release notes are ready")
         .await;
@@ -158,6 +160,11 @@ async fn words_phrases_exclusions_and_filters_narrow_the_hits() {
         .await;
     alice.post_message(&random, "release party on friday").await;
 
+    search_until(&alice, "checklist", 1).await;
+    assert_eq!(
+        bodies(&search(&alice, "release in:\"Team Room\"").await),
+        ["release checklist"]
+    );
     let both = search_until(&alice, "release notes", 2).await;
     // Newest first.
     assert_eq!(
@@ -170,11 +177,15 @@ async fn words_phrases_exclusions_and_filters_narrow_the_hits() {
     );
     assert_eq!(
         bodies(&search(&alice, "release -notes").await),
-        ["release party on friday"]
+        ["release party on friday", "release checklist"]
     );
     assert_eq!(
         bodies(&search(&alice, "release -\"release notes\"").await),
-        ["release party on friday", "notes about the new release"]
+        [
+            "release party on friday",
+            "notes about the new release",
+            "release checklist"
+        ]
     );
     assert_eq!(
         bodies(&search(&alice, "from:bob release").await),
@@ -192,20 +203,20 @@ async fn words_phrases_exclusions_and_filters_narrow_the_hits() {
         .await;
     assert_eq!(bodies(&by_param), ["release notes are ready"]);
     // Filters alone list everything they let through.
-    assert_eq!(hits(&search(&alice, "from:alice").await).len(), 2);
+    assert_eq!(hits(&search(&alice, "from:alice").await).len(), 3);
     // Days are whole UTC days: everything here was sent today.
     let today = time::OffsetDateTime::now_utc().date();
     let yesterday = today.previous_day().expect("yesterday");
     let tomorrow = today.next_day().expect("tomorrow");
     assert_eq!(
         hits(&search(&alice, &format!("release after:{yesterday}")).await).len(),
-        3
+        4
     );
     assert!(hits(&search(&alice, &format!("release after:{today}")).await).is_empty());
     assert!(hits(&search(&alice, &format!("release before:{today}")).await).is_empty());
     assert_eq!(
         hits(&search(&alice, &format!("release before:{tomorrow}")).await).len(),
-        3
+        4
     );
     let (_, by_dates) = alice
         .get(&format!(
@@ -213,7 +224,7 @@ async fn words_phrases_exclusions_and_filters_narrow_the_hits() {
             search_path("release")
         ))
         .await;
-    assert_eq!(hits(&by_dates).len(), 3);
+    assert_eq!(hits(&by_dates).len(), 4);
     server.stop().await;
 }
 

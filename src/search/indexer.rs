@@ -255,14 +255,25 @@ pub(super) fn run(mut indexer: Indexer, shared: Arc<Shared>, rebuild_at_start: b
     tracing::debug!("search indexer stopped");
 }
 
-/// Reads every room from its mark. Returns false when stopped before the end.
+/// Reads every room from its mark, and drops the documents of rooms deleted while their
+/// deletion had not reached the index (a crash in between). Returns false when stopped before
+/// the end.
 fn index_every_room(
     indexer: &mut Indexer,
     shared: &Shared,
     progress: Option<&Progress>,
 ) -> Result<bool, IndexError> {
+    let rooms = indexer.store.room_ids()?;
+    let live: std::collections::HashSet<RoomId> = rooms.iter().copied().collect();
+    let gone: HashMap<RoomId, RoomChange> = indexer
+        .marks
+        .keys()
+        .filter(|room| !live.contains(room))
+        .map(|room| (*room, RoomChange::Deleted))
+        .collect();
+    indexer.apply(gone)?;
     let mut last_log = Instant::now();
-    for room in indexer.store.room_ids()? {
+    for room in rooms {
         if shared.stopping() {
             return Ok(false);
         }

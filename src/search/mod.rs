@@ -156,8 +156,9 @@ impl Search {
         feed.subscribe();
         let memory = (settings.writer_memory_mb as usize).saturating_mul(1 << 20);
         let indexer = Indexer::new(chat.store().clone(), index.clone(), memory)?;
+        // The rebuild counts the messages (a scan of the store) on its own thread.
         let state = match &rebuild {
-            Some(_) => State::Rebuilding(Progress::starting(chat.store().message_count() as u64)),
+            Some(_) => State::Rebuilding(Progress::starting(0)),
             None => State::Ready,
         };
         let shared = Arc::new(Shared {
@@ -197,9 +198,8 @@ impl Search {
 
     /// Empties the index and fills it again from the store, in the background.
     pub fn request_rebuild(&self) {
-        let total = self.chat.store().message_count() as u64;
         self.shared
-            .set_state(State::Rebuilding(Progress::starting(total)));
+            .set_state(State::Rebuilding(Progress::starting(0)));
         self.shared.rebuild_requested.store(true, Ordering::Release);
         self.shared.feed.nudge();
     }
@@ -361,11 +361,13 @@ impl Search {
         request: &SearchRequest,
         parsed: &query::ParsedQuery,
     ) -> Result<Vec<RoomId>> {
-        let readable: HashMap<RoomId, String> = self
+        let (encrypted, readable): (Vec<_>, Vec<_>) = self
             .chat
             .readable_rooms(user)?
             .into_iter()
-            .filter(|room| !room.encrypted)
+            .partition(|room| room.encrypted);
+        let readable: HashMap<RoomId, String> = readable
+            .into_iter()
             .map(|room| (room.id, room.name))
             .collect();
         let mut rooms: Vec<RoomId> = readable.keys().copied().collect();
@@ -387,6 +389,16 @@ impl Search {
         }
         if let Some(name) = &parsed.room_name {
             let named = searcher::rooms_named(&readable, name);
+            let wanted = name.to_lowercase();
+            let encrypted_named = encrypted
+                .iter()
+                .any(|room| room.name.to_lowercase() == wanted);
+            if named.is_empty() && encrypted_named {
+                return Err(Error::invalid(
+                    "encrypted_room",
+                    format!("in:{name}: messages of end-to-end encrypted rooms are not searchable on the server"),
+                ));
+            }
             if named.is_empty() {
                 return Err(Error::invalid(
                     "invalid_query",

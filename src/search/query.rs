@@ -117,15 +117,28 @@ fn split(query: &str) -> Result<Vec<Piece<'_>>, QueryError> {
             });
             continue;
         }
+        // A filter's value may be quoted (`in:"team room"`).
         let mut end = query.len();
-        while let Some((_, (at, c))) = chars.peek() {
-            if c.is_whitespace() {
-                end = *at;
+        let mut open_quote: Option<usize> = None;
+        while let Some(&(column, (at, c))) = chars.peek() {
+            if open_quote.is_some() {
+                if c == '"' {
+                    open_quote = None;
+                }
+            } else if c.is_whitespace() {
+                end = at;
                 break;
+            } else if c == '"' && query[start..at].ends_with(':') {
+                open_quote = Some(column);
             }
             chars.next();
         }
-        let _ = at;
+        if let Some(column) = open_quote {
+            return Err(refuse(format!(
+                "the quote at character {} is never closed: add a closing \"",
+                column + 1
+            )));
+        }
         pieces.push(Piece {
             text: &query[start..end],
             column: start_column + 1,
@@ -182,6 +195,11 @@ fn apply_filter(
     piece: &Piece<'_>,
 ) -> Result<(), QueryError> {
     let at = piece.column;
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
+        .trim();
     if piece.excluded {
         return Err(refuse(format!(
             "-{name}: at character {at} cannot be excluded; leave out the -"
@@ -281,6 +299,10 @@ mod tests {
         assert_eq!(parsed.after_ms, Some(1_793_491_200_000 + DAY_MS));
         let excluded_phrase = parse(r#"-"old plan" x"#).expect("valid");
         assert_eq!(excluded_phrase.excluded, ["old plan"]);
+        let quoted = parse(r#"in:"team room" from:"bob" x"#).expect("valid");
+        assert_eq!(quoted.room_name.as_deref(), Some("team room"));
+        assert_eq!(quoted.from.as_deref(), Some("bob"));
+        assert_eq!(quoted.required, ["x"]);
     }
 
     #[test]
@@ -304,6 +326,8 @@ mod tests {
             ("-from:bob", "cannot be excluded"),
             (r#"a """#, "phrase at character 3 is empty"),
             ("a\u{0}b", "control characters"),
+            (r#"in:"team room"#, "character 4 is never closed"),
+            (r#"in:"" x"#, "needs a value"),
         ];
         for (query, expected) in cases {
             let err = parse(query).expect_err(query);

@@ -15,7 +15,10 @@
 //   server's cursor, and goes away after the last.
 // - an unclosed quote shows the server's own message next to the field; a
 //   reindexing server (503, simulated) shows that search is being rebuilt,
-//   and "Try again" searches again.
+//   and "Try again" searches again; an answer cut short by the server's time
+//   budget (simulated) says so.
+// - naming an end-to-end encrypted room says that server search does not
+//   cover it.
 // - the keyboard: Down from the field goes through the hits, Escape closes
 //   the results and gives the field the focus back.
 // - clicking an old hit (over a hundred messages ago) opens its room with the
@@ -34,6 +37,7 @@ export async function searchScenario(browser, t) {
   const BOB = `bob_${run}`;
   const PLANS = `plans-${run}`;
   const SECRET = `secret-${run}`;
+  const VAULT = `vault-${run}`;
   const FILLERS = 100;
   const PAGE = 20;
   const PELICANS = 25;
@@ -49,9 +53,11 @@ export async function searchScenario(browser, t) {
   const field = (page) => page.getByRole('searchbox', { name: 'Search messages' });
   const panel = (page) => page.locator('#search-panel');
   const hits = (page) => panel(page).locator('a.search-hit');
-  const hitFor = (page, room, message) => panel(page).locator(`a.search-hit[data-room="${room}"][data-message="${message}"]`);
+  const hitFor = (page, room, message) =>
+    panel(page).locator(`a.search-hit[data-room="${room}"][data-message="${message}"]`);
   const composer = (page) => page.getByRole('textbox', { name: `Message #${PLANS}` });
-  const post = async (page, room, body) => (await rest(page, 'POST', `/api/rooms/${encodeURIComponent(room)}/messages`, { body })).id;
+  const post = async (page, room, body) =>
+    (await rest(page, 'POST', `/api/rooms/${encodeURIComponent(room)}/messages`, { body })).id;
 
   /** Enters `q` in the field and waits for the answer shown (hits, an empty state, or an error). */
   const searchOnce = async (page, q) => {
@@ -91,6 +97,7 @@ export async function searchScenario(browser, t) {
     await signUp(b.page, BOB);
     plansId = (await rest(a.page, 'POST', '/api/rooms', { name: PLANS })).id;
     secretId = (await rest(a.page, 'POST', '/api/rooms', { name: SECRET, kind: 'private' })).id;
+    await rest(a.page, 'POST', '/api/rooms', { name: VAULT, kind: 'private', encrypted: true });
     ids.report = await post(a.page, plansId, 'The quarterly zebrafinch report is ready for review');
     ids.bobs = await post(b.page, plansId, 'I read the zebrafinch report twice, looks fine');
     ids.reversed = await post(a.page, plansId, 'Which report? The zebrafinch one');
@@ -234,6 +241,36 @@ export async function searchScenario(browser, t) {
     await a.page.unroute(/\/api\/search\?/, reindexing);
     await panel(a.page).getByRole('button', { name: 'Try again' }).click();
     await until('the hits to come back', async () => (await hits(a.page).count()) === 4);
+    const note = panel(a.page).getByText('The search stopped early');
+    assert.equal(await note.count(), 0, 'no note on a whole answer');
+
+    const truncated = async (route) => {
+      const response = await route.fetch();
+      route.fulfill({ response, json: { ...(await response.json()), truncated: true } });
+    };
+    await a.page.route(/\/api\/search\?/, truncated);
+    await searchOnce(a.page, 'zebrafinch');
+    await note.waitFor();
+    assert.equal(await hits(a.page).count(), 4, 'the hits found in time are shown');
+    await a.page.unroute(/\/api\/search\?/, truncated);
+    await searchOnce(a.page, 'zebrafinch');
+    assert.equal(await note.count(), 0, 'the note goes with the next whole answer');
+  });
+
+  await step('naming an end-to-end encrypted room says server search does not cover it', async () => {
+    const note = panel(a.page).locator('.search-note-e2e');
+    assert.equal(await note.count(), 0, 'no note while no encrypted room is concerned');
+    await searchOnce(a.page, `zebrafinch in:${VAULT}`);
+    await note.waitFor();
+    assert.equal(
+      await note.innerText(),
+      `Server search does not cover end-to-end encrypted rooms: messages in #${VAULT} are not searched.`,
+    );
+    await panel(a.page).locator('.search-chip', { hasText: VAULT }).waitFor();
+    await shot(a.page, '95-search-encrypted-room');
+    await a.page.getByRole('button', { name: `Remove filter in:${VAULT}` }).click();
+    await until('the note to go', async () => (await note.count()) === 0);
+    await until('all 4 hits again', async () => (await hits(a.page).count()) === 4);
   });
 
   await step('the keyboard moves through the hits; Escape closes them and returns to the field', async () => {
@@ -264,7 +301,10 @@ export async function searchScenario(browser, t) {
     await searchFor(a.page, 'quarterly', 1);
     await hitFor(a.page, plansId, ids.report).click();
     await a.page.getByRole('heading', { name: PLANS, level: 1 }).waitFor();
-    assert.equal(new URL(a.page.url()).hash, `#/room/${encodeURIComponent(plansId)}/message/${encodeURIComponent(ids.report)}`);
+    assert.equal(
+      new URL(a.page.url()).hash,
+      `#/room/${encodeURIComponent(plansId)}/message/${encodeURIComponent(ids.report)}`,
+    );
     await panel(a.page).waitFor({ state: 'hidden' });
     const row = a.page.locator(`.message-list .msg[data-id="${ids.report}"]`);
     await row.waitFor();

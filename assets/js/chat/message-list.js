@@ -46,7 +46,10 @@ export class MessageList {
   #loadingOlder = false;
   /** False while the list is a window into older history (see the top of the file). */
   #reachedEnd = true;
-  /** What a window is fetching past its end: null, 'page' (the next newer page) or 'latest' (the newest page, to leave it). */
+  /**
+   * What a window is fetching past its end: null, 'page' (the next newer
+   * page) or 'latest' (the newest page, to leave the window).
+   */
   #loadingNewer = null;
   /** Live messages newer than the window, seen while `#loadingNewer`: applied when the page is in. */
   #late = new Map();

@@ -34,7 +34,11 @@ export function hitItem(hit, me, onOpen) {
       h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'),
       avatar(author, 'avatar-xs'),
       h('span', { class: 'search-hit-author' }, author),
-      h('time', { class: 'search-hit-time', datetime: message.sent_at, title: formatFull(sentAt) }, formatMessageTime(sentAt)),
+      h(
+        'time',
+        { class: 'search-hit-time', datetime: message.sent_at, title: formatFull(sentAt) },
+        formatMessageTime(sentAt),
+      ),
     ),
     // A server that sent no snippet: the body as plain text.
     h('span', { class: 'search-hit-snippet' }, snippet.length ? snippet : message.body ?? ''),

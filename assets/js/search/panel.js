@@ -15,7 +15,11 @@ export class ResultsPanel {
   #notes = h('div', { class: 'search-notes' });
   #body = h('div', { class: 'search-body' });
   #list = h('ol', { class: 'search-hits', 'aria-label': 'Search results' });
-  #more = h('button', { class: 'btn btn-ghost btn-small search-more', type: 'button', hidden: true }, 'Load more results');
+  #more = h(
+    'button',
+    { class: 'btn btn-ghost btn-small search-more', type: 'button', hidden: true },
+    'Load more results',
+  );
 
   /**
    * @param opts.id     the panel's element id (the field's `aria-controls`)
@@ -122,7 +126,8 @@ export class ResultsPanel {
     const fresh = hits.slice(hits.length - added).map((hit) => hitItem(hit, this.#me, this.#onOpen));
     if (added === hits.length) this.#list.replaceChildren(...fresh);
     else this.#list.append(...fresh);
-    this.#status.textContent = more ? `${hits.length} results so far` : hits.length === 1 ? '1 result' : `${hits.length} results`;
+    const count = hits.length === 1 ? '1 result' : `${hits.length} results`;
+    this.#status.textContent = more ? `${count} so far` : count;
     if (!this.#list.isConnected) this.#body.replaceChildren(this.#list, this.#more);
     return fresh[0]?.querySelector('a') ?? null;
   }
@@ -156,7 +161,12 @@ export class ResultsPanel {
         'p',
         { class: 'search-note search-note-truncated' },
         icon('clock'),
-        h('span', {}, 'The search stopped early to answer quickly, so older matches may be missing. Add a room, a person or dates to narrow it.'),
+        h(
+          'span',
+          {},
+          'The search stopped early to answer quickly, so older matches may be missing. ' +
+            'Add a room, a person or dates to narrow it.',
+        ),
       ),
     );
   }

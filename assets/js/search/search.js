@@ -172,7 +172,9 @@ export function createSearch(ctx) {
       if (more) panel.showProblem(error.message);
       else panel.clear();
     } else if (error.code === 'reindexing') {
-      panel.showProblem('Search is being rebuilt, try again in a moment. Chat keeps working meanwhile.', () => run({ more }));
+      panel.showProblem('Search is being rebuilt, try again in a moment. Chat keeps working meanwhile.', () =>
+        run({ more }),
+      );
     } else if (error.status === 429) {
       const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : ' Try again in a moment.';
       panel.showProblem(`Too many searches at once.${wait}`, () => run({ more }));
