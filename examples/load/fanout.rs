@@ -2,7 +2,7 @@
 //! open-loop rate for a fixed time (one step of the shared mesh, `mesh.rs`): loss, duplicates,
 //! reordering and latency from each message's scheduled send time.
 
-use crate::mesh::{Mesh, MeshArgs, StepPlan};
+use crate::mesh::{Mesh, MeshArgs, Setup, Step, StepPlan};
 use crate::report::{round1, Report};
 use crate::server::Target;
 
@@ -27,8 +27,12 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
     let step = mesh.step(target, &plan).await;
     let setup = mesh.summary();
     mesh.close().await;
-    let step = step?;
+    Ok(report(target, args, &setup, &step?))
+}
 
+/// The fan-out report of one step on a mesh set up as `args` says (also for `search`, which
+/// runs the fan-out with and without searches).
+pub fn report(target: &Target, args: &Args, setup: &Setup, step: &Step) -> Report {
     let mut report = Report::new(
         "fanout",
         format!(
@@ -50,5 +54,5 @@ pub async fn run(target: &Target, args: &Args) -> anyhow::Result<Report> {
             round1(rss as f64 / 1048576.0),
         );
     }
-    Ok(report)
+    report
 }

@@ -13,6 +13,7 @@
 //! target/release/examples/load login-flood --clients 100
 //! target/release/examples/load rooms-list --users 1000 --rooms 10000 --member-of 200
 //! target/release/examples/load reference --rooms 10 --members 100   # saturate: bare server vs confab
+//! target/release/examples/load search --messages 1000000 --ingest-rate 20000   # issue 14's bars
 //! ```
 //!
 //! Each scenario prints a table for people and, as its last line, one JSON object for scripts
@@ -38,6 +39,12 @@ mod rooms_activity;
 mod rooms_list;
 mod rooms_measure;
 mod saturate;
+mod search;
+mod search_queries;
+mod search_report;
+mod search_seed;
+mod search_text;
+mod search_watch;
 mod sender;
 mod server;
 mod sweep;
@@ -80,6 +87,10 @@ enum Scenario {
     /// `saturate` against a bare tokio-tungstenite broadcast server and then against confab,
     /// in one run: both results and their ratio.
     Reference(reference::Args),
+    /// Seed M chat messages into R rooms (measuring search lag and ack-to-searchable meanwhile),
+    /// then the index's size, search latency under S searchers, a full reindex, and search
+    /// during the 100 x 100 fan-out against the fan-out alone (issue 14).
+    Search(search::Args),
     /// The bare reference server itself (started by `reference`).
     #[command(hide = true)]
     BareServer(bare::ServeArgs),
@@ -91,6 +102,7 @@ impl Scenario {
         match self {
             Scenario::Sweep(args) => args.server_env(),
             Scenario::LoginFlood(args) => args.server_env(),
+            Scenario::Search(args) => args.server_env(),
             _ => Vec::new(),
         }
     }
@@ -132,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::LoginFlood(args) => login_flood::run(&target, &args).await,
         Scenario::RoomsList(args) => rooms_list::run(&target, &args).await,
         Scenario::Reference(args) => reference::run(&target, &args).await,
+        Scenario::Search(args) => search::run(&target, &args).await,
         Scenario::BareServer(_) => unreachable!("served above"),
     };
     target.stop();

@@ -2,7 +2,7 @@
 //! a running server named by `--url`. Also reads the server's RSS and CPU time from /proc.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -194,6 +194,12 @@ impl Target {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
         Some(command)
+    }
+
+    /// The started server's data directory (`<data>/search` is its search index); None for a
+    /// `--url` server.
+    pub fn data_dir(&self) -> Option<&Path> {
+        Some(self.spawned.as_ref()?.dir.path())
     }
 
     /// The value of one unlabelled series of `GET /metrics` (e.g. `confab_rooms_swept_total`),
