@@ -514,8 +514,8 @@ async fn a_missing_or_damaged_index_is_rebuilt_from_the_store() {
 
     // Written by an older schema: its commit says so.
     let meta = std::fs::read_to_string(index.join("meta.json")).expect("meta.json");
-    assert!(meta.contains(r#"\"schema\":1"#), "{meta}");
-    let older = meta.replace(r#"\"schema\":1"#, r#"\"schema\":0"#);
+    assert!(meta.contains(r#"\"schema\":2"#), "{meta}");
+    let older = meta.replace(r#"\"schema\":2"#, r#"\"schema\":1"#);
     std::fs::write(index.join("meta.json"), older).expect("older schema");
     let server = TestServer::start_in(dir.path(), |_| {}).await;
     let alice = server.client().login("alice").await;
@@ -523,7 +523,7 @@ async fn a_missing_or_damaged_index_is_rebuilt_from_the_store() {
     assert_eq!(bodies(&found), ["durable fact 13"]);
     server.stop().await;
     let meta = std::fs::read_to_string(index.join("meta.json")).expect("meta.json");
-    assert!(meta.contains(r#"\"schema\":1"#), "rewritten: {meta}");
+    assert!(meta.contains(r#"\"schema\":2"#), "rewritten: {meta}");
 
     // Missing altogether.
     std::fs::remove_dir_all(&index).expect("remove index");
@@ -741,4 +741,25 @@ async fn a_restored_backup_is_searchable_and_carries_no_index() {
     let alice = server.client().login("alice").await;
     let found = search_until(&alice, "wisdom", 1).await;
     assert_eq!(bodies(&found), ["backed up wisdom"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_many_rooms_still_never_sees_the_others() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    // More rooms than the query narrows up front: readable rooms are checked on the matches.
+    let mut public = Vec::new();
+    for i in 0..12 {
+        public.push(alice.create_room(&format!("public-{i}")).await);
+    }
+    alice.post_message(&public[5], "needle in the open").await;
+    let hidden = private_room(&alice, "hidden", &[]).await;
+    alice.post_message(&hidden, "needle in the dark").await;
+    search_until(&alice, "needle", 2).await;
+    let found = search(&bob, "needle").await;
+    assert_eq!(bodies(&found), ["needle in the open"]);
+    let (_, all) = bob.get(&search_path("in:hidden needle")).await;
+    assert_eq!(error_code(&all), "invalid_query");
+    server.stop().await;
 }

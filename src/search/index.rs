@@ -17,7 +17,7 @@ use crate::store::MessageRecord;
 
 /// Bumped whenever the schema or the analyzer changes: an index written with another version
 /// is rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The folder inside the data directory.
 pub const DIR_NAME: &str = "search";
@@ -37,6 +37,9 @@ pub struct Fields {
     /// A hash of room and seq: breaks ties between messages of different rooms sent in the
     /// same millisecond (within a room, seq does), so pages never skip or repeat one.
     pub tiebreak: Field,
+    /// A hash of the room, so the rooms a caller may read are checked on the matches only,
+    /// not by a term set holding every document of those rooms.
+    pub room_hash: Field,
     pub text: Field,
 }
 
@@ -92,6 +95,7 @@ fn schema() -> (Schema, Fields) {
         version: builder.add_u64_field("version", STORED),
         sent_at: builder.add_u64_field("sent_at", INDEXED | FAST),
         tiebreak: builder.add_u64_field("tiebreak", FAST),
+        room_hash: builder.add_u64_field("room_hash", FAST),
         text: builder.add_text_field(
             "text",
             TextOptions::default().set_indexing_options(text_indexing),
@@ -189,6 +193,7 @@ impl SearchIndex {
         doc.add_u64(f.version, record.changed_seq.unwrap_or(0));
         doc.add_u64(f.sent_at, record.sent_at_ms);
         doc.add_u64(f.tiebreak, tiebreak(room, seq));
+        doc.add_u64(f.room_hash, room_hash(room));
         doc.add_text(f.text, text);
         Some(doc)
     }
@@ -214,8 +219,17 @@ fn message_key(room: RoomId, seq: u64) -> String {
 
 /// A stable 64-bit mix of room and seq (FNV-1a): equal only for the same message, in practice.
 pub fn tiebreak(room: RoomId, seq: u64) -> u64 {
+    fnv1a(room.to_bytes().iter().chain(seq.to_be_bytes().iter()))
+}
+
+/// A stable 64-bit hash of a room id (FNV-1a).
+pub fn room_hash(room: RoomId) -> u64 {
+    fnv1a(room.to_bytes().iter())
+}
+
+fn fnv1a<'b>(bytes: impl Iterator<Item = &'b u8>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in room.to_bytes().iter().chain(seq.to_be_bytes().iter()) {
+    for byte in bytes {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }

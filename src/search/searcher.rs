@@ -3,7 +3,7 @@
 //! each hit is checked against the store before it is shown, so a hit never outlives its
 //! message, its room or the caller's membership, and never shows text a message no longer has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, SegmentReader, TantivyDocument, Term};
 
 use super::analyzer;
-use super::index::{searchable_text, SearchIndex};
+use super::index::{room_hash, searchable_text, SearchIndex};
 use super::query::ParsedQuery;
 use crate::chat::model::Message;
 use crate::ids::RoomId;
@@ -26,6 +26,9 @@ use crate::store::Store;
 
 /// The longest snippet, in characters.
 const SNIPPET_CHARS: usize = 200;
+
+/// Up to this many rooms, the query itself is limited to them (see `filtered`).
+const FEW_ROOMS: usize = 8;
 
 /// Where the next page starts: just after this (sent_at, seq, tiebreak), the order of hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,11 +153,18 @@ pub fn run(index: &SearchIndex, store: &Store, plan: Plan<'_>) -> Result<Found, 
     let searcher = index.reader.searcher();
     let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
     let cursor = plan.cursor;
+    let readable: Arc<HashSet<u64>> =
+        Arc::new(plan.rooms.iter().map(|room| room_hash(*room)).collect());
     let newest_first =
         TopDocs::with_limit(plan.limit + 1).order_by(move |segment: &SegmentReader| {
             let column = |name: &str| segment.fast_fields().u64(name).ok();
             let (sent, seq, tie) = (column("sent_at"), column("seq"), column("tiebreak"));
+            let room = column("room_hash");
+            let readable = readable.clone();
             move |doc| {
+                if !readable.contains(&room.as_ref()?.first(doc)?) {
+                    return None;
+                }
                 let key: SortKey = (
                     sent.as_ref()?.first(doc)?,
                     seq.as_ref()?.first(doc)?,
@@ -237,8 +247,12 @@ fn filtered(
     }
     clauses.extend(positive.into_iter().map(|q| (Occur::Must, q)));
     clauses.extend(excluded.into_iter().map(|q| (Occur::MustNot, q)));
-    let rooms = plan.rooms.iter().map(|room| index.room_term(*room));
-    clauses.push((Occur::Must, Box::new(TermSetQuery::new(rooms))));
+    // A few rooms narrow the search up front; many (a member of most rooms) would make the term
+    // set hold most of the index, so those are checked on the matches only (`run`).
+    if plan.rooms.len() <= FEW_ROOMS {
+        let rooms = plan.rooms.iter().map(|room| index.room_term(*room));
+        clauses.push((Occur::Must, Box::new(TermSetQuery::new(rooms))));
+    }
     if let Some(author) = &plan.author {
         let term = Term::from_field_text(f.author, author);
         clauses.push((
