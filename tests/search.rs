@@ -73,6 +73,13 @@ async fn private_room(owner: &Client, name: &str, members: &[&str]) -> String {
     id
 }
 
+/// Posts `"<prefix> 0"` to `"<prefix> <count - 1>"`, one by one, each acknowledged.
+async fn post_numbered(client: &Client, room: &str, prefix: &str, count: usize) {
+    for i in 0..count {
+        client.post_message(room, &format!("{prefix} {i}")).await;
+    }
+}
+
 fn id_of(message: &Value) -> String {
     message["id"].as_str().expect("message id").to_string()
 }
@@ -479,11 +486,7 @@ async fn a_missing_or_damaged_index_is_rebuilt_from_the_store() {
     let server = TestServer::start_in(dir.path(), |_| {}).await;
     let alice = server.user("alice").await;
     let room = alice.create_room("general").await;
-    for i in 0..50 {
-        alice
-            .post_message(&room, &format!("durable fact {i}"))
-            .await;
-    }
+    post_numbered(&alice, &room, "durable fact", 50).await;
     search_until(&alice, "durable", 20).await;
     server.stop().await;
     let index = dir.path().join("search");
@@ -641,11 +644,7 @@ async fn confab_search_reindex_rebuilds_with_the_server_running_or_stopped() {
     let server = BinaryServer::start(dir.path(), &[]);
     let alice = server.client().register("alice").await;
     let room = alice.create_room("general").await;
-    for i in 0..40 {
-        alice
-            .post_message(&room, &format!("indexed note {i}"))
-            .await;
-    }
+    post_numbered(&alice, &room, "indexed note", 40).await;
     search_until(&alice, "\"indexed note 39\"", 1).await;
 
     let output = confab(dir.path(), &["search", "reindex"]);
@@ -689,11 +688,7 @@ async fn while_the_index_is_rebuilt_searches_answer_503_and_chat_goes_on() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     let room = alice.create_room("general").await;
-    for i in 0..300 {
-        alice
-            .post_message(&room, &format!("rebuild subject {i}"))
-            .await;
-    }
+    post_numbered(&alice, &room, "rebuild subject", 300).await;
     search_until(&alice, "\"rebuild subject 299\"", 1).await;
     let search = server.state().search.clone().expect("search on");
     search.request_rebuild();

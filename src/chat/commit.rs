@@ -162,13 +162,8 @@ async fn commit(
         }
     }
     if saved.is_ok() {
-        let mut rooms: Vec<RoomId> = batch
-            .iter()
-            .filter(|p| p.is_new())
-            .map(|p| p.message.room)
-            .collect();
-        rooms.dedup();
-        changed_rooms.messages_changed(rooms);
+        let written = batch.iter().filter(|p| p.is_new());
+        changed_rooms.messages_changed(written.map(|p| p.message.room));
     }
     if let Err(err) = &saved {
         tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");

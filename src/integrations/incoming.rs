@@ -9,7 +9,6 @@ use crate::chat::Draft;
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
 use crate::store::{WebhookKind, WebhookRecord, WebhookStamp};
-use crate::ws::rate::TokenBucket;
 
 /// A new incoming webhook and the secret in its URL (shown once; the store keeps a hash).
 pub struct CreatedIncoming {
@@ -106,23 +105,9 @@ impl Integrations {
 
     /// One token from the webhook's bucket, or `rate_limited` with the wait.
     fn take_incoming_token(&self, id: &str) -> Result<()> {
-        let Ok(mut rates) = self.incoming_rates.lock() else {
-            return Ok(());
-        };
-        let (per_minute, burst) = (
-            self.settings.incoming_per_minute,
-            self.settings.incoming_burst,
-        );
-        let bucket = rates
-            .entry(id.to_string())
-            .or_insert_with(|| TokenBucket::per_minute(per_minute, burst));
-        if bucket.try_take() {
-            Ok(())
-        } else {
-            Err(Error::RateLimited {
-                retry_after_secs: bucket.retry_after_secs(),
-            })
-        }
+        self.incoming_rates
+            .try_take(id)
+            .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })
     }
 
     /// Records the webhook's last use, at most once a minute.

@@ -14,8 +14,7 @@ mod outgoing;
 mod secrets;
 mod signature;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chat::model::User;
@@ -23,7 +22,7 @@ use crate::chat::Chat;
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
 use crate::store::{Store, WebhookId, WebhookKind, WebhookRecord};
-use crate::ws::rate::TokenBucket;
+use crate::ws::rate::KeyedRates;
 
 pub use dispatcher::run as run_dispatcher;
 pub use incoming::{CreatedIncoming, IncomingPost};
@@ -75,7 +74,7 @@ pub struct Integrations {
     outbound: std::sync::OnceLock<Outbound>,
     settings: IntegrationsSettings,
     /// One bucket per incoming webhook (by id), created on first use.
-    incoming_rates: Mutex<HashMap<String, TokenBucket>>,
+    incoming_rates: KeyedRates,
     /// Creations take it, so two at once cannot both pass the per-room limit.
     creating: tokio::sync::Mutex<()>,
     /// Wakes the dispatcher: an outgoing webhook was added.
@@ -100,8 +99,11 @@ impl Integrations {
             store,
             chat,
             outbound: std::sync::OnceLock::new(),
+            incoming_rates: KeyedRates::per_minute(
+                settings.incoming_per_minute,
+                settings.incoming_burst,
+            ),
             settings,
-            incoming_rates: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
             added: tokio::sync::Notify::new(),
         })
@@ -156,9 +158,7 @@ impl Integrations {
             self.has_outgoing
                 .store(any, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Ok(mut rates) = self.incoming_rates.lock() {
-            rates.remove(&record.id);
-        }
+        self.incoming_rates.forget(&record.id);
         self.store.flush().await?;
         tracing::info!(room = %room, webhook = %record.id, by = %user.username, "webhook deleted");
         Ok(())

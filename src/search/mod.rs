@@ -31,7 +31,7 @@ use crate::config::SearchConfig;
 use crate::error::{Error, Result};
 use crate::ids::RoomId;
 use crate::metrics::Metrics;
-use crate::ws::rate::TokenBucket;
+use crate::ws::rate::KeyedRates;
 
 /// How many results a page has unless asked, and at most.
 pub const DEFAULT_LIMIT: usize = 20;
@@ -134,7 +134,7 @@ pub struct Search {
     index: Arc<SearchIndex>,
     chat: Arc<Chat>,
     settings: SearchConfig,
-    rates: Mutex<HashMap<String, TokenBucket>>,
+    rates: KeyedRates,
     slots: tokio::sync::Semaphore,
     indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -177,8 +177,8 @@ impl Search {
             shared,
             index,
             chat,
+            rates: KeyedRates::per_minute(settings.per_minute, settings.burst),
             settings,
-            rates: Mutex::new(HashMap::new()),
             slots: tokio::sync::Semaphore::new(CONCURRENT_SEARCHES),
             indexer: Mutex::new(Some(thread)),
         }))
@@ -334,23 +334,9 @@ impl Search {
     }
 
     fn take_token(&self, username: &str) -> Result<()> {
-        let Ok(mut rates) = self.rates.lock() else {
-            return Ok(());
-        };
-        if rates.len() > 10_000 {
-            rates.clear();
-        }
-        let (per_minute, burst) = (self.settings.per_minute, self.settings.burst);
-        let bucket = rates
-            .entry(username.to_string())
-            .or_insert_with(|| TokenBucket::per_minute(per_minute, burst));
-        if bucket.try_take() {
-            Ok(())
-        } else {
-            Err(Error::RateLimited {
-                retry_after_secs: bucket.retry_after_secs(),
-            })
-        }
+        self.rates
+            .try_take(username)
+            .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })
     }
 
     /// The rooms a search covers: those `user` may read now (never encrypted ones, which the

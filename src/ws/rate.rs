@@ -1,5 +1,7 @@
-//! A token bucket for per-connection send rates.
+//! A token bucket for per-connection send rates, and buckets by key (per user, per webhook).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 pub struct TokenBucket {
@@ -50,6 +52,50 @@ impl TokenBucket {
             true
         } else {
             false
+        }
+    }
+}
+
+/// One bucket per key (a username, a webhook id), made on first use, all with the same rate.
+pub struct KeyedRates {
+    per_minute: u32,
+    burst: u32,
+    buckets: Mutex<HashMap<String, TokenBucket>>,
+}
+
+/// Keys kept before the map is emptied: a forgotten bucket only starts full again.
+const MAX_KEYS: usize = 10_000;
+
+impl KeyedRates {
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        Self {
+            per_minute,
+            burst,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token of `key`'s bucket, or says how many whole seconds until there is one.
+    pub fn try_take(&self, key: &str) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            buckets.clear();
+        }
+        let bucket = buckets
+            .entry(key.to_string())
+            .or_insert_with(|| TokenBucket::per_minute(self.per_minute, self.burst));
+        if bucket.try_take() {
+            Ok(())
+        } else {
+            Err(bucket.retry_after_secs())
+        }
+    }
+
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut buckets) = self.buckets.lock() {
+            buckets.remove(key);
         }
     }
 }

@@ -162,28 +162,21 @@ impl Client {
     }
 
     /// Registers `username` (with `PASSWORD`) and returns this client authenticated as them.
-    pub async fn register(mut self, username: &str) -> Client {
-        let (status, body) = self
-            .post(
-                "/api/auth/register",
-                json!({"username": username, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
-        self.token = Some(body["token"].as_str().expect("token").to_string());
-        self.username = username.to_string();
-        self
+    pub async fn register(self, username: &str) -> Client {
+        self.authenticate("/api/auth/register", username, StatusCode::CREATED)
+            .await
     }
 
     /// Logs in as `username` (registered earlier with `PASSWORD`, as `register` does).
-    pub async fn login(mut self, username: &str) -> Client {
-        let (status, body) = self
-            .post(
-                "/api/auth/login",
-                json!({"username": username, "password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+    pub async fn login(self, username: &str) -> Client {
+        self.authenticate("/api/auth/login", username, StatusCode::OK)
+            .await
+    }
+
+    async fn authenticate(mut self, path: &str, username: &str, expected: StatusCode) -> Client {
+        let credentials = json!({"username": username, "password": PASSWORD});
+        let (status, body) = self.post(path, credentials).await;
+        assert_eq!(status, expected, "{path} as {username}: {body}");
         self.token = Some(body["token"].as_str().expect("token").to_string());
         self.username = username.to_string();
         self
