@@ -1,13 +1,15 @@
 //! The WebSocket chat endpoint, `GET /api/ws`: authentication and origin checks before the
 //! upgrade, then one session task per connection.
 
+mod handshake;
 pub mod protocol;
 pub mod rate;
 mod session;
+mod write_batch;
 
-use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::Data;
-use poem::{handler, IntoResponse, Request};
+use poem::{handler, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use session::{CLOSE_LAGGED, CLOSE_REVOKED};
 
@@ -23,11 +25,7 @@ use crate::http::security::{origin_allowed, request_token};
 /// `Origin` or an access token without the `read` scope, 429 when the user or the client
 /// address already holds its share of connections.
 #[handler]
-pub async fn upgrade(
-    req: &Request,
-    ws: poem::Result<WebSocket>,
-    Data(state): Data<&AppState>,
-) -> poem::Result<impl IntoResponse> {
+pub async fn upgrade(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
     if !origin_allowed(req, &state.config.auth.allowed_origins) {
         return Err(
             Error::Forbidden("WebSocket connections from other sites are refused".into()).into(),
@@ -42,16 +40,15 @@ pub async fn upgrade(
     if state.shutdown.is_cancelled() {
         return Err(Error::ShuttingDown.into());
     }
-    let ws =
-        ws.map_err(|_| Error::invalid("bad_request", "this endpoint expects a WebSocket upgrade"))?;
+    let handshake = handshake::Handshake::from_request(req)?;
     let slot = reserve_slot(req, state, &user)?;
     let state = state.clone();
     let config = socket_config(&state);
-    // The slot moves into the callback: if the handshake never completes, poem drops the
-    // callback and with it the slot, so an abandoned upgrade does not hold a place.
-    Ok(ws
-        .config(config)
-        .on_upgrade(move |socket| session::run(socket, state, user, token, can_write, slot)))
+    // The slot moves into the session: if the upgrade never completes, the session is dropped
+    // unrun and with it the slot, so an abandoned upgrade does not hold a place.
+    Ok(handshake.accept(config, move |socket| {
+        session::run(socket, state, user, token, can_write, slot)
+    }))
 }
 
 /// Seconds a client refused for too many connections is told to wait (`Retry-After`).
@@ -80,14 +77,16 @@ fn reserve_slot(req: &Request, state: &AppState, user: &User) -> poem::Result<Co
 }
 
 /// Small buffers: tungstenite's defaults (128 KiB read buffer) would cost ~145 KiB per idle
-/// connection. Messages above the hard cap end the connection; those above `max_frame_bytes`
-/// but under the cap get a `too_large` error frame and the connection stays open.
+/// connection. Client frames are small; a larger one grows the read buffer for itself. Frames
+/// are written straight through to `WriteBatch`, which gathers them until the flush.
+/// Messages above the hard cap end the connection; those above `max_frame_bytes` but under
+/// the cap get a `too_large` error frame and the connection stays open.
 fn socket_config(state: &AppState) -> WebSocketConfig {
     let frame = state.config.limits.max_frame_bytes;
     let hard_cap = (frame * 4).max(64 * 1024);
     WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(8 * 1024)
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(Some(hard_cap))
         .max_frame_size(Some(hard_cap))

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use poem::web::websocket::{CloseCode, Message, WebSocketStream};
 use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
 
+use super::handshake::Socket;
 use super::protocol::{self, ClientFrame};
 use super::rate::TokenBucket;
 use crate::app::AppState;
@@ -34,7 +37,7 @@ pub const CLOSE_LAGGED: u16 = 4008;
 /// Close code for a connection whose user was locked, deleted or logged out everywhere.
 pub const CLOSE_REVOKED: u16 = 4003;
 
-type Sink = futures_util::stream::SplitSink<WebSocketStream, Message>;
+type Sink = futures_util::stream::SplitSink<Socket, Message>;
 
 /// Why a session ended, for the log.
 enum End {
@@ -49,7 +52,7 @@ enum End {
 /// Runs one connection until it ends. `slot` is its place in the hub's registry and counts;
 /// dropping it at the end (or on unwinding) frees the place.
 pub async fn run(
-    socket: WebSocketStream,
+    socket: Socket,
     state: AppState,
     user: User,
     token: String,
@@ -126,7 +129,7 @@ pub async fn run(
                 if state.accounts.authenticate(&token).is_err() {
                     break End::Revoked;
                 }
-                if bounded(async { sink.send(Message::Ping(Vec::new())).await.map_err(|_| ()) }).await.is_err() {
+                if bounded(async { sink.send(Message::Ping(Default::default())).await.map_err(|_| ()) }).await.is_err() {
                     break End::WriteFailed;
                 }
             }
@@ -143,7 +146,10 @@ pub async fn run(
     };
     if let Some((code, reason)) = close {
         // Bounded: a client that stopped reading must not hold this task forever.
-        let closing = sink.send(Message::Close(Some((code, reason.to_string()))));
+        let closing = sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
         let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
     }
     for room in session.joined.drain() {
@@ -178,7 +184,7 @@ async fn bounded(write: impl std::future::Future<Output = Result<(), ()>>) -> Re
 }
 
 async fn send(sink: &mut Sink, text: String) -> Result<(), ()> {
-    sink.send(Message::Text(text)).await.map_err(|_| ())
+    sink.send(Message::text(text)).await.map_err(|_| ())
 }
 
 /// Writes `first` and every other event already queued, then flushes once: a busy connection
@@ -196,9 +202,7 @@ async fn write_events(
             joined.remove(room);
         }
         let text = event.encoded(protocol::encode_event);
-        sink.feed(Message::Text(text.to_string()))
-            .await
-            .map_err(|_| ())?;
+        sink.feed(Message::text(&*text)).await.map_err(|_| ())?;
         written += 1;
         next = if written < 256 {
             events.try_recv().ok()
@@ -443,7 +447,7 @@ impl Session {
             Err(err) => return send(sink, protocol::error(&err, None)).await,
         };
         self.joined.insert(room);
-        sink.feed(Message::Text(protocol::joined(&joined)))
+        sink.feed(Message::text(protocol::joined(&joined)))
             .await
             .map_err(|_| ())?;
         let chat = self.state.chat.clone();
@@ -463,7 +467,7 @@ impl Session {
                         }
                     };
                 for message in &changed {
-                    sink.feed(Message::Text(protocol::message(message)))
+                    sink.feed(Message::text(protocol::message(message)))
                         .await
                         .map_err(|_| ())?;
                 }
@@ -484,14 +488,14 @@ impl Session {
                     // A backlog with a hole would break the no-gap promise: leave instead.
                     self.joined.remove(&room);
                     chat.leave(&self.connection, room);
-                    sink.feed(Message::Text(protocol::error(&err, None)))
+                    sink.feed(Message::text(protocol::error(&err, None)))
                         .await
                         .map_err(|_| ())?;
                     return sink.flush().await.map_err(|_| ());
                 }
             };
             for message in &page {
-                sink.feed(Message::Text(protocol::message(message)))
+                sink.feed(Message::text(protocol::message(message)))
                     .await
                     .map_err(|_| ())?;
             }
@@ -501,7 +505,7 @@ impl Session {
             }
             sink.flush().await.map_err(|_| ())?;
         }
-        sink.feed(Message::Text(protocol::replay_done(room, up_to)))
+        sink.feed(Message::text(protocol::replay_done(room, up_to)))
             .await
             .map_err(|_| ())?;
         sink.flush().await.map_err(|_| ())
