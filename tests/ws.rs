@@ -442,3 +442,105 @@ async fn logout_closes_the_sockets_of_that_session_only() {
     );
     server.stop().await;
 }
+
+/// The opening handshake is checked before anything is upgraded: each request that is not a
+/// valid RFC 6455 handshake gets 400 `bad_request`, and a valid one (in any letter case, with
+/// `Connection` listing more than `upgrade`) gets 101 with the accept key of its nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_handshakes_are_refused_and_valid_ones_accepted() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let valid = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "WebSocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let handshake = |replace: Option<(&'static str, &'static str)>, drop: Option<&str>| {
+        let mut request = reqwest::Client::new().get(format!("{}/api/ws", server.base));
+        for (name, value) in valid {
+            if drop == Some(name) {
+                continue;
+            }
+            let value = match replace {
+                Some((replaced, other)) if replaced == name => other,
+                _ => value,
+            };
+            request = request.header(name, value);
+        }
+        alice.send(request)
+    };
+    for (what, replace, drop) in [
+        ("no upgrade header", None, Some("upgrade")),
+        ("no connection header", None, Some("connection")),
+        ("no key", None, Some("sec-websocket-key")),
+        ("no version", None, Some("sec-websocket-version")),
+        ("another protocol", Some(("upgrade", "h2c")), None),
+        (
+            "connection without upgrade",
+            Some(("connection", "keep-alive")),
+            None,
+        ),
+        ("version 8", Some(("sec-websocket-version", "8")), None),
+        (
+            "short key",
+            Some(("sec-websocket-key", "dGhlIHNhbXBsZQ==")),
+            None,
+        ),
+        (
+            "key not base64",
+            Some(("sec-websocket-key", "dGhlIHNhbXBsZS*ub25jZQ==")),
+            None,
+        ),
+    ] {
+        let (status, body) = handshake(replace, drop).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(error_code(&body), "bad_request", "{what}");
+    }
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/ws", server.base))
+        .bearer_auth(alice.token.as_deref().expect("token"))
+        .headers(
+            valid
+                .iter()
+                .map(|(name, value)| (name.parse().expect("name"), value.parse().expect("value")))
+                .collect(),
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(
+        response.headers()["sec-websocket-accept"],
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    );
+    server.stop().await;
+}
+
+/// A burst far larger than any write buffer (a 400-message backlog page by page, then live
+/// messages) arrives whole and in order, and the connection goes on working after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_arrive_whole_and_in_order() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let room = alice.create_room("burst").await;
+    let long = "x".repeat(2000);
+    for i in 0..400 {
+        alice.post_message(&room, &format!("{i:03} {long}")).await;
+    }
+    let mut socket = alice.ws().await;
+    let (_, backlog) = socket.join(&room, Some("0000000000000000"), 400).await;
+    assert_eq!(backlog.len(), 400);
+    for (i, message) in backlog.iter().enumerate() {
+        let body = message["body"].as_str().expect("body");
+        assert!(
+            body.starts_with(&format!("{i:03} ")),
+            "message {i} in order"
+        );
+        assert_eq!(body.len(), 4 + long.len());
+    }
+    socket.send_json(json!({"type": "ping"})).await;
+    assert_eq!(socket.recv().await, json!({"type": "pong"}));
+    server.stop().await;
+}
