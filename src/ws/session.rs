@@ -110,7 +110,10 @@ pub async fn run(
                 idle_timer.as_mut().reset(Instant::now() + idle);
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if bounded(session.handle_text(&text, &mut sink)).await.is_err() {
+                        // Boxed: handling a frame (a join's replay above all) is the largest
+                        // state of this loop, and every idle connection's task would carry it.
+                        let handled = Box::pin(session.handle_text(&text, &mut sink));
+                        if bounded(handled).await.is_err() {
                             break End::WriteFailed;
                         }
                     }
