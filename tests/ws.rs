@@ -518,8 +518,9 @@ async fn malformed_handshakes_are_refused_and_valid_ones_accepted() {
     server.stop().await;
 }
 
-/// A burst far larger than any write buffer (a 400-message backlog page by page, then live
-/// messages) arrives whole and in order, and the connection goes on working after it.
+/// A burst far larger than any write buffer (a 400-message backlog, page by page) arrives whole
+/// and in order, a client frame many times the read buffer is read whole, and the connection
+/// goes on working after both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_arrive_whole_and_in_order() {
     let server = TestServer::start().await;
@@ -540,6 +541,14 @@ async fn bursts_arrive_whole_and_in_order() {
         );
         assert_eq!(body.len(), 4 + long.len());
     }
+    // A client frame many times the read buffer arrives whole too.
+    let big = "y".repeat(3990);
+    socket
+        .send_json(json!({"type": "send", "room": room, "body": big, "nonce": "big"}))
+        .await;
+    let ack = socket.recv_type("message").await;
+    assert_eq!(ack["nonce"], "big");
+    assert_eq!(ack["message"]["body"], big.as_str());
     socket.send_json(json!({"type": "ping"})).await;
     assert_eq!(socket.recv().await, json!({"type": "pong"}));
     server.stop().await;

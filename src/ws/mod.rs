@@ -77,7 +77,8 @@ fn reserve_slot(req: &Request, state: &AppState, user: &User) -> poem::Result<Co
 }
 
 /// Small buffers: tungstenite's defaults (128 KiB read buffer) would cost ~145 KiB per idle
-/// connection. Client frames are small; a larger one grows the read buffer for itself. Frames
+/// connection. Client frames are small (a join, a chat line); a larger one grows the read
+/// buffer for itself. Frames
 /// are written straight through to `WriteBatch`, which gathers them until the flush.
 /// Messages above the hard cap end the connection; those above `max_frame_bytes` but under
 /// the cap get a `too_large` error frame and the connection stays open.
@@ -85,7 +86,7 @@ fn socket_config(state: &AppState) -> WebSocketConfig {
     let frame = state.config.limits.max_frame_bytes;
     let hard_cap = (frame * 4).max(64 * 1024);
     WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(Some(hard_cap))

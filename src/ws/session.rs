@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -51,116 +51,122 @@ enum End {
 
 /// Runs one connection until it ends. `slot` is its place in the hub's registry and counts;
 /// dropping it at the end (or on unwinding) frees the place.
-pub async fn run(
+///
+/// The setup is done before the future is built, so the future holds only what the loop uses:
+/// an `async fn` would keep its arguments (the socket above all) beside the values made from
+/// them, in every idle connection's task.
+pub fn run(
     socket: Socket,
     state: AppState,
     user: User,
     token: String,
     can_write: bool,
     mut slot: ConnectionSlot,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
     let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let limits = &state.config.limits;
-    let metrics = state.chat.metrics().clone();
     let (connection, mut events) = Connection::new(
         id,
         user.username.clone(),
         tokens::hash(&token),
         limits.outbound_queue,
-        metrics,
+        state.chat.metrics().clone(),
     );
     let (mut sink, mut stream) = socket.split();
+    let idle = limits.ws_idle_timeout;
+    let sends = TokenBucket::new(limits.sends_per_second, limits.send_burst);
     let mut session = Session {
-        user: user.clone(),
-        state: state.clone(),
+        user,
+        state,
         connection,
         joined: HashSet::new(),
-        sends: TokenBucket::new(limits.sends_per_second, limits.send_burst),
+        sends,
         last_typing: None,
         can_write,
     };
-    state.metrics.connection_opened();
-    let idle = limits.ws_idle_timeout;
-    let mut keepalive = tokio::time::interval(idle / 3);
-    keepalive.reset();
-    // Built once and polled across iterations: a busy connection goes round this loop for
-    // every frame, and re-creating these futures each time registers and drops a waiter or a
-    // timer entry per frame.
-    let shutdown = state.shutdown.clone().cancelled_owned();
-    let kicked = session.connection.kicked.clone().cancelled_owned();
-    let idle_timer = sleep_until(Instant::now() + idle);
-    tokio::pin!(shutdown, kicked, idle_timer);
+    session.state.metrics.connection_opened();
     slot.register(&session.connection);
+    async move {
+        let mut keepalive = tokio::time::interval(idle / 3);
+        keepalive.reset();
+        // Built once and polled across iterations: a busy connection goes round this loop for
+        // every frame, and re-creating these futures each time registers and drops a waiter
+        // or a timer entry per frame.
+        let shutdown = session.state.shutdown.clone().cancelled_owned();
+        let kicked = session.connection.kicked.clone().cancelled_owned();
+        let idle_timer = sleep_until(Instant::now() + idle);
+        tokio::pin!(shutdown, kicked, idle_timer);
 
-    let end = loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break End::Shutdown,
-            () = &mut kicked => break match session.connection.kick_reason() {
-                Some(Kick::Revoked) => End::Revoked,
-                _ => End::Lagged,
-            },
-            event = events.recv() => {
-                let Some(event) = event else { break End::Lagged };
-                if bounded(write_events(&mut sink, &mut events, event, &mut session.joined)).await.is_err() {
-                    break End::WriteFailed;
-                }
-            }
-            frame = stream.next() => {
-                idle_timer.as_mut().reset(Instant::now() + idle);
-                match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        // Boxed: handling a frame (a join's replay above all) is the largest
-                        // state of this loop, and every idle connection's task would carry it.
-                        let handled = Box::pin(session.handle_text(&text, &mut sink));
-                        if bounded(handled).await.is_err() {
-                            break End::WriteFailed;
-                        }
+        let end = loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break End::Shutdown,
+                () = &mut kicked => break match session.connection.kick_reason() {
+                    Some(Kick::Revoked) => End::Revoked,
+                    _ => End::Lagged,
+                },
+                event = events.recv() => {
+                    let Some(event) = event else { break End::Lagged };
+                    if bounded(write_events(&mut sink, &mut events, event, &mut session.joined)).await.is_err() {
+                        break End::WriteFailed;
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        let refusal = protocol::bad_request("frames must be JSON text");
-                        if bounded(send(&mut sink, refusal)).await.is_err() {
-                            break End::WriteFailed;
+                }
+                frame = stream.next() => {
+                    idle_timer.as_mut().reset(Instant::now() + idle);
+                    match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            // Boxed: handling a frame (a join's replay above all) is the largest
+                            // state of this loop, and every idle connection's task would carry it.
+                            let handled = Box::pin(session.handle_text(&text, &mut sink));
+                            if bounded(handled).await.is_err() {
+                                break End::WriteFailed;
+                            }
                         }
+                        Some(Ok(Message::Binary(_))) => {
+                            let refusal = protocol::bad_request("frames must be JSON text");
+                            if bounded(send(&mut sink, refusal)).await.is_err() {
+                                break End::WriteFailed;
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::ClientClosed,
+                        Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break End::ClientClosed,
-                    Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
                 }
+                _ = keepalive.tick() => {
+                    // Sessions expire and get revoked while sockets stay open: check again.
+                    if session.state.accounts.authenticate(&token).is_err() {
+                        break End::Revoked;
+                    }
+                    if bounded(async { sink.send(Message::Ping(Default::default())).await.map_err(|_| ()) }).await.is_err() {
+                        break End::WriteFailed;
+                    }
+                }
+                () = &mut idle_timer => break End::Idle,
             }
-            _ = keepalive.tick() => {
-                // Sessions expire and get revoked while sockets stay open: check again.
-                if state.accounts.authenticate(&token).is_err() {
-                    break End::Revoked;
-                }
-                if bounded(async { sink.send(Message::Ping(Default::default())).await.map_err(|_| ()) }).await.is_err() {
-                    break End::WriteFailed;
-                }
-            }
-            () = &mut idle_timer => break End::Idle,
+        };
+
+        let close = match end {
+            End::Lagged => Some((CloseCode::from(CLOSE_LAGGED), "lagged")),
+            End::Revoked => Some((CloseCode::from(CLOSE_REVOKED), "session revoked")),
+            End::Shutdown => Some((CloseCode::Away, "server shutting down")),
+            End::Idle => Some((CloseCode::Away, "idle timeout")),
+            End::ClientClosed | End::WriteFailed => None,
+        };
+        if let Some((code, reason)) = close {
+            // Bounded: a client that stopped reading must not hold this task forever.
+            let closing = sink.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })));
+            let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
         }
-    };
-
-    let close = match end {
-        End::Lagged => Some((CloseCode::from(CLOSE_LAGGED), "lagged")),
-        End::Revoked => Some((CloseCode::from(CLOSE_REVOKED), "session revoked")),
-        End::Shutdown => Some((CloseCode::Away, "server shutting down")),
-        End::Idle => Some((CloseCode::Away, "idle timeout")),
-        End::ClientClosed | End::WriteFailed => None,
-    };
-    if let Some((code, reason)) = close {
-        // Bounded: a client that stopped reading must not hold this task forever.
-        let closing = sink.send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })));
-        let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
+        for room in session.joined.drain() {
+            session.state.chat.leave(&session.connection, room);
+        }
+        drop(slot);
+        session.state.metrics.connection_closed();
+        tracing::debug!(connection = id, user = %session.user.username, reason = end.describe(), "websocket closed");
     }
-    for room in session.joined.drain() {
-        state.chat.leave(&session.connection, room);
-    }
-    drop(slot);
-    state.metrics.connection_closed();
-    tracing::debug!(connection = id, user = %user.username, reason = end.describe(), "websocket closed");
 }
 
 impl End {
@@ -180,10 +186,12 @@ impl End {
 /// without it a stalled client would also block lag, revocation and shutdown handling.
 const WRITE_STALL: Duration = Duration::from_secs(15);
 
-async fn bounded(write: impl std::future::Future<Output = Result<(), ()>>) -> Result<(), ()> {
-    tokio::time::timeout(WRITE_STALL, write)
-        .await
-        .unwrap_or(Err(()))
+/// A plain combinator, not an `async fn`: that would hold `write` twice (as its argument and
+/// inside the timeout) in the state of every connection's task.
+fn bounded(
+    write: impl std::future::Future<Output = Result<(), ()>>,
+) -> impl std::future::Future<Output = Result<(), ()>> {
+    tokio::time::timeout(WRITE_STALL, write).map(|written| written.unwrap_or(Err(())))
 }
 
 async fn send(sink: &mut Sink, text: String) -> Result<(), ()> {
