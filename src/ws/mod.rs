@@ -78,10 +78,10 @@ fn reserve_slot(req: &Request, state: &AppState, user: &User) -> poem::Result<Co
 
 /// Small buffers: tungstenite's defaults (128 KiB read buffer) would cost ~145 KiB per idle
 /// connection. Client frames are small (a join, a chat line); a larger one grows the read
-/// buffer for itself. Frames
-/// are written straight through to `WriteBatch`, which gathers them until the flush.
-/// Messages above the hard cap end the connection; those above `max_frame_bytes` but under
-/// the cap get a `too_large` error frame and the connection stays open.
+/// buffer for itself. Frames are written straight through to `WriteBatch`, which gathers them
+/// until the flush. Messages above the hard cap end the connection; those above
+/// `max_frame_bytes` but under the cap get a `too_large` error frame and the connection stays
+/// open.
 fn socket_config(state: &AppState) -> WebSocketConfig {
     let frame = state.config.limits.max_frame_bytes;
     let hard_cap = (frame * 4).max(64 * 1024);
