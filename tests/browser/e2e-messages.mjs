@@ -387,12 +387,7 @@ export async function messagesScenario(browser, t) {
     assert.equal(await bodyText(rowById(b.page, pressId)), 'long press me', 'ben is really offline');
 
     wsControl.blocked = false;
-    const retry = b.page.getByRole('button', { name: 'Retry now' });
-    await until('the reconnect', async () => {
-      if ((await b.page.locator('.connection').getAttribute('data-state')) === 'open') return true;
-      if (await retry.isVisible()) await retry.click().catch(() => {});
-      return false;
-    }, 20_000);
+    await t.reconnect(b.page);
     const joins = wsControl.sent.map((m) => JSON.parse(m)).filter((f) => f.type === 'join' && f.room === roomId);
     assert.equal(joins.length, 1, 'one join for the room');
     assert.equal(joins[0].after, expected, 'join resumes from the highest seq seen');
