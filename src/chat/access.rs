@@ -77,14 +77,8 @@ impl Chat {
     /// The room as `viewer` sees it: their role, and the members of a direct room.
     pub(super) fn info(&self, room: Room, member: Option<&MemberRecord>) -> Result<RoomInfo> {
         let members = if room.kind == RoomKind::Direct {
-            let mut names: Vec<String> = self
-                .store
-                .members(room.id)?
-                .into_iter()
-                .map(|(name, _)| name)
-                .collect();
-            names.sort();
-            Some(names)
+            // In username order, as the membership tree keeps them.
+            Some(self.store.member_names(room.id)?.to_vec())
         } else {
             None
         };

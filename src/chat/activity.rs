@@ -108,10 +108,10 @@ impl Notices {
     }
 
     fn try_add(&mut self, store: &Store, hub: &Hub, message: &Arc<Message>) -> StoreResult<()> {
-        let members = store.members(message.room)?;
+        let members = store.member_names(message.room)?;
         let online = hub
             .connections()
-            .open_of(members.iter().map(|(username, _)| username.as_str()));
+            .open_of(members.iter().map(String::as_str));
         if online.is_empty() {
             return Ok(());
         }

@@ -120,19 +120,19 @@ impl Chat {
         let room = Room::from_record(message.room, &record, None);
         let everyone = message.mentions.iter().any(|m| m == mentions::EVERYONE);
         let mut notified = Vec::new();
-        for (username, _) in self.store.members(message.room)? {
-            if username == message.author || !candidates.contains(&username) {
+        for username in self.store.member_names(message.room)?.iter() {
+            if *username == message.author || !candidates.contains(username) {
                 continue;
             }
-            let mentioned = everyone || message.mentions.contains(&username);
-            let wanted = match self.notification_level(room.id, room.kind, &username)? {
+            let mentioned = everyone || message.mentions.contains(username);
+            let wanted = match self.notification_level(room.id, room.kind, username)? {
                 NotificationLevel::All => true,
                 NotificationLevel::Mentions => mentioned,
                 NotificationLevel::None => false,
             };
             if wanted {
                 notified.push(Notified {
-                    username,
+                    username: username.clone(),
                     mentioned,
                 });
             }

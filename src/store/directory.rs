@@ -1,6 +1,7 @@
-//! An in-memory copy of the room records read so far, and of each room's newest message (its
-//! number and time), so that listing a thousand rooms decodes no room record and scans no
-//! message tree.
+//! An in-memory copy of the room records read so far, of each room's newest message (its
+//! number and time), and of the member names of the rooms asked about, so that listing a
+//! thousand rooms decodes no room record and scans no message tree, and telling a busy room's
+//! members of each new message scans no membership tree.
 //!
 //! Coherence rests on one rule: every fill from sled and every refresh after a write reads sled
 //! while holding the map's write lock. A write commits to sled first and then refreshes, so the
@@ -8,7 +9,7 @@
 //! is always followed by the refresh of the write that changed it.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::records::decode;
 use super::{keys, RoomRecord, Store, StoreResult};
@@ -19,6 +20,8 @@ pub(super) struct RoomDirectory {
     records: RwLock<HashMap<RoomId, RoomRecord>>,
     /// Each room's newest message (`None`: the room has none), once read.
     newest_message: RwLock<HashMap<RoomId, Option<Newest>>>,
+    /// Each room's member names in username order, once asked (rooms with members only).
+    member_names: RwLock<HashMap<RoomId, Arc<[String]>>>,
 }
 
 /// A room's newest message: its number and sent time.
@@ -85,8 +88,29 @@ impl Store {
         Ok(newest)
     }
 
-    /// After a write to a room record (or its removal): the directory takes the stored state.
+    /// The names of `room`'s members, in username order (empty for a room without members or
+    /// none at all): a scan of the membership tree the first time, memory after that.
+    pub fn member_names(&self, room: RoomId) -> StoreResult<Arc<[String]>> {
+        if let Some(names) = read(&self.directory.member_names).get(&room) {
+            return Ok(names.clone());
+        }
+        let mut known = write(&self.directory.member_names);
+        if let Some(names) = known.get(&room) {
+            return Ok(names.clone());
+        }
+        let names: Arc<[String]> = self.stored_member_names(room)?.into();
+        // An unknown or emptied room is not kept: ids asked about must not grow the map.
+        if !names.is_empty() {
+            known.insert(room, names.clone());
+        }
+        Ok(names)
+    }
+
+    /// After a write to a room record or its members (or their removal): the directory takes
+    /// the stored state. Every membership write goes through here, which is what keeps
+    /// `member_names` true.
     pub(super) fn refresh_room(&self, id: RoomId) -> StoreResult<()> {
+        write(&self.directory.member_names).remove(&id);
         let mut records = write(&self.directory.records);
         match self.stored_room(id)? {
             Some(record) => records.insert(id, record),
@@ -121,6 +145,17 @@ impl Store {
     pub(super) fn forget_directory(&self) {
         write(&self.directory.records).clear();
         write(&self.directory.newest_message).clear();
+        write(&self.directory.member_names).clear();
+    }
+
+    /// The member names of `room` as stored (no copy kept): for the fill above, and for
+    /// rebuilds that walk every room once.
+    pub(super) fn stored_member_names(&self, room: RoomId) -> StoreResult<Vec<String>> {
+        self.room_members
+            .scan_prefix(keys::room(room))
+            .keys()
+            .map(|key| Ok(keys::parse_room_member(&key?)?.1))
+            .collect()
     }
 
     fn stored_room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {
@@ -182,6 +217,28 @@ mod tests {
         assert_eq!(store.room(id).unwrap().unwrap().member_count, 1);
         store.delete_room(id).unwrap();
         assert_eq!(store.room(id).unwrap(), None);
+    }
+
+    #[test]
+    fn member_names_follow_every_membership_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let id = RoomId::generate(1);
+        let names = |store: &Store| store.member_names(id).unwrap().to_vec();
+        assert!(names(&store).is_empty(), "no room, no names");
+        store.insert_room(id, &record("a"), &[owner()], 1).unwrap();
+        assert_eq!(names(&store), ["ann"]);
+        let joined = MemberRecord {
+            role: Role::Member,
+            joined_at_ms: 2,
+        };
+        store.put_member(id, "cid", &joined).unwrap();
+        store.put_member(id, "bob", &joined).unwrap();
+        assert_eq!(names(&store), ["ann", "bob", "cid"], "username order");
+        store.remove_member(id, "ann", Some("bob")).unwrap();
+        assert_eq!(names(&store), ["bob", "cid"]);
+        store.delete_room(id).unwrap();
+        assert!(names(&store).is_empty(), "a deleted room has none");
     }
 
     #[test]

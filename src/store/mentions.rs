@@ -9,6 +9,7 @@
 //! transaction, by the one committer, so they never race with each other.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
@@ -185,7 +186,7 @@ impl Store {
     pub(super) fn everyone_in(
         &self,
         rooms: impl Iterator<Item = RoomId>,
-    ) -> StoreResult<HashMap<RoomId, Vec<String>>> {
+    ) -> StoreResult<HashMap<RoomId, Arc<[String]>>> {
         let mut members = HashMap::new();
         for room in rooms {
             if let std::collections::hash_map::Entry::Vacant(slot) = members.entry(room) {
@@ -193,14 +194,6 @@ impl Store {
             }
         }
         Ok(members)
-    }
-
-    fn member_names(&self, room: RoomId) -> StoreResult<Vec<String>> {
-        self.room_members
-            .scan_prefix(keys::room(room))
-            .keys()
-            .map(|key| Ok(keys::parse_room_member(&key?)?.1))
-            .collect()
     }
 
     /// Derives the mention index, the totals and every read marker's count from the messages
@@ -212,7 +205,7 @@ impl Store {
         let mut written = 0;
         for key in self.rooms.iter().keys() {
             let room = keys::parse_room_id(&key?)?;
-            let members = self.member_names(room)?;
+            let members = self.stored_member_names(room)?;
             let mut totals: HashMap<String, u64> = HashMap::new();
             let mut newest = None;
             let mut batch = sled::Batch::default();

@@ -156,8 +156,9 @@ impl Store {
                                 }
                                 changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
                             }
-                            let members =
-                                everyone.get(&message.room).map_or(&[][..], Vec::as_slice);
+                            let members = everyone
+                                .get(&message.room)
+                                .map_or(&[][..], |names| &names[..]);
                             if let Some(mentioned) = &message.mentioned {
                                 for username in mentioned.recipients(members) {
                                     counts.add(message.room, username, message.seq)?;
