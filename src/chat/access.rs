@@ -78,7 +78,13 @@ impl Chat {
     pub(super) fn info(&self, room: Room, member: Option<&MemberRecord>) -> Result<RoomInfo> {
         let members = if room.kind == RoomKind::Direct {
             // In username order, as the membership tree keeps them.
-            Some(self.store.member_names(room.id)?.to_vec())
+            Some(
+                self.store
+                    .room_member_list(room.id)?
+                    .names()
+                    .map(str::to_owned)
+                    .collect(),
+            )
         } else {
             None
         };

@@ -108,10 +108,8 @@ impl Notices {
     }
 
     fn try_add(&mut self, store: &Store, hub: &Hub, message: &Arc<Message>) -> StoreResult<()> {
-        let members = store.member_names(message.room)?;
-        let online = hub
-            .connections()
-            .open_of(members.iter().map(String::as_str));
+        let members = store.room_member_list(message.room)?;
+        let online = hub.connections().open_of(members.names());
         if online.is_empty() {
             return Ok(());
         }

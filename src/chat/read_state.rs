@@ -120,11 +120,11 @@ impl Chat {
         let room = Room::from_record(message.room, &record, None);
         let everyone = message.mentions.iter().any(|m| m == mentions::EVERYONE);
         let mut notified = Vec::new();
-        for username in self.store.member_names(message.room)?.iter() {
-            if *username == message.author || !candidates.contains(username) {
+        for username in self.store.room_member_list(message.room)?.names() {
+            if username == message.author || !candidates.contains(username) {
                 continue;
             }
-            let mentioned = everyone || message.mentions.contains(username);
+            let mentioned = everyone || message.mentions.iter().any(|m| m == username);
             let wanted = match self.notification_level(room.id, room.kind, username)? {
                 NotificationLevel::All => true,
                 NotificationLevel::Mentions => mentioned,
@@ -132,7 +132,7 @@ impl Chat {
             };
             if wanted {
                 notified.push(Notified {
-                    username: username.clone(),
+                    username: username.to_owned(),
                     mentioned,
                 });
             }

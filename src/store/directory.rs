@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::records::decode;
-use super::{keys, RoomRecord, Store, StoreResult};
+use super::{keys, MemberRecord, RoomRecord, Store, StoreResult};
 use crate::ids::RoomId;
 
 #[derive(Default)]
@@ -20,8 +20,35 @@ pub(super) struct RoomDirectory {
     records: RwLock<HashMap<RoomId, RoomRecord>>,
     /// Each room's newest message (`None`: the room has none), once read.
     newest_message: RwLock<HashMap<RoomId, Option<Newest>>>,
-    /// Each room's member names in username order, once asked (rooms with members only).
-    member_names: RwLock<HashMap<RoomId, Arc<[String]>>>,
+    /// The record of each room's newest message, once read, with its number; dropped when a
+    /// commit writes that message or a newer one.
+    newest_record: RwLock<HashMap<RoomId, (u64, Arc<super::MessageRecord>)>>,
+    /// Each room's members, once asked (rooms with members only).
+    members: RwLock<HashMap<RoomId, Arc<RoomMembers>>>,
+}
+
+/// A room's members as stored, in username (key) order.
+#[derive(Debug, Default)]
+pub struct RoomMembers(Vec<(String, MemberRecord)>);
+
+impl RoomMembers {
+    /// Their usernames (lowercase), in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> + Clone + '_ {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The membership of `username` (in any case), if any.
+    pub fn get(&self, username: &str) -> Option<&MemberRecord> {
+        let wanted = || username.bytes().map(|b| b.to_ascii_lowercase());
+        self.0
+            .binary_search_by(|(name, _)| name.bytes().cmp(wanted()))
+            .ok()
+            .map(|at| &self.0[at].1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// A room's newest message: its number and sent time.
@@ -60,13 +87,30 @@ impl Store {
         Ok(self.newest(room)?.map(|newest| newest.sent_at_ms))
     }
 
-    /// The newest message of `room` with its number: one point read once the room is known.
+    /// The newest message of `room` with its number: from memory once read, until a commit
+    /// writes it again (an edit, a reaction, a deletion) or writes a newer one.
     pub fn newest_message(&self, room: RoomId) -> StoreResult<Option<(u64, super::MessageRecord)>> {
         let Some(newest) = self.newest(room)? else {
             return Ok(None);
         };
+        let cached = |known: &HashMap<RoomId, (u64, Arc<super::MessageRecord>)>| {
+            known
+                .get(&room)
+                .filter(|(seq, _)| *seq == newest.seq)
+                .map(|(seq, record)| (*seq, super::MessageRecord::clone(record)))
+        };
+        if let Some(found) = cached(&read(&self.directory.newest_record)) {
+            return Ok(Some(found));
+        }
+        let mut known = write(&self.directory.newest_record);
+        if let Some(found) = cached(&known) {
+            return Ok(Some(found));
+        }
         match self.message(room, newest.seq)? {
-            Some(record) => Ok(Some((newest.seq, record))),
+            Some(record) => {
+                known.insert(room, (newest.seq, Arc::new(record.clone())));
+                Ok(Some((newest.seq, record)))
+            }
             // Taken back between the two reads: ask the tree.
             None => self.last_message(room),
         }
@@ -88,33 +132,34 @@ impl Store {
         Ok(newest)
     }
 
-    /// The names of `room`'s members, in username order (empty for a room without members or
-    /// none at all): a scan of the membership tree the first time, memory after that.
-    pub fn member_names(&self, room: RoomId) -> StoreResult<Arc<[String]>> {
-        if let Some(names) = read(&self.directory.member_names).get(&room) {
-            return Ok(names.clone());
+    /// `room`'s members (none for a room without members or no room at all): a scan of the
+    /// membership tree the first time, memory after that.
+    pub fn room_member_list(&self, room: RoomId) -> StoreResult<Arc<RoomMembers>> {
+        if let Some(members) = read(&self.directory.members).get(&room) {
+            return Ok(members.clone());
         }
-        let mut known = write(&self.directory.member_names);
-        if let Some(names) = known.get(&room) {
-            return Ok(names.clone());
+        let mut known = write(&self.directory.members);
+        if let Some(members) = known.get(&room) {
+            return Ok(members.clone());
         }
-        let names: Arc<[String]> = self.stored_member_names(room)?.into();
+        let members = Arc::new(RoomMembers(self.stored_members(room)?));
         // An unknown or emptied room is not kept: ids asked about must not grow the map.
-        if !names.is_empty() {
-            known.insert(room, names.clone());
+        if !members.is_empty() {
+            known.insert(room, members.clone());
         }
-        Ok(names)
+        Ok(members)
     }
 
     /// After a write to a room record or its members (or their removal): the directory takes
     /// the stored state. Every membership write goes through here, which is what keeps
-    /// `member_names` true.
+    /// `room_member_list` true.
     pub(super) fn refresh_room(&self, id: RoomId) -> StoreResult<()> {
-        write(&self.directory.member_names).remove(&id);
+        write(&self.directory.members).remove(&id);
         let mut records = write(&self.directory.records);
         match self.stored_room(id)? {
             Some(record) => records.insert(id, record),
             None => {
+                write(&self.directory.newest_record).remove(&id);
                 write(&self.directory.newest_message).remove(&id);
                 records.remove(&id)
             }
@@ -123,8 +168,19 @@ impl Store {
     }
 
     /// After messages were committed (`(room, seq, sent time)`): rooms whose newest message is
-    /// known move forward. A changed message keeps its number, so it never moves one back.
-    pub(super) fn note_messages(&self, sent: impl Iterator<Item = (RoomId, u64, u64)>) {
+    /// known move forward. A changed message keeps its number, so it never moves one back; its
+    /// record, if it is the newest one kept, is read again when next asked.
+    pub(super) fn note_messages(&self, sent: impl Iterator<Item = (RoomId, u64, u64)> + Clone) {
+        {
+            let mut records = write(&self.directory.newest_record);
+            if !records.is_empty() {
+                for (room, seq, _) in sent.clone() {
+                    if records.get(&room).is_some_and(|(kept, _)| *kept <= seq) {
+                        records.remove(&room);
+                    }
+                }
+            }
+        }
         let mut known = write(&self.directory.newest_message);
         if known.is_empty() {
             return;
@@ -138,6 +194,7 @@ impl Store {
 
     /// After a message was taken back: the room's newest time is read again when next asked.
     pub(super) fn forget_newest_message(&self, room: RoomId) {
+        write(&self.directory.newest_record).remove(&room);
         write(&self.directory.newest_message).remove(&room);
     }
 
@@ -145,16 +202,20 @@ impl Store {
     pub(super) fn forget_directory(&self) {
         write(&self.directory.records).clear();
         write(&self.directory.newest_message).clear();
-        write(&self.directory.member_names).clear();
+        write(&self.directory.newest_record).clear();
+        write(&self.directory.members).clear();
     }
 
-    /// The member names of `room` as stored (no copy kept): for the fill above, and for
-    /// rebuilds that walk every room once.
-    pub(super) fn stored_member_names(&self, room: RoomId) -> StoreResult<Vec<String>> {
+    /// Every member of `room` as stored, in username order (no copy kept): for the fill above,
+    /// and for rebuilds that walk every room once.
+    pub(super) fn stored_members(&self, room: RoomId) -> StoreResult<Vec<(String, MemberRecord)>> {
         self.room_members
             .scan_prefix(keys::room(room))
-            .keys()
-            .map(|key| Ok(keys::parse_room_member(&key?)?.1))
+            .map(|entry| {
+                let (key, value) = entry?;
+                let (_, username) = keys::parse_room_member(&key)?;
+                Ok((username, decode(&value, "member")?))
+            })
             .collect()
     }
 
@@ -220,11 +281,14 @@ mod tests {
     }
 
     #[test]
-    fn member_names_follow_every_membership_write() {
+    fn room_members_follow_every_membership_write() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 8).unwrap();
         let id = RoomId::generate(1);
-        let names = |store: &Store| store.member_names(id).unwrap().to_vec();
+        let names = |store: &Store| {
+            let members = store.room_member_list(id).unwrap();
+            members.names().map(str::to_owned).collect::<Vec<_>>()
+        };
         assert!(names(&store).is_empty(), "no room, no names");
         store.insert_room(id, &record("a"), &[owner()], 1).unwrap();
         assert_eq!(names(&store), ["ann"]);
@@ -237,8 +301,45 @@ mod tests {
         assert_eq!(names(&store), ["ann", "bob", "cid"], "username order");
         store.remove_member(id, "ann", Some("bob")).unwrap();
         assert_eq!(names(&store), ["bob", "cid"]);
+        let members = store.room_member_list(id).unwrap();
+        assert_eq!(
+            members.get("BOB").map(|m| m.role),
+            Some(Role::Owner),
+            "any case"
+        );
+        assert_eq!(store.member(id, "Cid").unwrap(), Some(joined.clone()));
+        assert_eq!(store.member(id, "ann").unwrap(), None);
         store.delete_room(id).unwrap();
         assert!(names(&store).is_empty(), "a deleted room has none");
+    }
+
+    #[test]
+    fn the_newest_message_kept_in_memory_follows_rewrites_appends_and_takebacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let id = RoomId::generate(1);
+        store.insert_room(id, &record("a"), &[owner()], 1).unwrap();
+        let message = |body: &str, at| MessageRecord::new("ann".into(), body.into(), at, None);
+        let newest_body = |store: &Store| {
+            store
+                .newest_message(id)
+                .unwrap()
+                .map(|(seq, record)| (seq, record.body))
+        };
+        assert_eq!(newest_body(&store), None);
+        store.insert_message(id, 1, &message("first", 10)).unwrap();
+        assert_eq!(newest_body(&store), Some((1, "first".into())));
+        // An edit rewrites the same number: the kept copy must not outlive it.
+        store
+            .insert_message(id, 1, &message("first, edited", 10))
+            .unwrap();
+        assert_eq!(newest_body(&store), Some((1, "first, edited".into())));
+        store.insert_message(id, 2, &message("second", 20)).unwrap();
+        assert_eq!(newest_body(&store), Some((2, "second".into())));
+        store.remove_message(id, 2, "ann", None).unwrap();
+        assert_eq!(newest_body(&store), Some((1, "first, edited".into())));
+        store.delete_room(id).unwrap();
+        assert_eq!(newest_body(&store), None);
     }
 
     #[test]

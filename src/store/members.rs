@@ -36,22 +36,12 @@ pub enum UpdateRoom {
 impl Store {
     /// The membership of `username` in `room`, if any.
     pub fn member(&self, room: RoomId, username: &str) -> StoreResult<Option<MemberRecord>> {
-        self.room_members
-            .get(keys::room_member(room, username))?
-            .map(|v| decode(&v, "member"))
-            .transpose()
+        Ok(self.room_member_list(room)?.get(username).cloned())
     }
 
     /// Every member of `room`, in key (username) order.
     pub fn members(&self, room: RoomId) -> StoreResult<Vec<(String, MemberRecord)>> {
-        self.room_members
-            .scan_prefix(keys::room(room))
-            .map(|entry| {
-                let (key, value) = entry?;
-                let (_, username) = keys::parse_room_member(&key)?;
-                Ok((username, decode(&value, "member")?))
-            })
-            .collect()
+        self.stored_members(room)
     }
 
     /// Every room `username` is a member of (expired ones included; callers check).

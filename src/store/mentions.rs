@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::records::decode;
-use super::{keys, MessageRecord, ReadMarkerRecord, Store, StoreError, StoreResult};
+use super::{keys, MessageRecord, ReadMarkerRecord, RoomMembers, Store, StoreError, StoreResult};
 use crate::ids::RoomId;
 
 /// The mention that names everyone in the room (`@room`), as it is listed on a message.
@@ -56,15 +56,13 @@ impl Mentioned {
 
     /// The users this message counts for, once each; `members` (lowercase) is who `@room`
     /// reaches.
-    pub(super) fn recipients<'a>(&'a self, members: &'a [String]) -> BTreeSet<&'a str> {
+    pub(super) fn recipients<'a>(
+        &'a self,
+        members: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeSet<&'a str> {
         let mut recipients: BTreeSet<&str> = self.names.iter().map(String::as_str).collect();
         if self.everyone {
-            recipients.extend(
-                members
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|member| *member != self.author),
-            );
+            recipients.extend(members.into_iter().filter(|member| *member != self.author));
         }
         recipients
     }
@@ -186,11 +184,11 @@ impl Store {
     pub(super) fn everyone_in(
         &self,
         rooms: impl Iterator<Item = RoomId>,
-    ) -> StoreResult<HashMap<RoomId, Arc<[String]>>> {
+    ) -> StoreResult<HashMap<RoomId, Arc<RoomMembers>>> {
         let mut members = HashMap::new();
         for room in rooms {
             if let std::collections::hash_map::Entry::Vacant(slot) = members.entry(room) {
-                slot.insert(self.member_names(room)?);
+                slot.insert(self.room_member_list(room)?);
             }
         }
         Ok(members)
@@ -205,7 +203,7 @@ impl Store {
         let mut written = 0;
         for key in self.rooms.iter().keys() {
             let room = keys::parse_room_id(&key?)?;
-            let members = self.stored_member_names(room)?;
+            let members = self.stored_members(room)?;
             let mut totals: HashMap<String, u64> = HashMap::new();
             let mut newest = None;
             let mut batch = sled::Batch::default();
@@ -218,7 +216,8 @@ impl Store {
                 }
                 let seq = keys::parse_message_seq(&key)?;
                 let mut counted = false;
-                for username in mentioned.recipients(&members) {
+                for username in mentioned.recipients(members.iter().map(|(name, _)| name.as_str()))
+                {
                     counted = true;
                     let count = totals.entry(username.to_owned()).or_default();
                     *count += 1;

@@ -156,11 +156,10 @@ impl Store {
                                 }
                                 changes.insert(&change.new[..], &keys::seq_value(message.seq))?;
                             }
-                            let members = everyone
-                                .get(&message.room)
-                                .map_or(&[][..], |names| &names[..]);
+                            let members = everyone.get(&message.room).map(|m| m.names());
                             if let Some(mentioned) = &message.mentioned {
-                                for username in mentioned.recipients(members) {
+                                for username in mentioned.recipients(members.into_iter().flatten())
+                                {
                                     counts.add(message.room, username, message.seq)?;
                                 }
                             }

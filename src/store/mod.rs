@@ -26,6 +26,7 @@ use std::path::Path;
 pub use attachments::IncomingFile;
 pub use backup::{BackupError, BackupOptions, BackupStats};
 pub use compact::{CompactError, CompactStats};
+pub use directory::RoomMembers;
 pub use invites::UseInvite;
 pub use keys::TOKEN_HASH_LEN;
 pub use members::{RemovedMember, UpdateRoom};
