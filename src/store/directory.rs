@@ -1,7 +1,7 @@
 //! An in-memory copy of the room records read so far, of each room's newest message (its
-//! number and time), and of the member names of the rooms asked about, so that listing a
-//! thousand rooms decodes no room record and scans no message tree, and telling a busy room's
-//! members of each new message scans no membership tree.
+//! number, time and record), and of the members of the rooms asked about, so that listing a
+//! thousand rooms decodes no room or message record, and neither a membership check nor
+//! telling a busy room's members of each new message scans the membership tree.
 //!
 //! Coherence rests on one rule: every fill from sled and every refresh after a write reads sled
 //! while holding the map's write lock. A write commits to sled first and then refreshes, so the
@@ -142,7 +142,7 @@ impl Store {
         if let Some(members) = known.get(&room) {
             return Ok(members.clone());
         }
-        let members = Arc::new(RoomMembers(self.stored_members(room)?));
+        let members = Arc::new(RoomMembers(self.members(room)?));
         // An unknown or emptied room is not kept: ids asked about must not grow the map.
         if !members.is_empty() {
             known.insert(room, members.clone());
@@ -204,19 +204,6 @@ impl Store {
         write(&self.directory.newest_message).clear();
         write(&self.directory.newest_record).clear();
         write(&self.directory.members).clear();
-    }
-
-    /// Every member of `room` as stored, in username order (no copy kept): for the fill above,
-    /// and for rebuilds that walk every room once.
-    pub(super) fn stored_members(&self, room: RoomId) -> StoreResult<Vec<(String, MemberRecord)>> {
-        self.room_members
-            .scan_prefix(keys::room(room))
-            .map(|entry| {
-                let (key, value) = entry?;
-                let (_, username) = keys::parse_room_member(&key)?;
-                Ok((username, decode(&value, "member")?))
-            })
-            .collect()
     }
 
     fn stored_room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {

@@ -39,9 +39,17 @@ impl Store {
         Ok(self.room_member_list(room)?.get(username).cloned())
     }
 
-    /// Every member of `room`, in key (username) order.
+    /// Every member of `room`, in key (username) order, as stored (no copy kept: for the
+    /// directory's fill, and for callers that walk every room once).
     pub fn members(&self, room: RoomId) -> StoreResult<Vec<(String, MemberRecord)>> {
-        self.stored_members(room)
+        self.room_members
+            .scan_prefix(keys::room(room))
+            .map(|entry| {
+                let (key, value) = entry?;
+                let (_, username) = keys::parse_room_member(&key)?;
+                Ok((username, decode(&value, "member")?))
+            })
+            .collect()
     }
 
     /// Every room `username` is a member of (expired ones included; callers check).

@@ -203,7 +203,7 @@ impl Store {
         let mut written = 0;
         for key in self.rooms.iter().keys() {
             let room = keys::parse_room_id(&key?)?;
-            let members = self.stored_members(room)?;
+            let members = self.members(room)?;
             let mut totals: HashMap<String, u64> = HashMap::new();
             let mut newest = None;
             let mut batch = sled::Batch::default();
