@@ -92,8 +92,8 @@ impl Connection {
 struct Registry {
     connections: HashMap<u64, Arc<Connection>>,
     /// The upgraded connections of each user, so membership news for one user does not walk
-    /// every open connection.
-    by_user: HashMap<String, Vec<u64>>,
+    /// every open connection (and telling a room's members of its news looks each up once).
+    by_user: HashMap<String, Vec<Arc<Connection>>>,
     per_user: HashMap<String, usize>,
     per_ip: HashMap<IpAddr, usize>,
 }
@@ -138,7 +138,7 @@ impl ConnectionSlot {
             .by_user
             .entry(connection.username.clone())
             .or_default()
-            .push(connection.id);
+            .push(connection.clone());
         self.connection = Some(connection.id);
     }
 }
@@ -148,9 +148,9 @@ impl Drop for ConnectionSlot {
         let mut registry = lock(&self.registry);
         if let Some(id) = self.connection.take() {
             if let Some(gone) = registry.connections.remove(&id) {
-                if let Some(ids) = registry.by_user.get_mut(&gone.username) {
-                    ids.retain(|other| *other != id);
-                    if ids.is_empty() {
+                if let Some(open) = registry.by_user.get_mut(&gone.username) {
+                    open.retain(|other| other.id != id);
+                    if open.is_empty() {
                         registry.by_user.remove(&gone.username);
                     }
                 }
@@ -245,14 +245,7 @@ impl Connections {
         let registry = lock(&self.registry);
         usernames
             .into_iter()
-            .filter_map(|username| {
-                let ids = registry.by_user.get(username)?;
-                let open = ids
-                    .iter()
-                    .filter_map(|id| registry.connections.get(id).cloned())
-                    .collect();
-                Some((username, open))
-            })
+            .filter_map(|username| Some((username, registry.by_user.get(username)?.clone())))
             .collect()
     }
 
@@ -261,13 +254,7 @@ impl Connections {
     pub fn notify_user(&self, username: &str, event: &Arc<Event>) {
         let targets: Vec<Arc<Connection>> = {
             let registry = lock(&self.registry);
-            registry
-                .by_user
-                .get(username)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| registry.connections.get(id).cloned())
-                .collect()
+            registry.by_user.get(username).cloned().unwrap_or_default()
         };
         for connection in targets {
             connection.offer(event);

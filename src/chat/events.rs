@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
 use super::model::{Message, Room, RoomInfo};
 use crate::ids::RoomId;
 
@@ -72,7 +74,8 @@ pub enum EventKind {
 #[derive(Debug)]
 pub struct Event {
     pub kind: EventKind,
-    encoded: OnceLock<Arc<str>>,
+    /// Shared bytes: every recipient's frame holds the same buffer, never a copy.
+    encoded: OnceLock<Utf8Bytes>,
 }
 
 impl Event {
@@ -83,10 +86,11 @@ impl Event {
         })
     }
 
-    /// The event's wire form, encoded by `encode` on first use and shared afterwards.
-    pub fn encoded(&self, encode: impl FnOnce(&EventKind) -> String) -> Arc<str> {
+    /// The event's wire form, encoded by `encode` on first use and shared afterwards (a clone
+    /// is a reference count).
+    pub fn encoded(&self, encode: impl FnOnce(&EventKind) -> String) -> Utf8Bytes {
         self.encoded
-            .get_or_init(|| Arc::from(encode(&self.kind)))
+            .get_or_init(|| Utf8Bytes::from(encode(&self.kind)))
             .clone()
     }
 }

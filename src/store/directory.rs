@@ -204,6 +204,7 @@ impl Store {
         write(&self.directory.newest_message).clear();
         write(&self.directory.newest_record).clear();
         write(&self.directory.members).clear();
+        self.forget_all_read_markers();
     }
 
     fn stored_room(&self, id: RoomId) -> StoreResult<Option<RoomRecord>> {

@@ -252,6 +252,7 @@ impl Store {
             self.read_markers
                 .insert(&key, super::records::encode(&marker))?;
         }
+        self.forget_read_markers(room);
         Ok(())
     }
 }

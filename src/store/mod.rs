@@ -8,6 +8,7 @@ mod directory;
 mod encryption;
 mod invites;
 mod keys;
+mod marker_copies;
 mod members;
 mod mentions;
 mod messages;
@@ -118,6 +119,7 @@ pub struct Store {
     flushing: std::sync::Arc<tokio::sync::Mutex<()>>,
     flushes: std::sync::Arc<FlushCounters>,
     directory: std::sync::Arc<directory::RoomDirectory>,
+    markers: std::sync::Arc<marker_copies::MarkerCopies>,
     /// The data directory's lock, for as long as any clone lives (see `compact::DirLock`).
     _dir_lock: std::sync::Arc<compact::DirLock>,
 }
@@ -209,6 +211,7 @@ impl Store {
             flushing: Default::default(),
             flushes: Default::default(),
             directory: Default::default(),
+            markers: Default::default(),
             _dir_lock: std::sync::Arc::new(dir_lock),
             db,
         };

@@ -5,17 +5,6 @@ use super::{keys, NotificationLevel, ReadMarkerRecord, Store, StoreResult};
 use crate::ids::RoomId;
 
 impl Store {
-    pub fn read_marker(
-        &self,
-        room: RoomId,
-        username: &str,
-    ) -> StoreResult<Option<ReadMarkerRecord>> {
-        self.read_markers
-            .get(keys::room_member(room, username))?
-            .map(|bytes| decode(&bytes, "read marker"))
-            .transpose()
-    }
-
     /// Moves a marker forward to `marker`; a marker at or past it stays. Returns the marker
     /// now stored (with its mention count), and whether it moved.
     pub fn advance_read_marker(
@@ -43,6 +32,7 @@ impl Store {
                 self.read_markers
                     .compare_and_swap(&key, current, Some(encode(&marker)))?;
             if swapped.is_ok() {
+                self.refresh_read_marker(room, username)?;
                 return Ok((marker, true));
             }
         }

@@ -165,6 +165,7 @@ impl Store {
         super::invites::delete_room_invites(self, id)?;
         super::webhooks::delete_room_webhooks(self, id)?;
         delete_prefix(&self.read_markers, &room_key)?;
+        self.forget_read_markers(id);
         delete_prefix(&self.notification_levels, &room_key)?;
         delete_prefix(&self.mention_index, &room_key)?;
         delete_prefix(&self.mention_totals, &room_key)?;

@@ -213,7 +213,7 @@ async fn write_events(
             joined.remove(room);
         }
         let text = event.encoded(protocol::encode_event);
-        sink.feed(Message::text(&*text)).await.map_err(|_| ())?;
+        sink.feed(Message::Text(text)).await.map_err(|_| ())?;
         written += 1;
         next = if written < 256 {
             events.try_recv().ok()

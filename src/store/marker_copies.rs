@@ -1,0 +1,181 @@
+//! An in-memory copy of the read markers asked for, so that the counts of a room listing and
+//! of every `room_activity` notice read no marker from sled and decode no JSON.
+//!
+//! Coherence follows the room directory's rule: every fill from sled and every refresh after a
+//! write reads sled while holding the write lock. A marker write commits to sled first and then
+//! refreshes, so the last refresh to take the lock reads the last committed marker, and a fill
+//! that read an older one is always followed by the refresh of the write that changed it.
+//!
+//! Memory: one entry (the lowercase username and the marker, about 100 bytes) per member of a
+//! room asked about, missing markers included; a room's entries go with the room.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use super::records::decode;
+use super::{keys, ReadMarkerRecord, Store, StoreResult};
+use crate::ids::RoomId;
+
+type RoomMarkers = HashMap<String, Option<ReadMarkerRecord>>;
+
+#[derive(Default)]
+pub(super) struct MarkerCopies(RwLock<HashMap<RoomId, RoomMarkers>>);
+
+/// Marker keys are lowercase usernames; most names already are, and need no copy.
+fn key_name(username: &str) -> Cow<'_, str> {
+    if username.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(username.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(username)
+    }
+}
+
+impl Store {
+    /// How far `username` has read `room` (`None`: no marker yet).
+    pub fn read_marker(
+        &self,
+        room: RoomId,
+        username: &str,
+    ) -> StoreResult<Option<ReadMarkerRecord>> {
+        let name = key_name(username);
+        {
+            let kept = self
+                .markers
+                .0
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(marker) = kept.get(&room).and_then(|markers| markers.get(&*name)) {
+                return Ok(*marker);
+            }
+        }
+        self.refresh_read_marker(room, &name)
+    }
+
+    /// After a write to the marker of (`room`, `username`), and to fill a copy: takes the
+    /// stored marker, under the write lock.
+    pub(super) fn refresh_read_marker(
+        &self,
+        room: RoomId,
+        username: &str,
+    ) -> StoreResult<Option<ReadMarkerRecord>> {
+        let name = key_name(username);
+        let mut kept = self
+            .markers
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let marker = self.stored_read_marker(room, &name)?;
+        kept.entry(room)
+            .or_default()
+            .insert(name.into_owned(), marker);
+        Ok(marker)
+    }
+
+    /// After markers of `room` were rewritten or deleted in bulk: they are read again when
+    /// next asked.
+    pub(super) fn forget_read_markers(&self, room: RoomId) {
+        self.markers
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&room);
+    }
+
+    /// After bulk writes that bypass the typed writes (restore, clearing, migration).
+    pub(super) fn forget_all_read_markers(&self) {
+        self.markers
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    fn stored_read_marker(
+        &self,
+        room: RoomId,
+        username: &str,
+    ) -> StoreResult<Option<ReadMarkerRecord>> {
+        self.read_markers
+            .get(keys::room_member(room, username))?
+            .map(|bytes| decode(&bytes, "read marker"))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::{MemberRecord, Role, RoomKind, RoomRecord};
+
+    fn marker(message: u64) -> ReadMarkerRecord {
+        ReadMarkerRecord {
+            message,
+            ordinal: message,
+            mentions: None,
+        }
+    }
+
+    fn room(store: &Store) -> RoomId {
+        let id = RoomId::generate(1);
+        let record = RoomRecord {
+            id: String::new(),
+            name: "a".into(),
+            created_by: "ann".into(),
+            created_at_ms: 1,
+            expires_at_ms: u64::MAX,
+            kind: RoomKind::Public,
+            topic: String::new(),
+            member_count: 0,
+            encrypted: false,
+            key_version: 0,
+        };
+        let owner = MemberRecord {
+            role: Role::Owner,
+            joined_at_ms: 1,
+        };
+        store
+            .insert_room(id, &record, &[("ann".into(), owner)], 1)
+            .unwrap();
+        id
+    }
+
+    #[test]
+    fn kept_markers_follow_every_marker_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let id = room(&store);
+        assert_eq!(store.read_marker(id, "ann").unwrap(), None, "none yet");
+        store.advance_read_marker(id, "ann", marker(5)).unwrap();
+        let kept = store.read_marker(id, "ANN").unwrap().map(|m| m.message);
+        assert_eq!(kept, Some(5), "a missing marker kept in memory is replaced");
+        store.advance_read_marker(id, "Ann", marker(3)).unwrap();
+        assert_eq!(store.read_marker(id, "ann").unwrap().unwrap().message, 5);
+        store.advance_read_marker(id, "ann", marker(9)).unwrap();
+        assert_eq!(store.read_marker(id, "ann").unwrap().unwrap().message, 9);
+        assert_eq!(
+            store.read_marker(id, "ann").unwrap(),
+            store.stored_read_marker(id, "ann").unwrap(),
+            "the copy is the stored marker, mention count included"
+        );
+
+        // Rewritten behind the typed writes (as a restore does): read again once told.
+        store
+            .read_markers
+            .insert(
+                keys::room_member(id, "ann"),
+                super::super::records::encode(&marker(2)),
+            )
+            .unwrap();
+        store.forget_directory();
+        assert_eq!(store.read_marker(id, "ann").unwrap().unwrap().message, 2);
+
+        store.delete_room(id).unwrap();
+        assert_eq!(
+            store.read_marker(id, "ann").unwrap(),
+            None,
+            "gone with the room"
+        );
+    }
+}
