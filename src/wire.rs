@@ -10,8 +10,8 @@ use crate::chat::model::{Invite, Member, Message, Room, RoomInfo, User};
 /// far expiry, a corrupt record) show as its last millisecond.
 ///
 /// Written out by hand rather than through `humantime`'s `Display`: a room listing formats four
-/// times per room, and this was 8.6 % of a 1,450-room listing's CPU that way (about 90 ns a
-/// time, against about 20 here). The tests hold it to `humantime`'s output.
+/// times per room, and the formatter machinery was 8.6 % of a 1,450-room listing's CPU (see
+/// docs/performance.md). The tests hold it to `humantime`'s output.
 pub fn format_time(ms: u64) -> String {
     const LAST_MS_OF_9999: u64 = 253_402_300_799_999;
     const MS_PER_DAY: u64 = 86_400_000;
