@@ -217,11 +217,12 @@ impl Store {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::{MemberRecord, MessageRecord, Role, RoomKind};
 
-    fn record(name: &str) -> RoomRecord {
+    /// A public room's record, for tests.
+    pub(in crate::store) fn record(name: &str) -> RoomRecord {
         RoomRecord {
             id: String::new(),
             name: name.into(),
@@ -236,7 +237,8 @@ mod tests {
         }
     }
 
-    fn owner() -> (String, MemberRecord) {
+    /// Its owner, `ann`.
+    pub(in crate::store) fn owner() -> (String, MemberRecord) {
         let member = MemberRecord {
             role: Role::Owner,
             joined_at_ms: 1,

@@ -107,7 +107,7 @@ impl Store {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::{MemberRecord, Role, RoomKind, RoomRecord};
+    use crate::store::directory::tests::{owner, record};
 
     fn marker(message: u64) -> ReadMarkerRecord {
         ReadMarkerRecord {
@@ -119,25 +119,7 @@ mod tests {
 
     fn room(store: &Store) -> RoomId {
         let id = RoomId::generate(1);
-        let record = RoomRecord {
-            id: String::new(),
-            name: "a".into(),
-            created_by: "ann".into(),
-            created_at_ms: 1,
-            expires_at_ms: u64::MAX,
-            kind: RoomKind::Public,
-            topic: String::new(),
-            member_count: 0,
-            encrypted: false,
-            key_version: 0,
-        };
-        let owner = MemberRecord {
-            role: Role::Owner,
-            joined_at_ms: 1,
-        };
-        store
-            .insert_room(id, &record, &[("ann".into(), owner)], 1)
-            .unwrap();
+        store.insert_room(id, &record("a"), &[owner()], 1).unwrap();
         id
     }
 
