@@ -296,7 +296,7 @@ fn index_every_room(
 }
 
 fn rebuild_all(indexer: &mut Indexer, shared: &Shared) -> Result<(), IndexError> {
-    let total = indexer.store.message_count() as u64;
+    let total = indexer.store.message_count()? as u64;
     let progress = Progress::starting(total);
     shared.set_state(State::Rebuilding(progress.clone()));
     let started = Instant::now();

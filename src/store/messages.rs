@@ -322,8 +322,8 @@ impl Store {
         }
     }
 
-    pub fn message_count(&self) -> usize {
-        self.messages.len()
+    pub fn message_count(&self) -> StoreResult<usize> {
+        super::count_entries(self.messages.iter())
     }
 }
 

@@ -256,6 +256,20 @@ impl Store {
     }
 }
 
+/// The entries of a sled iterator, counted; the first read error ends the count. Never
+/// `Iterator::count` (nor sled's `len`, which is that): after an I/O error sled's iterator keeps
+/// failing at the same place, so a count of its items, errors included, never returned (the
+/// search indexer hung in it after a failed write, and with it the server's shutdown and
+/// reopening).
+fn count_entries(entries: sled::Iter) -> StoreResult<usize> {
+    let mut count = 0;
+    for key in entries.keys() {
+        key?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// Opens sled in `dir` with a bounded page cache, without the data directory's lock (the
 /// caller holds it).
 ///

@@ -69,10 +69,10 @@ impl Store {
         if let Some(ordinal) = record.ordinal {
             return Ok(Some(ordinal));
         }
-        let count = self
-            .messages
-            .range(keys::message(room, 0)..=keys::message(room, seq))
-            .count();
+        let count = super::count_entries(
+            self.messages
+                .range(keys::message(room, 0)..=keys::message(room, seq)),
+        )?;
         Ok(Some(count as u64))
     }
 }

@@ -117,8 +117,8 @@ impl Store {
             .collect()
     }
 
-    pub fn room_count(&self) -> usize {
-        self.rooms.len()
+    pub fn room_count(&self) -> StoreResult<usize> {
+        super::count_entries(self.rooms.iter())
     }
 
     /// Up to `limit` (expiry time, room) pairs due at or before `now_ms`, soonest first.

@@ -92,6 +92,6 @@ fn a_backup_under_live_appends_holds_a_gap_free_prefix_of_every_room() {
             total += last;
         }
         assert_eq!(stats.messages, total);
-        assert_eq!(target.message_count() as u64, total);
+        assert_eq!(target.message_count().unwrap() as u64, total);
     }
 }
