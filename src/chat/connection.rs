@@ -90,9 +90,8 @@ impl Connection {
 /// number of connections (upgraded or about to be) per user and per client address.
 #[derive(Default)]
 struct Registry {
-    connections: HashMap<u64, Arc<Connection>>,
-    /// The upgraded connections of each user, so membership news for one user does not walk
-    /// every open connection (and telling a room's members of its news looks each up once).
+    /// The upgraded connections, by user: membership news for one user walks only theirs, and
+    /// telling a room's members of its news looks each member up once.
     by_user: HashMap<String, Vec<Arc<Connection>>>,
     per_user: HashMap<String, usize>,
     per_ip: HashMap<IpAddr, usize>,
@@ -130,13 +129,9 @@ impl ConnectionSlot {
     /// Lists the upgraded connection where `disconnect_user` and `count` see it,
     /// until the slot is dropped.
     pub fn register(&mut self, connection: &Arc<Connection>) {
-        let mut registry = lock(&self.registry);
-        registry
-            .connections
-            .insert(connection.id, connection.clone());
-        registry
+        lock(&self.registry)
             .by_user
-            .entry(connection.username.clone())
+            .entry(self.username.clone())
             .or_default()
             .push(connection.clone());
         self.connection = Some(connection.id);
@@ -147,12 +142,10 @@ impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         let mut registry = lock(&self.registry);
         if let Some(id) = self.connection.take() {
-            if let Some(gone) = registry.connections.remove(&id) {
-                if let Some(open) = registry.by_user.get_mut(&gone.username) {
-                    open.retain(|other| other.id != id);
-                    if open.is_empty() {
-                        registry.by_user.remove(&gone.username);
-                    }
+            if let Some(open) = registry.by_user.get_mut(&self.username) {
+                open.retain(|other| other.id != id);
+                if open.is_empty() {
+                    registry.by_user.remove(&self.username);
                 }
             }
         }
@@ -227,8 +220,9 @@ impl Connections {
     fn revoke_where(&self, matches: impl Fn(&Connection) -> bool) -> usize {
         let registry = lock(&self.registry);
         let revoked: Vec<_> = registry
-            .connections
+            .by_user
             .values()
+            .flatten()
             .filter(|c| matches(c))
             .collect();
         for connection in &revoked {
@@ -264,8 +258,9 @@ impl Connections {
     /// Offers `event` to every open connection that `matches`.
     pub fn notify_where(&self, matches: impl Fn(&Connection) -> bool, event: &Arc<Event>) {
         let targets: Vec<Arc<Connection>> = lock(&self.registry)
-            .connections
+            .by_user
             .values()
+            .flatten()
             .filter(|c| matches(c))
             .cloned()
             .collect();
@@ -276,7 +271,7 @@ impl Connections {
 
     /// Upgraded connections open now (for metrics and tests).
     pub fn count(&self) -> usize {
-        lock(&self.registry).connections.len()
+        lock(&self.registry).by_user.values().map(Vec::len).sum()
     }
 }
 

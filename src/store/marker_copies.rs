@@ -1,10 +1,10 @@
 //! An in-memory copy of the read markers asked for, so that the counts of a room listing and
 //! of every `room_activity` notice read no marker from sled and decode no JSON.
 //!
-//! Coherence follows the room directory's rule: every fill from sled and every refresh after a
-//! write reads sled while holding the write lock. A marker write commits to sled first and then
-//! refreshes, so the last refresh to take the lock reads the last committed marker, and a fill
-//! that read an older one is always followed by the refresh of the write that changed it.
+//! Coherence: a fill reads sled while holding the write lock, and a marker write commits to sled
+//! first and then moves the kept copy forward under that lock. Markers only move forward, so
+//! keeping the newer of the two is right in whatever order concurrent writers and fills get
+//! the lock, and the commit path pays no second read. Bulk rewrites drop the copies.
 //!
 //! Memory: one entry (the lowercase username and the marker, about 100 bytes) per member of a
 //! room asked about, missing markers included; a room's entries go with the room.
@@ -49,26 +49,36 @@ impl Store {
                 return Ok(*marker);
             }
         }
-        self.refresh_read_marker(room, &name)
+        self.fill_read_marker(room, &name)
     }
 
-    /// After a write to the marker of (`room`, `username`), and to fill a copy: takes the
-    /// stored marker, under the write lock.
-    pub(super) fn refresh_read_marker(
-        &self,
-        room: RoomId,
-        username: &str,
-    ) -> StoreResult<Option<ReadMarkerRecord>> {
-        let name = key_name(username);
+    /// After `marker` was stored for (`room`, `username`): a kept copy moves forward to it.
+    pub(super) fn note_read_marker(&self, room: RoomId, username: &str, marker: ReadMarkerRecord) {
         let mut kept = self
             .markers
             .0
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let marker = self.stored_read_marker(room, &name)?;
+        // Nothing kept for the room: the first read fills from sled.
+        if let Some(markers) = kept.get_mut(&room) {
+            let copy = markers.entry(key_name(username).into_owned()).or_default();
+            if copy.map_or(true, |copy| copy.message < marker.message) {
+                *copy = Some(marker);
+            }
+        }
+    }
+
+    /// Takes the stored marker into the copy, under the write lock.
+    fn fill_read_marker(&self, room: RoomId, name: &str) -> StoreResult<Option<ReadMarkerRecord>> {
+        let mut kept = self
+            .markers
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let marker = self.stored_read_marker(room, name)?;
         kept.entry(room)
             .or_default()
-            .insert(name.into_owned(), marker);
+            .insert(name.to_owned(), marker);
         Ok(marker)
     }
 

@@ -32,7 +32,7 @@ impl Store {
                 self.read_markers
                     .compare_and_swap(&key, current, Some(encode(&marker)))?;
             if swapped.is_ok() {
-                self.refresh_read_marker(room, username)?;
+                self.note_read_marker(room, username, marker);
                 return Ok((marker, true));
             }
         }
