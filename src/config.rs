@@ -117,6 +117,9 @@ pub struct SearchConfig {
     /// Searches per user per minute, and how many may come at once.
     pub per_minute: u32,
     pub burst: u32,
+    /// The nice value of the threads searches run on (0-19): above 0, chat's delivery gets the
+    /// CPU first and searches take what it leaves.
+    pub nice: i32,
 }
 
 impl Default for SearchConfig {
@@ -128,6 +131,7 @@ impl Default for SearchConfig {
             time_budget: Duration::from_secs(1),
             per_minute: 120,
             burst: 20,
+            nice: 10,
         }
     }
 }
@@ -573,6 +577,9 @@ impl Config {
         }
         if self.search.per_minute == 0 || self.search.burst == 0 {
             return invalid("search.per_minute and search.burst must be positive");
+        }
+        if !(0..=19).contains(&self.search.nice) {
+            return invalid("search.nice must be between 0 and 19");
         }
         if self.push.timeout.is_zero() || self.push.retry_initial.is_zero() {
             return invalid("push.timeout and push.retry_initial must be positive");

@@ -517,8 +517,8 @@ async fn a_missing_or_damaged_index_is_rebuilt_from_the_store() {
 
     // Written by an older schema: its commit says so.
     let meta = std::fs::read_to_string(index.join("meta.json")).expect("meta.json");
-    assert!(meta.contains(r#"\"schema\":2"#), "{meta}");
-    let older = meta.replace(r#"\"schema\":2"#, r#"\"schema\":1"#);
+    assert!(meta.contains(r#"\"schema\":3"#), "{meta}");
+    let older = meta.replace(r#"\"schema\":3"#, r#"\"schema\":2"#);
     std::fs::write(index.join("meta.json"), older).expect("older schema");
     let server = TestServer::start_in(dir.path(), |_| {}).await;
     let alice = server.client().login("alice").await;
@@ -526,7 +526,7 @@ async fn a_missing_or_damaged_index_is_rebuilt_from_the_store() {
     assert_eq!(bodies(&found), ["durable fact 13"]);
     server.stop().await;
     let meta = std::fs::read_to_string(index.join("meta.json")).expect("meta.json");
-    assert!(meta.contains(r#"\"schema\":2"#), "rewritten: {meta}");
+    assert!(meta.contains(r#"\"schema\":3"#), "rewritten: {meta}");
 
     // Missing altogether.
     std::fs::remove_dir_all(&index).expect("remove index");

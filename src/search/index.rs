@@ -6,9 +6,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING,
 };
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    Index, IndexReader, IndexSettings, IndexSortByField, Order, ReloadPolicy, TantivyDocument, Term,
+};
 
 use super::analyzer;
 use crate::chat::markdown::plain_text;
@@ -17,7 +19,13 @@ use crate::store::MessageRecord;
 
 /// Bumped whenever the schema or the analyzer changes: an index written with another version
 /// is rebuilt at start.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Names of the fast fields a search reads per match (`newest.rs`).
+pub const SENT_AT: &str = "sent_at";
+pub const SEQ: &str = "seq";
+pub const TIEBREAK: &str = "tiebreak";
+pub const ROOM_HASH: &str = "room_hash";
 
 /// The folder inside the data directory.
 pub const DIR_NAME: &str = "search";
@@ -91,11 +99,11 @@ fn schema() -> (Schema, Fields) {
         key: builder.add_text_field("key", STRING),
         room: builder.add_text_field("room", STRING | STORED),
         author: builder.add_text_field("author", STRING),
-        seq: builder.add_u64_field("seq", STORED | FAST),
+        seq: builder.add_u64_field(SEQ, STORED | FAST),
         version: builder.add_u64_field("version", STORED),
-        sent_at: builder.add_u64_field("sent_at", INDEXED | FAST),
-        tiebreak: builder.add_u64_field("tiebreak", FAST),
-        room_hash: builder.add_u64_field("room_hash", FAST),
+        sent_at: builder.add_u64_field(SENT_AT, FAST),
+        tiebreak: builder.add_u64_field(TIEBREAK, FAST),
+        room_hash: builder.add_u64_field(ROOM_HASH, FAST),
         text: builder.add_text_field(
             "text",
             TextOptions::default().set_indexing_options(text_indexing),
@@ -148,7 +156,19 @@ impl SearchIndex {
         }
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
-        let index = Index::create_in_dir(dir, schema)?;
+        // Newest first, so a search stops reading a segment once its documents are older than
+        // the hits it has (`newest.rs`).
+        let settings = IndexSettings {
+            sort_by_field: Some(IndexSortByField {
+                field: SENT_AT.into(),
+                order: Order::Desc,
+            }),
+            ..IndexSettings::default()
+        };
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .create_in_dir(dir)?;
         Self::wrap(index, fields)
     }
 

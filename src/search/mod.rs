@@ -7,8 +7,10 @@
 pub mod analyzer;
 mod index;
 mod indexer;
+mod newest;
 pub mod query;
 mod searcher;
+mod threads;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,9 +38,6 @@ use crate::ws::rate::KeyedRates;
 /// How many results a page has unless asked, and at most.
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
-
-/// Searches run at once (each on a blocking thread); more wait their turn.
-const CONCURRENT_SEARCHES: usize = 4;
 
 /// A search as asked over HTTP, before validation.
 #[derive(Debug, Default)]
@@ -135,7 +134,9 @@ pub struct Search {
     chat: Arc<Chat>,
     settings: SearchConfig,
     rates: KeyedRates,
+    /// One per search thread: a search waits here, not in the pool's queue.
     slots: tokio::sync::Semaphore,
+    threads: rayon::ThreadPool,
     indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -178,8 +179,9 @@ impl Search {
             index,
             chat,
             rates: KeyedRates::per_minute(settings.per_minute, settings.burst),
+            slots: tokio::sync::Semaphore::new(threads::SEARCH_THREADS),
+            threads: threads::pool(settings.nice)?,
             settings,
-            slots: tokio::sync::Semaphore::new(CONCURRENT_SEARCHES),
             indexer: Mutex::new(Some(thread)),
         }))
     }
@@ -290,7 +292,8 @@ impl Search {
             .map_err(|_| Error::ShuttingDown)?;
         let (index, store) = (self.index.clone(), self.chat.store().clone());
         let started = Instant::now();
-        let found = tokio::task::spawn_blocking(move || {
+        let (answer, found) = tokio::sync::oneshot::channel();
+        self.threads.spawn(move || {
             let plan = Plan {
                 parsed: &parsed,
                 rooms: plan_rooms,
@@ -301,11 +304,11 @@ impl Search {
                 cursor,
                 deadline,
             };
-            searcher::run(&index, &store, plan)
-        })
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "a search task failed");
+            // The request may have gone meanwhile; nobody to answer then.
+            let _ = answer.send(searcher::run(&index, &store, plan));
+        });
+        let found = found.await.map_err(|_| {
+            tracing::error!("a search ended without an answer");
             Error::Disabled {
                 code: "search_failed",
                 message: "the search could not be completed; try again shortly".into(),

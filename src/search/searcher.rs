@@ -3,22 +3,20 @@
 //! each hit is checked against the store before it is shown, so a hit never outlives its
 //! message, its room or the caller's membership, and never shows text a message no longer has.
 
-use std::collections::{HashMap, HashSet};
-use std::ops::Bound;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tantivy::collector::{Collector, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
-    TermSetQuery,
+    AllQuery, BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, SegmentReader, TantivyDocument, Term};
+use tantivy::{TantivyDocument, Term};
 
 use super::analyzer;
 use super::index::{room_hash, searchable_text, SearchIndex};
+use super::newest::{self, Bounds, SortKey};
 use super::query::ParsedQuery;
 use crate::chat::model::Message;
 use crate::ids::RoomId;
@@ -37,8 +35,6 @@ pub struct Cursor {
     pub seq: u64,
     pub tiebreak: u64,
 }
-
-type SortKey = (u64, u64, u64);
 
 impl Cursor {
     fn key(self) -> SortKey {
@@ -136,6 +132,7 @@ pub fn run(index: &SearchIndex, store: &Store, plan: Plan<'_>) -> Result<Found, 
     if positive.is_empty() && !narrowed && excluded.is_empty() {
         return Err(SearchFailure::NoWords);
     }
+    let searcher = index.reader.searcher();
     let snippets = if positive.is_empty() {
         None
     } else {
@@ -145,51 +142,36 @@ pub fn run(index: &SearchIndex, store: &Store, plan: Plan<'_>) -> Result<Found, 
                 .map(|q| (Occur::Must, q.box_clone()))
                 .collect(),
         );
-        let mut generator = SnippetGenerator::create(&index.reader.searcher(), &words, field)?;
+        let mut generator = SnippetGenerator::create(&searcher, &words, field)?;
         generator.set_max_num_chars(SNIPPET_CHARS);
         Some(generator)
     };
     let query = filtered(index, &plan, positive, excluded);
-    let searcher = index.reader.searcher();
     let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-    let cursor = plan.cursor;
-    let readable: Arc<HashSet<u64>> =
-        Arc::new(plan.rooms.iter().map(|room| room_hash(*room)).collect());
-    let newest_first =
-        TopDocs::with_limit(plan.limit + 1).order_by(move |segment: &SegmentReader| {
-            let column = |name: &str| segment.fast_fields().u64(name).ok();
-            let (sent, seq, tie) = (column("sent_at"), column("seq"), column("tiebreak"));
-            let room = column("room_hash");
-            let readable = readable.clone();
-            move |doc| {
-                if !readable.contains(&room.as_ref()?.first(doc)?) {
-                    return None;
-                }
-                let key: SortKey = (
-                    sent.as_ref()?.first(doc)?,
-                    seq.as_ref()?.first(doc)?,
-                    tie.as_ref()?.first(doc)?,
-                );
-                match cursor {
-                    Some(c) if key >= c.key() => None,
-                    _ => Some(key),
-                }
-            }
-        });
-    let mut fruits = Vec::new();
-    let mut truncated = false;
-    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
-        if Instant::now() >= plan.deadline {
-            truncated = true;
-            break;
-        }
-        fruits.push(newest_first.collect_segment(weight.as_ref(), ord as u32, segment)?);
-    }
-    let mut top: Vec<(SortKey, DocAddress)> = newest_first
-        .merge_fruits(fruits)?
-        .into_iter()
-        .filter_map(|(key, address)| key.map(|k| (k, address)))
-        .collect();
+    let mut readable: Vec<u64> = plan.rooms.iter().map(|room| room_hash(*room)).collect();
+    readable.sort_unstable();
+    let newest_sent = match (plan.before_ms, plan.cursor) {
+        (Some(0), _) => return Ok(nothing),
+        (Some(before), Some(c)) => Some((before - 1).min(c.sent_at_ms)),
+        (Some(before), None) => Some(before - 1),
+        (None, Some(c)) => Some(c.sent_at_ms),
+        (None, None) => None,
+    };
+    let bounds = Bounds {
+        readable: &readable,
+        newest_sent,
+        oldest_sent: plan.after_ms,
+        below: plan.cursor.map(Cursor::key),
+    };
+    let collected = newest::collect(
+        &searcher,
+        weight.as_ref(),
+        &bounds,
+        plan.limit + 1,
+        plan.deadline,
+    )?;
+    let truncated = collected.truncated;
+    let mut top = collected.hits;
     let next_cursor = if top.len() > plan.limit {
         top.truncate(plan.limit);
         top.last().map(|(key, _)| Cursor::from_key(*key))
@@ -258,20 +240,6 @@ fn filtered(
         clauses.push((
             Occur::Must,
             Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-        ));
-    }
-    let upper = match (plan.before_ms, plan.cursor) {
-        (Some(before), Some(c)) if c.sent_at_ms < before => Bound::Included(c.sent_at_ms),
-        (Some(before), _) => Bound::Excluded(before),
-        (None, Some(c)) => Bound::Included(c.sent_at_ms),
-        (None, None) => Bound::Unbounded,
-    };
-    let lower = plan.after_ms.map_or(Bound::Unbounded, Bound::Included);
-    if !matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
-        let term = |ms: u64| Term::from_field_u64(f.sent_at, ms);
-        clauses.push((
-            Occur::Must,
-            Box::new(RangeQuery::new(lower.map(term), upper.map(term))),
         ));
     }
     BooleanQuery::new(clauses)
