@@ -117,6 +117,8 @@ pub struct SearchConfig {
     /// Searches per user per minute, and how many may come at once.
     pub per_minute: u32,
     pub burst: u32,
+    /// Searches run at once, each on a thread of its own; more wait for one.
+    pub threads: usize,
     /// The nice value of the threads searches run on (0-19): above 0, chat's delivery gets the
     /// CPU first and searches take what it leaves.
     pub nice: i32,
@@ -131,6 +133,7 @@ impl Default for SearchConfig {
             time_budget: Duration::from_secs(1),
             per_minute: 120,
             burst: 20,
+            threads: 2,
             nice: 10,
         }
     }
@@ -578,6 +581,9 @@ impl Config {
         if self.search.per_minute == 0 || self.search.burst == 0 {
             return invalid("search.per_minute and search.burst must be positive");
         }
+        if !(1..=64).contains(&self.search.threads) {
+            return invalid("search.threads must be between 1 and 64");
+        }
         if !(0..=19).contains(&self.search.nice) {
             return invalid("search.nice must be between 0 and 19");
         }
@@ -819,6 +825,22 @@ mod tests {
         std::fs::write(&path, "[limits]\nmax_connections_per_ip = 0\n").expect("write");
         let err = Config::load(Some(&path), &Overrides::default()).expect_err("zero refused");
         assert!(err.to_string().contains("max_connections_per_ip"), "{err}");
+    }
+
+    #[test]
+    fn search_threads_and_priority_are_read_and_bounded() {
+        let load = |toml: &str| Config::load_from_toml_str(toml, &Overrides::default());
+        let config = load("[search]\nthreads = 3\nnice = 0\n").expect("load");
+        assert_eq!((config.search.threads, config.search.nice), (3, 0));
+        for (toml, named) in [
+            ("[search]\nthreads = 0\n", "search.threads"),
+            ("[search]\nthreads = 65\n", "search.threads"),
+            ("[search]\nnice = -1\n", "search.nice"),
+            ("[search]\nnice = 20\n", "search.nice"),
+        ] {
+            let err = load(toml).expect_err(toml);
+            assert!(err.to_string().contains(named), "{toml}: {err}");
+        }
     }
 
     /// Huge durations passed validation: `Instant::now() + ws_idle_timeout` then panicked in

@@ -134,7 +134,7 @@ pub struct Search {
     chat: Arc<Chat>,
     settings: SearchConfig,
     rates: KeyedRates,
-    /// One per search thread: a search waits here, not in the pool's queue.
+    /// One per search thread (`search.threads`): a search waits here, not in the pool's queue.
     slots: tokio::sync::Semaphore,
     threads: rayon::ThreadPool,
     indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -179,8 +179,8 @@ impl Search {
             index,
             chat,
             rates: KeyedRates::per_minute(settings.per_minute, settings.burst),
-            slots: tokio::sync::Semaphore::new(threads::SEARCH_THREADS),
-            threads: threads::pool(settings.nice)?,
+            slots: tokio::sync::Semaphore::new(settings.threads),
+            threads: threads::pool(settings.threads, settings.nice)?,
             settings,
             indexer: Mutex::new(Some(thread)),
         }))

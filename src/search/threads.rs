@@ -3,13 +3,10 @@
 //! delivery of chat messages. (Tokio's blocking pool is shared with everything else, and a
 //! thread's priority cannot be raised again once lowered, so searches cannot borrow it.)
 
-/// Threads searching at once; more searches wait for one (`Search::slots`).
-pub const SEARCH_THREADS: usize = 4;
-
-/// A pool of `SEARCH_THREADS` threads at nice value `nice` (0-19, `search.nice`).
-pub fn pool(nice: i32) -> anyhow::Result<rayon::ThreadPool> {
+/// A pool of `threads` threads (`search.threads`) at nice value `nice` (0-19, `search.nice`).
+pub fn pool(threads: usize, nice: i32) -> anyhow::Result<rayon::ThreadPool> {
     Ok(rayon::ThreadPoolBuilder::new()
-        .num_threads(SEARCH_THREADS)
+        .num_threads(threads)
         .thread_name(|n| format!("search-{n}"))
         .start_handler(move |_| lower_priority(nice))
         // A panicking search drops its answer's sender: the request is answered 503 and the
@@ -49,7 +46,7 @@ mod tests {
     fn search_threads_run_at_the_nice_value_asked() {
         // 19: lowering is allowed however nice the test itself already runs.
         let before = own_nice();
-        let threads = pool(19).expect("pool");
+        let threads = pool(2, 19).expect("pool");
         assert_eq!(threads.install(own_nice), 19);
         assert_eq!(own_nice(), before, "only the pool's threads are lowered");
     }
