@@ -32,7 +32,7 @@ pub struct Bounds<'a> {
 }
 
 /// The `wanted` newest matches seen so far.
-pub struct Newest {
+struct Newest {
     wanted: usize,
     kept: BinaryHeap<Reverse<(SortKey, DocAddress)>>,
 }
@@ -44,7 +44,7 @@ pub struct Collected {
 }
 
 impl Newest {
-    pub fn new(wanted: usize) -> Self {
+    fn new(wanted: usize) -> Self {
         Self {
             wanted,
             kept: BinaryHeap::with_capacity(wanted + 1),
@@ -99,6 +99,7 @@ pub fn collect(
     // The segment holding the newest documents first: its hits raise the floor the others
     // are cut at.
     segments.sort_by_key(|(newest_in_segment, ..)| Reverse(*newest_in_segment));
+    let mut truncated = false;
     for (newest_in_segment, ord, segment, columns) in segments {
         if newest
             .floor()
@@ -106,31 +107,24 @@ pub fn collect(
         {
             break;
         }
-        if Instant::now() >= deadline {
-            return Ok(Collected {
-                hits: newest.newest_first(),
-                truncated: true,
-            });
-        }
-        let finished = scan_segment(
-            weight,
-            ord,
-            segment,
-            &columns,
-            bounds,
-            &mut newest,
-            deadline,
-        )?;
-        if !finished {
-            return Ok(Collected {
-                hits: newest.newest_first(),
-                truncated: true,
-            });
+        let in_time = Instant::now() < deadline
+            && scan_segment(
+                weight,
+                ord,
+                segment,
+                &columns,
+                bounds,
+                &mut newest,
+                deadline,
+            )?;
+        if !in_time {
+            truncated = true;
+            break;
         }
     }
     Ok(Collected {
         hits: newest.newest_first(),
-        truncated: false,
+        truncated,
     })
 }
 
