@@ -68,7 +68,7 @@ impl RunningServer {
         let store = open_store(&config).await?;
         let stop_background = CancellationToken::new();
         let (mut services, committer) =
-            build_services(&config, store.clone(), clock, stop_background.clone());
+            build_services(&config, store.clone(), clock, stop_background.clone())?;
         let mut indexer = None;
         if config.search.enabled {
             let search = crate::search::Search::start(
@@ -292,7 +292,11 @@ pub fn build_services(
     store: Store,
     clock: SharedClock,
     shutdown: CancellationToken,
-) -> (Services, JoinHandle<()>) {
+) -> anyhow::Result<(Services, JoinHandle<()>)> {
+    let auth = &config.auth;
+    // First: nothing is started yet if the threads cannot be.
+    let hasher = PasswordHasher::new(auth.hash_concurrency, auth.hash_queue, auth.hash_nice)
+        .context("cannot start the password hashing threads")?;
     let chat_settings = ChatSettings {
         room_ttl: config.rooms.ttl,
         direct_ttl: config.rooms.direct_ttl(),
@@ -308,11 +312,10 @@ pub fn build_services(
         metrics,
         shutdown,
     );
-    let auth = &config.auth;
     let accounts = Accounts::new(
         store,
         clock,
-        PasswordHasher::new(auth.hash_concurrency, auth.hash_queue),
+        hasher,
         LoginThrottle::new(
             auth.login_max_failures,
             auth.login_window.as_millis() as u64,
@@ -323,14 +326,14 @@ pub fn build_services(
             session_lifetime: auth.session_lifetime,
         },
     );
-    (
+    Ok((
         Services {
             chat,
             accounts: Arc::new(accounts),
             search: None,
         },
         committer,
-    )
+    ))
 }
 
 /// Binds with TCP_NODELAY on the listener, which accepted sockets inherit on Linux: chat frames

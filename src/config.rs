@@ -285,6 +285,9 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// Password hashes allowed to wait for a slot before new ones are refused with 503.
     pub hash_queue: usize,
+    /// The nice value of the hashing threads (0-19): above 0, chat's delivery gets the CPU
+    /// first when a login flood and chat want more than there is.
+    pub hash_nice: i32,
     /// Origins (e.g. `https://chat.example.org`) allowed besides the server's own, for browsers.
     pub allowed_origins: Vec<String>,
 }
@@ -409,6 +412,7 @@ impl Default for AuthConfig {
             login_window: Duration::from_secs(15 * 60),
             hash_concurrency: default_hash_concurrency(),
             hash_queue: 64,
+            hash_nice: 10,
             allowed_origins: Vec::new(),
         }
     }
@@ -612,8 +616,11 @@ impl Config {
         if self.rooms.sweep_interval < Duration::from_millis(100) {
             return invalid("rooms.sweep_interval must be at least 100ms");
         }
-        if self.auth.hash_concurrency == 0 {
-            return invalid("auth.hash_concurrency must be at least 1");
+        if !(1..=64).contains(&self.auth.hash_concurrency) {
+            return invalid("auth.hash_concurrency must be between 1 and 64");
+        }
+        if !(0..=19).contains(&self.auth.hash_nice) {
+            return invalid("auth.hash_nice must be between 0 and 19");
         }
         if self.auth.login_max_failures == 0 {
             return invalid("auth.login_max_failures must be at least 1");
@@ -828,15 +835,24 @@ mod tests {
     }
 
     #[test]
-    fn search_threads_and_priority_are_read_and_bounded() {
+    fn search_and_hashing_threads_and_priority_are_read_and_bounded() {
         let load = |toml: &str| Config::load_from_toml_str(toml, &Overrides::default());
         let config = load("[search]\nthreads = 3\nnice = 0\n").expect("load");
         assert_eq!((config.search.threads, config.search.nice), (3, 0));
+        assert_eq!(config.auth.hash_nice, 10, "the default");
+        let config = load("[auth]\nhash_concurrency = 2\nhash_nice = 0\n").expect("load");
+        assert_eq!(
+            (config.auth.hash_concurrency, config.auth.hash_nice),
+            (2, 0)
+        );
         for (toml, named) in [
             ("[search]\nthreads = 0\n", "search.threads"),
             ("[search]\nthreads = 65\n", "search.threads"),
             ("[search]\nnice = -1\n", "search.nice"),
             ("[search]\nnice = 20\n", "search.nice"),
+            ("[auth]\nhash_concurrency = 65\n", "auth.hash_concurrency"),
+            ("[auth]\nhash_nice = -1\n", "auth.hash_nice"),
+            ("[auth]\nhash_nice = 20\n", "auth.hash_nice"),
         ] {
             let err = load(toml).expect_err(toml);
             assert!(err.to_string().contains(named), "{toml}: {err}");

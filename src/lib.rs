@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod integrations;
+pub mod low_priority;
 pub mod metrics;
 pub mod periodic;
 pub mod push;

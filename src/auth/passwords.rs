@@ -1,5 +1,7 @@
 //! argon2id password hashing, off the async workers and with bounded concurrency: each hash
 //! holds 19 MiB and a core for tens of milliseconds, so a login flood must queue, not pile up.
+//! The hashing threads run at a lower priority (`auth.hash_nice`): a flood of wrong passwords
+//! slows logins, not the chat of the people already in.
 
 use std::sync::Arc;
 
@@ -10,12 +12,14 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
+use crate::low_priority::LowPriorityPool;
 
 pub const PASSWORD_MIN_BYTES: usize = 8;
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
 pub struct PasswordHasher {
-    slots: Arc<Semaphore>,
+    /// `auth.hash_concurrency` threads at `auth.hash_nice`.
+    threads: LowPriorityPool,
     /// Requests allowed to wait for a slot; past that, `Busy` (503) at once.
     queue: Arc<Semaphore>,
     /// A real hash of a random password, verified against for unknown usernames so that a
@@ -29,15 +33,15 @@ fn argon2() -> Argon2<'static> {
 }
 
 impl PasswordHasher {
-    pub fn new(concurrency: usize, queue: usize) -> Self {
+    pub fn new(concurrency: usize, queue: usize, nice: i32) -> anyhow::Result<Self> {
         let mut random = [0u8; 24];
         crate::ids::getrandom_fill(&mut random);
         let decoy_hash = hash_now(&String::from_utf8_lossy(&random)).unwrap_or_default();
-        Self {
-            slots: Arc::new(Semaphore::new(concurrency)),
+        Ok(Self {
+            threads: LowPriorityPool::new("hash", concurrency, nice)?,
             queue: Arc::new(Semaphore::new(concurrency + queue)),
             decoy_hash,
-        }
+        })
     }
 
     pub async fn hash(&self, password: String) -> Result<String> {
@@ -60,13 +64,8 @@ impl PasswordHasher {
             .clone()
             .try_acquire_owned()
             .map_err(|_| Error::Busy)?;
-        let _slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::ShuttingDown)?;
-        tokio::task::spawn_blocking(work)
+        self.threads
+            .run(work)
             .await
             .map_err(|_| Error::ShuttingDown)
     }

@@ -73,7 +73,7 @@ impl Direct {
         };
         let stop = CancellationToken::new();
         let (services, committer) =
-            crate::app::build_services(config, store.clone(), Arc::new(SystemClock), stop.clone());
+            crate::app::build_services(config, store.clone(), Arc::new(SystemClock), stop.clone())?;
         Ok(Self {
             services,
             store,

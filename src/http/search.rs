@@ -1,18 +1,21 @@
 //! `GET /api/search`: full-text search over the messages the caller may read (src/search).
 
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use serde::Serialize;
 
 use super::error::ApiResult;
 use super::security::Auth;
+use super::serialized::SerializedJson;
 use super::ApiTags;
 use crate::app::AppState;
 use crate::error::Error;
 use crate::search::{SearchRequest, SearchResults};
 use crate::wire::{MessageView, RoomView};
 
-#[derive(Debug, Object)]
+// Serialized by serde (`SerializedJson`): the same names and skip rules as the schema, held to
+// it by `serialized::tests::search_results_serialize_as_documented`.
+#[derive(Debug, Clone, Object, Serialize)]
 pub struct SearchHitView {
     /// The message as it is now.
     pub message: MessageView,
@@ -23,16 +26,18 @@ pub struct SearchHitView {
     pub snippet: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 pub struct SearchResultsView {
     /// Newest first.
     pub hits: Vec<SearchHitView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// Present (true) when `search.time_budget` ran out before the whole index was searched:
     /// the hits are what was found by then.
     #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<bool>,
 }
 
@@ -96,7 +101,7 @@ impl SearchApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<SearchResultsView>> {
+    ) -> ApiResult<SerializedJson<SearchResultsView>> {
         let Some(search) = &self.state.search else {
             return Err(Error::Disabled {
                 code: "search_disabled",
@@ -114,6 +119,6 @@ impl SearchApi {
             cursor: cursor.0,
         };
         let results = search.search(&auth.caller().user, request).await?;
-        Ok(Json(results.into()))
+        Ok(SerializedJson(results.into()))
     }
 }

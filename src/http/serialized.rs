@@ -4,7 +4,8 @@
 //! object, a copied string per field) and then serializes that tree; for a list of a thousand
 //! rooms that was a third of the request's CPU. `SerializedJson` skips the tree. It is only for
 //! types whose serde shape is their OpenAPI schema: the wire types derive both, with the same
-//! field names and skip rules, and `tests::room_list_serializes_as_documented` holds them to it.
+//! field names and skip rules, and the tests below hold them to it (`room_list_...`,
+//! `search_results_...`).
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -118,5 +119,46 @@ mod tests {
         let through_openapi = list.to_json().unwrap();
         let through_serde = serde_json::to_value(&list).unwrap();
         assert_eq!(through_serde, through_openapi);
+    }
+
+    #[test]
+    fn search_results_serialize_as_documented() {
+        use super::super::search::{SearchHitView, SearchResultsView};
+        use crate::chat::model::Message;
+        use crate::wire::MessageView;
+
+        let room = info(RoomKind::Private, Some(Role::Member), None);
+        let message = Message {
+            id: crate::ids::MessageId(7),
+            room: room.room.id,
+            author: "ann".into(),
+            body: "a <mark>plan</mark> & more \u{1F600}".into(),
+            sent_at_ms: 1_764_079_390_000,
+            reply_to: Some(crate::ids::MessageId(3)),
+            edited_at_ms: Some(1_764_079_391_000),
+            deleted: false,
+            reactions: Vec::new(),
+            seq: 9,
+            webhook: None,
+            mentions: vec!["bob".into(), "room".into()],
+            ordinal: Some(5),
+            attachments: Vec::new(),
+            encrypted: None,
+        };
+        let hit = SearchHitView {
+            message: MessageView::from(&message),
+            room: RoomView::from(&room),
+            snippet: "a <mark>plan</mark> &amp; more".into(),
+        };
+        for (next_cursor, truncated) in [(None, None), (Some("c1".to_string()), Some(true))] {
+            let results = SearchResultsView {
+                hits: vec![hit.clone()],
+                next_cursor,
+                truncated,
+            };
+            let through_openapi = results.to_json().unwrap();
+            let through_serde = serde_json::to_value(&results).unwrap();
+            assert_eq!(through_serde, through_openapi);
+        }
     }
 }

@@ -2,95 +2,73 @@
 //! own unread and mention counts, on every connection, joined to the room or not.
 //!
 //! The committer hands each durable message over (after the authors' read markers moved, so an
-//! author is never told their own message is unread). A room's first message after a quiet
-//! spell is announced at once. Later ones wait, and only the newest is announced, on a shared
-//! tick every `COOLDOWN` at which at least `COOLDOWN` has passed since the room's previous
-//! notice. Counts are read when the notice is sent, so the last state wins.
-//!
-//! The shared tick is what keeps this cheap: a member of ten busy rooms gets their ten notices
-//! in one burst, so each of their connections wakes and writes once per tick instead of once
-//! per room; notices are grouped by connection before they are handed over.
+//! author is never told their own message is unread). `cooldown` decides when a room is
+//! announced: at most once per `COOLDOWN`, a busy room's notice beside the message that
+//! caused it, so the connections that get the message write both at once. Counts are read when
+//! the notice is sent, so the last state wins.
+
+mod cooldown;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
+use self::cooldown::Cooldowns;
 use super::connection::Connection;
 use super::events::{Event, EventKind, SharedMessage};
 use super::model::Message;
 use super::Hub;
-use crate::ids::RoomId;
 use crate::store::{Store, StoreResult};
 
-/// At most one notice per room (and so per connection and room) this often.
-pub const COOLDOWN: Duration = Duration::from_millis(250);
+/// The most messages of one commit taken in one round, so a huge batch cannot hold the task.
+const ROUND: usize = 1024;
 
-/// A room announced less than `COOLDOWN` ago (or still waiting for its next notice).
-struct Recent {
-    announced_at: Instant,
-    /// Its newest message since that notice, if any.
-    pending: Option<Arc<Message>>,
-}
-
-/// Runs until the committer drops its sender; what is still waiting for its tick then is
+/// Runs until the committer drops its sender; what is still waiting for its cooldown then is
 /// dropped with the connections it was meant for.
 pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
     mut queue: mpsc::UnboundedReceiver<Arc<Message>>,
 ) {
-    let mut recent: HashMap<RoomId, Recent> = HashMap::new();
-    let mut tick = tokio::time::interval(COOLDOWN);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut paced: Cooldowns<Arc<Message>> = Cooldowns::default();
     loop {
+        let next_check = paced.next_check().map(Instant::from_std);
+        let mut notices = Notices::default();
         tokio::select! {
             received = queue.recv() => {
-                let Some(message) = received else { break };
-                match recent.get_mut(&message.room) {
-                    Some(room) => room.pending = Some(message),
-                    None => {
-                        let mut notices = Notices::default();
-                        notices.add(&store, &hub, &message);
-                        notices.send().await;
-                        recent.insert(message.room, Recent {
-                            announced_at: Instant::now(),
-                            pending: None,
-                        });
+                let Some(first) = received else { break };
+                // One commit hands its messages over together: their notices go out together.
+                let now = std::time::Instant::now();
+                let mut message = Some(first);
+                let mut taken = 0;
+                while let Some(next) = message {
+                    if let Some(now_due) = paced.arrived(next.room, next, now) {
+                        notices.add(&store, &hub, &now_due);
                     }
+                    taken += 1;
+                    message = if taken < ROUND { queue.try_recv().ok() } else { None };
                 }
             }
-            now = tick.tick(), if !recent.is_empty() => {
-                let mut due = Vec::new();
-                recent.retain(|_, room| {
-                    if now.saturating_duration_since(room.announced_at) < COOLDOWN {
-                        return true;
-                    }
-                    match room.pending.take() {
-                        Some(message) => {
-                            due.push(message);
-                            room.announced_at = now;
-                            true
-                        }
-                        // Quiet for a whole cooldown: the next message is announced at once.
-                        None => false,
-                    }
-                });
-                // A tick may cover every busy room of the server: the work is cut into one
-                // room at a time, and the hand-over into slices, with the worker given back
-                // in between, so messages being delivered never wait behind a whole tick.
-                let mut notices = Notices::default();
-                for message in &due {
-                    notices.add(&store, &hub, message);
+            () = sleep_until(next_check), if next_check.is_some() => {
+                // Many rooms may fall due at once (a burst everywhere that stopped): one room at
+                // a time, giving the worker back in between, so deliveries never wait behind all.
+                for message in paced.due(std::time::Instant::now()) {
+                    notices.add(&store, &hub, &message);
                     tokio::task::yield_now().await;
                 }
-                notices.send().await;
             }
         }
+        notices.send().await;
     }
     tracing::debug!("room activity notices stopped");
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
 }
 
 /// The notices of one round, by connection, so each connection gets all of its at once.
