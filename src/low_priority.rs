@@ -4,12 +4,16 @@
 //! messages. (Tokio's blocking pool is shared with everything else, and a thread's priority
 //! cannot be raised again once lowered, so this work cannot borrow it.)
 
+use std::sync::Arc;
+
 use tokio::sync::Semaphore;
 
 /// A fixed set of lowered threads, and one slot per thread: work waits for a slot in async
-/// code (where a caller that gives up stops waiting), not in the pool's queue.
+/// code (where a caller that gives up stops waiting), not in the pool's queue. A slot is held
+/// until its work ends, even when the caller has given up meanwhile, so the pool never holds
+/// more work than threads.
 pub struct LowPriorityPool {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     threads: rayon::ThreadPool,
 }
 
@@ -29,7 +33,7 @@ impl LowPriorityPool {
             .panic_handler(move |_| tracing::error!(pool = name, "work panicked"))
             .build()?;
         Ok(Self {
-            slots: Semaphore::new(threads.current_num_threads()),
+            slots: Arc::new(Semaphore::new(threads.current_num_threads())),
             threads,
         })
     }
@@ -39,11 +43,19 @@ impl LowPriorityPool {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, NoAnswer> {
-        let _slot = self.slots.acquire().await.map_err(|_| NoAnswer)?;
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| NoAnswer)?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.threads.spawn(move || {
+            let done = work();
+            // Free before answering, so the next caller finds the slot the answer vacated.
+            drop(slot);
             // The caller may have gone meanwhile; nobody to answer then.
-            let _ = answer.send(work());
+            let _ = answer.send(done);
         });
         answered.await.map_err(|_| NoAnswer)
     }
@@ -91,5 +103,26 @@ mod tests {
         assert_eq!(own_nice(), before, "only the pool's threads are lowered");
         assert!(pool.run(|| panic!("on purpose")).await.is_err());
         assert_eq!(pool.run(|| 7).await.expect("the pool goes on"), 7);
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_keeps_its_slot_until_the_work_ends() {
+        let pool = LowPriorityPool::new("test", 1, 0).expect("pool");
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            pool.run(move || {
+                let _ = started.send(());
+                let _ = released.recv();
+            }),
+        );
+        assert!(gave_up.await.is_err(), "the work was still running");
+        has_started.await.expect("the work started");
+        assert_eq!(pool.slots.available_permits(), 0, "its slot is still taken");
+        release.send(()).expect("release");
+        // The next caller gets the thread once the abandoned work is done.
+        assert_eq!(pool.run(|| 5).await.expect("answer"), 5);
+        assert_eq!(pool.slots.available_permits(), 1);
     }
 }
