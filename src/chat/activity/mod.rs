@@ -71,6 +71,38 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// One message's notices by their counts: members who have read as far (most of a busy room's
+/// members) share one event, so it is encoded once and every frame holds the same bytes.
+#[derive(Default)]
+struct SameCounts {
+    events: Vec<((u64, u64), Arc<Event>)>,
+}
+
+impl SameCounts {
+    /// A handful of distinct counts per message is the rule, so a scan beats hashing; past
+    /// `KEPT` distinct ones the rest are built per member.
+    fn event(
+        &mut self,
+        unread: u64,
+        mentions: u64,
+        build: impl FnOnce() -> Arc<Event>,
+    ) -> Arc<Event> {
+        const KEPT: usize = 16;
+        if let Some((_, event)) = self
+            .events
+            .iter()
+            .find(|(counts, _)| *counts == (unread, mentions))
+        {
+            return event.clone();
+        }
+        let event = build();
+        if self.events.len() < KEPT {
+            self.events.push(((unread, mentions), event.clone()));
+        }
+        event
+    }
+}
+
 /// The notices of one round, by connection, so each connection gets all of its at once.
 #[derive(Default)]
 struct Notices {
@@ -94,6 +126,7 @@ impl Notices {
         let newest_mention = store.newest_mention(message.room)?;
         let shared = SharedMessage::new(message.clone());
         let newest = message.ordinal.unwrap_or(0);
+        let mut by_counts = SameCounts::default();
         for (username, connections) in online {
             let marker = store.read_marker(message.room, username)?;
             let read_ordinal = marker.map_or(0, |m| m.ordinal);
@@ -104,11 +137,14 @@ impl Notices {
                 }
                 _ => 0,
             };
-            let event = Event::new(EventKind::RoomActivity {
-                room: message.room,
-                last_message: shared.clone(),
-                unread_count: newest.saturating_sub(read_ordinal),
-                mention_count,
+            let unread_count = newest.saturating_sub(read_ordinal);
+            let event = by_counts.event(unread_count, mention_count, || {
+                Event::new(EventKind::RoomActivity {
+                    room: message.room,
+                    last_message: shared.clone(),
+                    unread_count,
+                    mention_count,
+                })
             });
             for connection in connections {
                 self.by_connection
@@ -132,5 +168,33 @@ impl Notices {
                 tokio::task::yield_now().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::RoomId;
+
+    #[test]
+    fn members_with_the_same_counts_share_one_event_and_others_get_their_own() {
+        let mut by_counts = SameCounts::default();
+        let mut built = 0;
+        let mut event = |unread, mentions| {
+            by_counts.event(unread, mentions, || {
+                built += 1;
+                Event::new(EventKind::RoomDeleted {
+                    room: RoomId::generate(built),
+                })
+            })
+        };
+        let first = event(3, 1);
+        let same = event(3, 1);
+        let other = event(3, 0);
+        let first_again = event(3, 1);
+        assert!(Arc::ptr_eq(&first, &same));
+        assert!(Arc::ptr_eq(&first, &first_again));
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(built, 2);
     }
 }
