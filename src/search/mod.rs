@@ -230,8 +230,14 @@ impl Search {
         }
     }
 
-    /// Runs a search for `user` over the rooms they may read now.
-    pub async fn search(&self, user: &User, request: SearchRequest) -> Result<SearchResults> {
+    /// Runs a search for `user` over the rooms they may read now. Everything past the rate
+    /// and state checks (the query, the readable rooms, the index, the hits' rooms) runs on the
+    /// lowered search threads: a search costs the chat's workers only its HTTP exchange.
+    pub async fn search(
+        self: &Arc<Self>,
+        user: &User,
+        request: SearchRequest,
+    ) -> Result<SearchResults> {
         self.take_token(&user.username)?;
         match self.shared.state() {
             State::Ready => {}
@@ -253,6 +259,27 @@ impl Search {
                 })
             }
         }
+        let (this, user) = (self.clone(), user.clone());
+        let started = Instant::now();
+        let answer = self
+            .threads
+            .run(move || this.search_on_this_thread(&user, &request, started))
+            .await;
+        answer.unwrap_or_else(|NoAnswer| {
+            tracing::error!("a search ended without an answer");
+            Err(Error::Disabled {
+                code: "search_failed",
+                message: "the search could not be completed; try again shortly".into(),
+            })
+        })
+    }
+
+    fn search_on_this_thread(
+        &self,
+        user: &User,
+        request: &SearchRequest,
+        started: Instant,
+    ) -> Result<SearchResults> {
         let invalid = |message: String| Error::invalid("invalid_query", message);
         let parsed = query::parse(&request.q).map_err(|e| invalid(e.0))?;
         let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
@@ -283,35 +310,18 @@ impl Search {
             (None, Some(b)) => Some(b.trim_start_matches('@').to_lowercase()),
             (None, None) => None,
         };
-        let rooms = self.rooms_to_search(user, &request, &parsed)?;
-        let plan_rooms = rooms.clone();
-        let deadline = Instant::now() + self.settings.time_budget;
-        let (index, store) = (self.index.clone(), self.chat.store().clone());
-        let started = Instant::now();
-        let found = self
-            .threads
-            .run(move || {
-                let plan = Plan {
-                    parsed: &parsed,
-                    rooms: plan_rooms,
-                    author,
-                    before_ms,
-                    after_ms,
-                    limit,
-                    cursor,
-                    deadline,
-                };
-                searcher::run(&index, &store, plan)
-            })
-            .await
-            .map_err(|NoAnswer| {
-                tracing::error!("a search ended without an answer");
-                Error::Disabled {
-                    code: "search_failed",
-                    message: "the search could not be completed; try again shortly".into(),
-                }
-            })?;
-        let found = match found {
+        let rooms = self.rooms_to_search(user, request, &parsed)?;
+        let plan = Plan {
+            parsed: &parsed,
+            rooms,
+            author,
+            before_ms,
+            after_ms,
+            limit,
+            cursor,
+            deadline: started + self.settings.time_budget,
+        };
+        let found = match searcher::run(&self.index, self.chat.store(), plan) {
             Ok(found) => found,
             Err(SearchFailure::NoWords) => {
                 return Err(invalid(
