@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::activity::{Cooldowns, Notices};
 use super::connection::Connection;
 use super::events::EventKind;
 use super::hub::Hub;
@@ -47,7 +48,8 @@ impl Pending {
 pub struct Listeners {
     /// Notified after each batch with new messages (the outgoing webhook dispatcher).
     pub committed: Arc<tokio::sync::Notify>,
-    /// Each new message, for `room_activity` notices (see `activity`).
+    /// The new messages whose `room_activity` notices waited for their cooldown (see
+    /// `activity`); the notices due at once are handed out here, with their messages.
     pub activity: mpsc::UnboundedSender<Arc<Message>>,
     /// The task behind `activity`, awaited at shutdown.
     pub notices: tokio::task::JoinHandle<()>,
@@ -86,14 +88,11 @@ pub(super) async fn run(
         attachments_in_flight,
         changed_rooms,
     } = listeners;
-    let listeners = (
-        &activity,
-        &published,
-        &*attachments_in_flight,
-        &*changed_rooms,
-    );
+    let listeners = (&published, &*attachments_in_flight, &*changed_rooms);
     let mut batch = Vec::with_capacity(256);
+    let mut paced = Cooldowns::default();
     loop {
+        let next_check = paced.next_check().map(tokio::time::Instant::from_std);
         let received = tokio::select! {
             biased;
             received = queue.recv_many(&mut batch, MAX_BATCH) => received,
@@ -101,15 +100,25 @@ pub(super) async fn run(
                 // Refuse new sends, then commit everything already accepted.
                 queue.close();
                 while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    commit(&store, &hub, &metrics, &committed, listeners, &mut batch).await;
+                    commit(&store, &hub, &metrics, &committed, listeners, &mut paced, &mut batch)
+                        .await;
                 }
                 break;
+            }
+            () = sleep_until(next_check), if next_check.is_some() => {
+                hand_over_due(&mut paced, &activity);
+                continue;
             }
         };
         if received == 0 {
             break;
         }
-        commit(&store, &hub, &metrics, &committed, listeners, &mut batch).await;
+        commit(
+            &store, &hub, &metrics, &committed, listeners, &mut paced, &mut batch,
+        )
+        .await;
+        // A busy committer may not come back to the timer for a while.
+        hand_over_due(&mut paced, &activity);
     }
     // The notices task ends once its queue is closed and drained.
     drop(activity);
@@ -122,12 +131,12 @@ async fn commit(
     hub: &Hub,
     metrics: &Metrics,
     committed: &tokio::sync::Notify,
-    (activity, published, attachments_in_flight, changed_rooms): (
-        &mpsc::UnboundedSender<Arc<Message>>,
+    (published, attachments_in_flight, changed_rooms): (
         &tokio::sync::broadcast::Sender<Arc<Message>>,
         &super::attachments::InFlight,
         &super::changed_rooms::ChangedRooms,
     ),
+    paced: &mut Cooldowns<Arc<Message>>,
     queued: &mut Vec<Queued>,
 ) {
     let mut barriers = Vec::new();
@@ -168,41 +177,63 @@ async fn commit(
     if let Err(err) = &saved {
         tracing::error!(error = %err, messages = batch.len(), "saving failed; these sends are refused");
     }
-    let read_by_authors = saved.is_ok().then(|| authors_markers(&batch));
+    if saved.is_ok() {
+        // Before the notices: an author's notice says their own message is read.
+        for ((room, author), marker) in authors_markers(&batch) {
+            if let Err(err) = store.advance_read_marker(room, &author, marker) {
+                tracing::warn!(error = %err, "could not move an author's read marker");
+            }
+        }
+    }
+    let now = std::time::Instant::now();
     let mut fresh = Vec::with_capacity(new_messages);
     for pending in batch {
         // A retry may point at an original from an earlier batch whose save failed.
         let stored = saved.is_ok() && (pending.is_new() || is_stored(store, &pending.message));
-        if stored {
-            if pending.is_new() && !pending.update {
-                fresh.push(pending.message.clone());
-            }
-            acknowledge(hub, metrics, pending);
-        } else {
+        if !stored {
             refuse(hub, pending);
+            continue;
+        }
+        let mut notices = None;
+        if pending.is_new() && !pending.update {
+            fresh.push(pending.message.clone());
+            notices = paced
+                .arrived(pending.message.room, pending.message.clone(), now)
+                .map(|due| Notices::of(store, hub, &due));
+        }
+        acknowledge(hub, metrics, pending, notices.as_mut());
+        if let Some(notices) = notices {
+            notices.hand_out_rest();
         }
     }
     for done in barriers {
         let _ = done.send(());
     }
-    for ((room, author), marker) in read_by_authors.into_iter().flatten() {
-        if let Err(err) = store.advance_read_marker(room, &author, marker) {
-            tracing::warn!(error = %err, "could not move an author's read marker");
+    if published.receiver_count() > 0 {
+        for message in fresh {
+            let _ = published.send(message);
         }
     }
-    // After the markers: an author's notice says their own message is read.
-    let publish = published.receiver_count() > 0;
-    for message in fresh {
-        if publish {
-            let _ = published.send(message.clone());
-        }
+}
+
+/// Hands the messages whose notices waited out their cooldown to the notices task.
+fn hand_over_due(
+    paced: &mut Cooldowns<Arc<Message>>,
+    activity: &mpsc::UnboundedSender<Arc<Message>>,
+) {
+    for message in paced.due(std::time::Instant::now()) {
         let _ = activity.send(message);
     }
 }
 
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
 /// What the batch's authors have read: their own newest new message in each room (a message
-/// you sent is not unread to you). One marker write per author and room per batch, after the
-/// acknowledgements.
+/// you sent is not unread to you). One marker write per author and room per batch.
 fn authors_markers(batch: &[Pending]) -> HashMap<(RoomId, String), ReadMarkerRecord> {
     let mut markers = HashMap::new();
     for pending in batch.iter().filter(|p| p.is_new() && !p.update) {
@@ -221,8 +252,9 @@ fn authors_markers(batch: &[Pending]) -> HashMap<(RoomId, String), ReadMarkerRec
     markers
 }
 
-/// Delivers a durable message to its room (once) and acknowledges it to its sender.
-fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending) {
+/// Delivers a durable message to its room (once), each connection's `notices` right behind
+/// it, and acknowledges it to its sender.
+fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending, mut notices: Option<&mut Notices>) {
     let is_new = pending.is_new();
     let Pending {
         message,
@@ -239,7 +271,11 @@ fn acknowledge(hub: &Hub, metrics: &Metrics, pending: Pending) {
         if !update {
             metrics.message_stored();
         }
-        hub.deliver(&message, nonce.as_deref(), origin, update);
+        hub.deliver(&message, nonce.as_deref(), origin, update, |connection| {
+            if let Some(notices) = notices.as_mut() {
+                notices.hand_to(connection);
+            }
+        });
     } else if let Some(connection) = origin {
         let again = if update {
             EventKind::MessageUpdated {

@@ -123,9 +123,26 @@ impl Channel {
     /// Offers `event` to every subscriber not skipped; those that cannot take it are dropped
     /// (and announced offline if it was their user's last connection here).
     fn broadcast(&mut self, event: &Arc<Event>, skip: impl Fn(&Connection) -> bool) {
+        self.broadcast_then(event, skip, |_| {});
+    }
+
+    /// `broadcast`, calling `then` with each connection right after it took `event`: what is
+    /// offered there lands in its queue before its writer can wake, so both go in one write.
+    fn broadcast_then(
+        &mut self,
+        event: &Arc<Event>,
+        skip: impl Fn(&Connection) -> bool,
+        mut then: impl FnMut(&Connection),
+    ) {
         let mut dropped = Vec::new();
         self.subscribers.retain(|_, conn| {
-            let keep = skip(conn) || conn.offer(event);
+            let keep = skip(conn) || {
+                let taken = conn.offer(event);
+                if taken {
+                    then(conn);
+                }
+                taken
+            };
             if !keep {
                 dropped.push(conn.clone());
             }
@@ -375,13 +392,15 @@ impl Hub {
 
     /// Hands a durable message to every subscriber, in sequence order (the committer calls this
     /// from one task, in commit order). The sender's connection (`origin`) gets its copy with the
-    /// sender's `nonce`.
+    /// sender's `nonce`. `then` is called with every connection right after it took the
+    /// message (see `Channel::broadcast_then`).
     pub(super) fn deliver(
         &self,
         message: &Arc<Message>,
         nonce: Option<&str>,
         origin: Option<&Arc<Connection>>,
         update: bool,
+        mut then: impl FnMut(&Connection),
     ) {
         let Some(channel) = lock(&self.channels).get(&message.room).cloned() else {
             return;
@@ -409,13 +428,15 @@ impl Hub {
             (Some(conn), Some(nonce)) => {
                 let own = event(Some(nonce.to_string()));
                 let origin_id = conn.id;
-                channel.broadcast(&shared, |c| c.id == origin_id);
+                channel.broadcast_then(&shared, |c| c.id == origin_id, &mut then);
                 // Acknowledge on the sender's connection even if it left the room meanwhile.
-                if !conn.offer(&own) {
+                if conn.offer(&own) {
+                    then(conn);
+                } else {
                     channel.remove_subscriber(origin_id);
                 }
             }
-            _ => channel.broadcast(&shared, |_| false),
+            _ => channel.broadcast_then(&shared, |_| false, then),
         }
     }
 

@@ -23,7 +23,7 @@ struct Recent<T> {
 }
 
 /// The pacing state of every room heard from in the last `COOLDOWN`.
-pub(super) struct Cooldowns<T> {
+pub(in crate::chat) struct Cooldowns<T> {
     rooms: HashMap<RoomId, Recent<T>>,
     /// When to look at a room again, in time order: every entry is `COOLDOWN` after the moment
     /// it was pushed, and those moments only move forward. An entry made stale by a later one

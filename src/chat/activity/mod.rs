@@ -1,11 +1,12 @@
 //! `room_activity` notices: every online member of a room hears of its new messages with their
 //! own unread and mention counts, on every connection, joined to the room or not.
 //!
-//! The committer hands each durable message over (after the authors' read markers moved, so an
-//! author is never told their own message is unread). `cooldown` decides when a room is
-//! announced: at most once per `COOLDOWN`, a busy room's notice beside the message that
-//! caused it, so the connections that get the message write both at once. Counts are read when
-//! the notice is sent, so the last state wins.
+//! The committer paces them (`Cooldowns`: at most one per room every `COOLDOWN`). A notice due
+//! at once is built by the committer itself, after the authors' read markers moved (an author
+//! is never told their own message is unread), and handed to each connection right after the
+//! message that caused it, so the two share one write. A notice that has to wait for its
+//! cooldown is sent by `run` when it falls due. Counts are read when the notice is built, so
+//! the last state wins.
 
 mod cooldown;
 
@@ -13,62 +14,43 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
-use self::cooldown::Cooldowns;
+pub(super) use self::cooldown::Cooldowns;
 use super::connection::Connection;
 use super::events::{Event, EventKind, SharedMessage};
 use super::model::Message;
 use super::Hub;
 use crate::store::{Store, StoreResult};
 
-/// The most messages of one commit taken in one round, so a huge batch cannot hold the task.
+/// The most messages taken in one round, so a huge backlog cannot hold the task.
 const ROUND: usize = 1024;
 
-/// Runs until the committer drops its sender; what is still waiting for its cooldown then is
-/// dropped with the connections it was meant for.
+/// Sends the notices that waited for their cooldown, as the committer hands them over; runs
+/// until the committer drops its sender.
 pub(super) async fn run(
     store: Store,
     hub: Arc<Hub>,
     mut queue: mpsc::UnboundedReceiver<Arc<Message>>,
 ) {
-    let mut paced: Cooldowns<Arc<Message>> = Cooldowns::default();
-    loop {
-        let next_check = paced.next_check().map(Instant::from_std);
+    while let Some(first) = queue.recv().await {
         let mut notices = Notices::default();
-        tokio::select! {
-            received = queue.recv() => {
-                let Some(first) = received else { break };
-                // One commit hands its messages over together: their notices go out together.
-                let now = std::time::Instant::now();
-                let mut message = Some(first);
-                let mut taken = 0;
-                while let Some(next) = message {
-                    if let Some(now_due) = paced.arrived(next.room, next, now) {
-                        notices.add(&store, &hub, &now_due);
-                    }
-                    taken += 1;
-                    message = if taken < ROUND { queue.try_recv().ok() } else { None };
-                }
-            }
-            () = sleep_until(next_check), if next_check.is_some() => {
-                // Many rooms may fall due at once (a burst everywhere that stopped): one room at
-                // a time, giving the worker back in between, so deliveries never wait behind all.
-                for message in paced.due(std::time::Instant::now()) {
-                    notices.add(&store, &hub, &message);
-                    tokio::task::yield_now().await;
-                }
-            }
+        let mut message = Some(first);
+        let mut taken = 0;
+        while let Some(next) = message {
+            notices.add(&store, &hub, &next);
+            taken += 1;
+            // Many rooms may fall due at once (a burst everywhere that stopped): give the
+            // worker back between rooms, so deliveries never wait behind all of them.
+            tokio::task::yield_now().await;
+            message = if taken < ROUND {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
         }
         notices.send().await;
     }
     tracing::debug!("room activity notices stopped");
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    if let Some(deadline) = deadline {
-        tokio::time::sleep_until(deadline).await;
-    }
 }
 
 /// One message's notices by their counts: members who have read as far (most of a busy room's
@@ -103,13 +85,38 @@ impl SameCounts {
     }
 }
 
-/// The notices of one round, by connection, so each connection gets all of its at once.
+/// Notices by connection, so each connection gets all of its at once.
 #[derive(Default)]
-struct Notices {
+pub(super) struct Notices {
     by_connection: HashMap<u64, (Arc<Connection>, Vec<Arc<Event>>)>,
 }
 
 impl Notices {
+    /// The notices of `message`, to be handed out now.
+    pub(super) fn of(store: &Store, hub: &Hub, message: &Arc<Message>) -> Self {
+        let mut notices = Self::default();
+        notices.add(store, hub, message);
+        notices
+    }
+
+    /// Hands `connection` its notices, if it has any here.
+    pub(super) fn hand_to(&mut self, connection: &Connection) {
+        if let Some((_, events)) = self.by_connection.remove(&connection.id) {
+            for event in &events {
+                connection.offer(event);
+            }
+        }
+    }
+
+    /// Hands every connection not handed its notices yet (members not in the room) theirs.
+    pub(super) fn hand_out_rest(self) {
+        for (connection, events) in self.by_connection.into_values() {
+            for event in &events {
+                connection.offer(event);
+            }
+        }
+    }
+
     /// The notices of one message: one per online member, with their counts.
     fn add(&mut self, store: &Store, hub: &Hub, message: &Arc<Message>) {
         if let Err(err) = self.try_add(store, hub, message) {
