@@ -102,18 +102,14 @@ impl Notices {
     /// Hands `connection` its notices, if it has any here.
     pub(super) fn hand_to(&mut self, connection: &Connection) {
         if let Some((_, events)) = self.by_connection.remove(&connection.id) {
-            for event in &events {
-                connection.offer(event);
-            }
+            offer_all(connection, &events);
         }
     }
 
     /// Hands every connection not handed its notices yet (members not in the room) theirs.
     pub(super) fn hand_out_rest(self) {
         for (connection, events) in self.by_connection.into_values() {
-            for event in &events {
-                connection.offer(event);
-            }
+            offer_all(&connection, &events);
         }
     }
 
@@ -168,12 +164,19 @@ impl Notices {
     async fn send(self) {
         const SLICE: usize = 64;
         for (n, (connection, events)) in self.by_connection.into_values().enumerate() {
-            for event in &events {
-                connection.offer(event);
-            }
+            offer_all(&connection, &events);
             if n % SLICE == SLICE - 1 {
                 tokio::task::yield_now().await;
             }
+        }
+    }
+}
+
+/// Stops at the first event the connection cannot take: it is gone, or lagging and kicked.
+fn offer_all(connection: &Connection, events: &[Arc<Event>]) {
+    for event in events {
+        if !connection.offer(event) {
+            break;
         }
     }
 }
