@@ -685,11 +685,10 @@ async fn no_password_token_or_cookie_appears_in_the_logs() {
         .spawn()
         .expect("starts");
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        common::serving_within_20s(port),
+        "the server did not come up"
+    );
     let secret = "super-secret-password-1";
     let mut client = Client::anonymous(&base);
     let (_, body) = client

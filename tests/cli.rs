@@ -3,7 +3,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{free_port, BinaryServer};
 
@@ -74,14 +73,10 @@ fn environment_overrides_the_config_file_and_sigterm_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server did not listen on CONFAB_LISTEN"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        common::serving_within_20s(port),
+        "server did not listen on CONFAB_LISTEN"
+    );
     assert!(dir.path().join("data").is_dir(), "CONFAB_DATA used");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

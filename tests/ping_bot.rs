@@ -214,11 +214,10 @@ impl FixedPortServer {
         let server = Self {
             child: command.spawn().expect("server starts"),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the server did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            common::serving_within_20s(port),
+            "the server did not come up"
+        );
         server
     }
 }

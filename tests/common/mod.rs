@@ -559,7 +559,7 @@ impl BinaryServer {
             .parse()
             .expect("addr");
         while std::time::Instant::now() < deadline {
-            if std::net::TcpStream::connect(addr).is_ok() {
+            if answers_health(addr) {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -602,6 +602,39 @@ impl Drop for BinaryServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a server at `addr` answers `GET /healthz` with 200. A bare TCP connect is not
+/// enough: connecting to a port nobody listens on yet can connect the socket to itself (TCP
+/// simultaneous open, when the kernel picks that same port as the local one), and the first
+/// real request then finds the port closed.
+pub fn answers_health(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
+}
+
+/// Waits up to 20 s for a server on `port` of 127.0.0.1 to answer its health check; false if
+/// it never did.
+pub fn serving_within_20s(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if answers_health(addr) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 pub fn free_port() -> u16 {
