@@ -685,10 +685,7 @@ async fn no_password_token_or_cookie_appears_in_the_logs() {
         .spawn()
         .expect("starts");
     let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        common::serving_within_20s(port),
-        "the server did not come up"
-    );
+    common::wait_serving_on(port, &mut child);
     let secret = "super-secret-password-1";
     let mut client = Client::anonymous(&base);
     let (_, body) = client

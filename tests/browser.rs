@@ -10,9 +10,11 @@
 //! and otherwise prints a loud SKIPPED notice and passes, so a developer
 //! without a browser can still run `cargo test`.
 
+mod common;
+
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -56,34 +58,6 @@ impl Drop for Server {
     }
 }
 
-/// A free port on 127.0.0.1: bind port 0, read it back, release it.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// One raw `GET /healthz`; true on a 200 answer.
-fn healthz_ok(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 32];
-    let mut read = 0;
-    while read < 12 {
-        match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => read += n,
-        }
-    }
-    let status_line = String::from_utf8_lossy(&head[..read]);
-    status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.0 200")
-}
-
 /// Starts the server with extra `CONFAB_*` environment overrides; it logs warnings to the test's
 /// output.
 fn start_server(env: &[(&str, &str)]) -> Server {
@@ -94,7 +68,7 @@ fn start_server(env: &[(&str, &str)]) -> Server {
 /// writes (stdout and stderr, down to `debug`) goes to that file instead of warnings only.
 fn start_server_logging(env: &[(&str, &str)], log: Option<&Path>) -> Server {
     let data = tempfile::tempdir().expect("temp data dir");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
         .parse()
         .expect("socket addr");
     let mut command = Command::new(env!("CARGO_BIN_EXE_confab"));
@@ -114,16 +88,8 @@ fn start_server_logging(env: &[(&str, &str)], log: Option<&Path>) -> Server {
     }
     let child = command.spawn().expect("start the confab binary");
     let mut server = Server { child, addr, data };
-    let deadline = Instant::now() + SERVER_START_TIMEOUT;
-    while !healthz_ok(addr) {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("confab exited before answering /healthz: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "confab did not answer GET /healthz with 200 within {SERVER_START_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    if let Err(why) = common::wait_serving(addr, &mut server.child, SERVER_START_TIMEOUT) {
+        panic!("{why}");
     }
     server
 }

@@ -64,7 +64,7 @@ fn environment_overrides_the_config_file_and_sigterm_stops_cleanly() {
         "listen = \"127.0.0.1:1\"\n[log]\nformat = \"json\"\n",
     )
     .expect("write");
-    let child = confab()
+    let mut child = confab()
         .arg("serve")
         .arg("--config")
         .arg(&path)
@@ -73,10 +73,8 @@ fn environment_overrides_the_config_file_and_sigterm_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    assert!(
-        common::serving_within_20s(port),
-        "server did not listen on CONFAB_LISTEN"
-    );
+    // Serving on CONFAB_LISTEN's port, not the config file's.
+    common::wait_serving_on(port, &mut child);
     assert!(dir.path().join("data").is_dir(), "CONFAB_DATA used");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

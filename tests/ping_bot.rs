@@ -211,13 +211,10 @@ impl FixedPortServer {
                 command.env_remove(key);
             }
         }
-        let server = Self {
+        let mut server = Self {
             child: command.spawn().expect("server starts"),
         };
-        assert!(
-            common::serving_within_20s(port),
-            "the server did not come up"
-        );
+        common::wait_serving_on(port, &mut server.child);
         server
     }
 }

@@ -552,22 +552,14 @@ impl BinaryServer {
     }
 
     fn wait_healthy(&mut self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let addr: SocketAddr = self
             .base
             .trim_start_matches("http://")
             .parse()
             .expect("addr");
-        while std::time::Instant::now() < deadline {
-            if answers_health(addr) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server at {} exited during startup: {status}", self.base);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(why) = wait_serving(addr, &mut self.child, Duration::from_secs(20)) {
+            panic!("{why}");
         }
-        panic!("server at {} did not come up", self.base);
     }
 
     pub fn client(&self) -> Client {
@@ -604,10 +596,8 @@ impl Drop for BinaryServer {
     }
 }
 
-/// Whether a server at `addr` answers `GET /healthz` with 200. A bare TCP connect is not
-/// enough: connecting to a port nobody listens on yet can connect the socket to itself (TCP
-/// simultaneous open, when the kernel picks that same port as the local one), and the first
-/// real request then finds the port closed.
+/// Whether a server at `addr` answers `GET /healthz` with 200. A TCP connect alone shows only
+/// that something holds the port; the answer shows that the server is up and serving.
 pub fn answers_health(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
@@ -623,18 +613,34 @@ pub fn answers_health(addr: SocketAddr) -> bool {
     stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
 }
 
-/// Waits up to 20 s for a server on `port` of 127.0.0.1 to answer its health check; false if
-/// it never did.
-pub fn serving_within_20s(port: u16) -> bool {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
+/// Waits until the spawned `child` serves on `addr` (see `answers_health`); says why not if it
+/// exited first or did not come up `within`.
+pub fn wait_serving(addr: SocketAddr, child: &mut Child, within: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
         if answers_health(addr) {
-            return true;
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the server at {addr} exited during startup: {status}"
+            ));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "the server at {addr} did not answer GET /healthz within {within:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    false
+}
+
+/// `wait_serving` for a server on `port` of 127.0.0.1, up to 20 s, panicking with the reason.
+pub fn wait_serving_on(port: u16, child: &mut Child) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if let Err(why) = wait_serving(addr, child, Duration::from_secs(20)) {
+        panic!("{why}");
+    }
 }
 
 pub fn free_port() -> u16 {
